@@ -1,0 +1,400 @@
+"""The shared estimator base: one ``fit`` / ``partial_fit`` template.
+
+Subclasses say *which* network to build (``_layer_specs``) and how targets are
+encoded and scored; this class does everything else: parameter checks,
+validation of ``X``/``y``/``sample_weight``, resolving ``random_state``,
+building the network, the validation split, calling the engine, and publishing
+the fitted attributes.
+
+Fits are transactional: training works on a packed copy of the parameters and
+a copy of the optimizer state, and fitted attributes are published only when
+training ends normally (or is interrupted by the user).  A fit that diverges
+raises ``ValueError`` and leaves the estimator exactly as it was: unfitted, or
+with its previous weights.
+"""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._engine import TrainData, History, fit_lbfgs, fit_stochastic, predict_outputs
+from ._kernels.activations import ACTIVATION_CODES
+from ._network import Network
+from ._optim import make_optimizer
+from ._threads import kernel_threads
+from ._layers import LAYERS
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Parameters every estimator on the engine shares (scikit-learn's MLP set).
+ENGINE_CONSTRAINTS = {
+    "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [
+        Interval(Integral, 1, None, closed="left"),
+        Options(Real, {np.inf}),
+    ],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "n_jobs": [None, Integral],
+}
+
+ACTIVATIONS = set(ACTIVATION_CODES)
+
+
+def per_layer(value, n_layers, name, check):
+    """Expand a scalar-or-list hyperparameter to one value per layer.
+
+    Raises a ``ValueError`` naming ``name`` when a list has the wrong length
+    or an element fails ``check`` (a callable returning an error text or None).
+    """
+    if isinstance(value, str) or np.isscalar(value):
+        values = [value] * n_layers
+    else:
+        values = list(value)
+        if len(values) != n_layers:
+            raise ValueError(
+                f"{name} has {len(values)} entries but the network has {n_layers} "
+                f"hidden layers; give one value or one per hidden layer."
+            )
+    for v in values:
+        err = check(v)
+        if err:
+            raise ValueError(f"Invalid value in {name}: {err}")
+    return values
+
+
+def check_activation(v):
+    if not isinstance(v, str) or v not in ACTIVATIONS:
+        return f"{v!r} is not one of {sorted(ACTIVATIONS)}."
+    return None
+
+
+def check_rate(v):
+    if isinstance(v, bool) or not isinstance(v, Real) or not (0.0 <= v < 1.0):
+        return f"{v!r} must be a float in [0, 1)."
+    return None
+
+
+def hidden_sizes(value, name="hidden_layer_sizes"):
+    """``hidden_layer_sizes`` as a list of positive ints (ValueError otherwise)."""
+    sizes = [value] if not hasattr(value, "__iter__") else list(value)
+    out = []
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, (Integral, np.integer)) or s <= 0:
+            raise ValueError(f"{name} must be > 0, got {sizes}.")
+        out.append(int(s))
+    return out
+
+
+def build_network(specs, loss_code):
+    """A :class:`Network` from plain ``(layer_name, kwargs)`` specs."""
+    return Network([LAYERS[name](**kwargs) for name, kwargs in specs], loss_code)
+
+
+class BaseNeuralNetwork(BaseEstimator):
+    """Shared ``fit``/``partial_fit``/predict machinery (not public).
+
+    Subclass hooks
+    --------------
+    _layer_specs(n_features, n_outputs) -> list of (name, kwargs)
+    _loss_code() -> int
+    _validate_fit_data(X, y, incremental, reset) -> X, y   (y may be None)
+    _encode_targets(X, y) -> Y float array (n, n_outputs)
+    _score_outputs(outputs, y_raw, sample_weight) -> float (validation score)
+    _stratify(y_raw) -> array or None
+    _extra_sample_weight(y_raw, incremental) -> array or None
+    """
+
+    _parameter_constraints: dict = dict(ENGINE_CONSTRAINTS)
+
+    # -- hooks with defaults -----------------------------------------------
+    def _stratify(self, y):
+        return None
+
+    def _extra_sample_weight(self, y, incremental):
+        return None
+
+    def _input_data(self, X):
+        """Reshape validated 2-D ``X`` for the first layer (identity here)."""
+        return X
+
+    # -- the fit template ------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None):
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        self._check_hyperparameters()
+        X, y = self._validate_fit_data(X, y, incremental, reset=first_pass)
+        n_samples = X.shape[0]
+        user_sw = sample_weight is not None
+        if user_sw:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        extra = self._extra_sample_weight(y, incremental)
+        if extra is not None:
+            sample_weight = extra if sample_weight is None else sample_weight * extra
+            user_sw = True
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together.")
+
+        Y = self._encode_targets(X, y)
+        dtype = X.dtype
+        self._random_state = check_random_state(self.random_state)
+        n_outputs = Y.shape[1]
+        specs = self._layer_specs(X.shape[1], n_outputs)
+        net = build_network(specs, self._loss_code())
+        val_net = build_network(specs, self._loss_code())
+
+        if first_pass:
+            params = np.empty(net.n_params, dtype=dtype)
+            net.init_params(params, self._random_state, dtype)
+            params = params.astype(dtype, copy=False)
+        else:
+            if len(getattr(self, "_layer_specs_", [])) != len(specs) or any(
+                a != b for a, b in zip(self._layer_specs_, specs)
+            ):
+                raise ValueError(
+                    "The network architecture changed since the previous fit "
+                    "(hidden_layer_sizes, activation, dropout, or the number of "
+                    "features/outputs); warm_start and partial_fit need the same "
+                    "architecture. Set warm_start=False to refit from scratch."
+                )
+            params = net.pack(self.coefs_, self.intercepts_, dtype)
+
+        sw = (
+            np.ones(n_samples, dtype=dtype)
+            if sample_weight is None
+            else np.ascontiguousarray(sample_weight, dtype=dtype)
+        )
+        X = self._as_kernel_input(X)
+        data = TrainData(X, Y, sw)
+        data.y_raw = y
+        data.user_sw = user_sw
+
+        fitted = {}
+        with kernel_threads(self.n_jobs):
+            if self.solver in STOCHASTIC_SOLVERS:
+                fitted = self._run_stochastic(
+                    net, val_net, params, data, X_val, y_val, incremental, first_pass
+                )
+            else:
+                new_params, loss, n_iter = fit_lbfgs(
+                    net=net, params=params, data=data, cfg=self._engine_cfg(n_samples)
+                )
+                params = new_params
+                fitted = {"loss_": loss, "n_iter_": n_iter}
+                if first_pass:
+                    fitted["t_"] = 0
+        coefs, intercepts = net.unpack(fitted.pop("_params", params))
+        # Publish: nothing above this line touched the estimator's fitted state.
+        self._publish_common(specs, n_outputs, first_pass)
+        self.coefs_ = coefs
+        self.intercepts_ = intercepts
+        for k, v in fitted.items():
+            setattr(self, k, v)
+        return self
+
+    def _engine_cfg(self, n_samples):
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                import warnings
+
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        return {
+            "alpha": float(self.alpha),
+            "batch_size": batch_size,
+            "shuffle": self.shuffle,
+            "tol": self.tol,
+            "n_iter_no_change": self.n_iter_no_change,
+            "early_stopping": self.early_stopping,
+            "max_iter": self.max_iter,
+            "verbose": self.verbose,
+            "learning_rate_init": self.learning_rate_init,
+            "max_fun": self.max_fun,
+        }
+
+    def _run_stochastic(self, net, val_net, params, data, X_val, y_val, incremental,
+                        first_pass):
+        rs = self._random_state
+        val = None
+        if X_val is not None:
+            val = self._user_validation_data(X_val, y_val)
+        elif self.early_stopping:
+            data, val = self._split_validation(data, rs)
+        # Like scikit-learn: a new optimizer for every fit(); partial_fit
+        # continues the previous optimizer state (moments, step count).
+        if first_pass or not incremental or not hasattr(self, "_optimizer"):
+            optimizer = make_optimizer(self.solver, net.n_params, params.dtype,
+                                       self.get_params())
+        else:
+            optimizer = copy.deepcopy(self._optimizer)
+        history = self._history(first_pass, val is not None)
+        dropout_rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max)) if (
+            self._needs_rng()
+        ) else None
+        cfg = self._engine_cfg(data.n)
+        best, interrupted = fit_stochastic(
+            net=net, val_net=val_net, params=params, optimizer=optimizer, data=data,
+            val=val, history=history, cfg=cfg, incremental=incremental,
+            shuffle_rs=rs, dropout_rng=dropout_rng, score_fn=self._score_val,
+        )
+        if best is not None and (self.early_stopping):
+            params = best
+        return {
+            "_params": params,
+            "_optimizer": optimizer,
+            "n_iter_": history.n_iter,
+            "t_": history.t,
+            "loss_": history.loss,
+            "loss_curve_": history.loss_curve,
+            "best_loss_": history.best_loss,
+            "validation_scores_": history.validation_scores,
+            "best_validation_score_": history.best_validation_score,
+            "validation_loss_curve_": history.validation_loss_curve,
+            "_no_improvement_count": history.no_improvement_count,
+        }
+
+    def _history(self, first_pass, has_val):
+        h = History(self.early_stopping, has_val)
+        if not first_pass and hasattr(self, "loss_curve_"):
+            # Continue the previous fit's curves, as scikit-learn does.
+            h.t = self.t_
+            h.loss_curve = list(self.loss_curve_)
+            h.no_improvement_count = self._no_improvement_count
+            if self.best_loss_ is not None and not self.early_stopping:
+                h.best_loss = self.best_loss_
+            if getattr(self, "validation_scores_", None) is not None and has_val:
+                h.validation_scores = list(self.validation_scores_)
+                h.best_validation_score = self.best_validation_score_
+            prev_vl = getattr(self, "validation_loss_curve_", None)
+            if prev_vl is not None and has_val:
+                h.validation_loss_curve = list(prev_vl)
+        return h
+
+    def _needs_rng(self):
+        return False
+
+    def _split_validation(self, data, rs):
+        idx = np.arange(data.n)
+        stratify = self._stratify(data.y_raw)
+        train_idx, val_idx = train_test_split(
+            idx, random_state=rs, test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        train = self._subset(data, train_idx)
+        val = self._subset(data, val_idx)
+        return train, val
+
+    def _subset(self, data, idx):
+        sub = data.subset(idx)
+        if not data.sparse:
+            sub.X = np.ascontiguousarray(sub.X)
+        else:
+            sub.X = self._as_kernel_input(sub.X)
+        sub.Y = np.ascontiguousarray(sub.Y)
+        sub.sw = np.ascontiguousarray(sub.sw)
+        sub.y_raw = data.y_raw[idx] if data.y_raw is not None else None
+        sub.user_sw = data.user_sw
+        return sub
+
+    def _user_validation_data(self, X_val, y_val):
+        X_val, y_val = self._validate_val_data(X_val, y_val)
+        Y = self._encode_targets(X_val, y_val, fit=False)
+        val = TrainData(self._as_kernel_input(X_val), Y,
+                        np.ones(X_val.shape[0], dtype=Y.dtype))
+        val.y_raw = y_val
+        val.user_sw = False
+        return val
+
+    def _score_val(self, outputs, val):
+        if np.issubdtype(outputs.dtype, np.floating) and not np.isfinite(outputs).all():
+            return np.nan
+        sw = val.sw if val.user_sw else None
+        return float(self._score_outputs(outputs, val.y_raw, sw))
+
+    def _as_kernel_input(self, X):
+        """C-contiguous dense arrays; CSR with int64 indices for sparse input."""
+        if sp.issparse(X):
+            X = X.tocsr()
+            X = sp.csr_matrix(
+                (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)),
+                shape=X.shape,
+            )
+            X.sort_indices()
+            return X
+        X = self._input_data(np.ascontiguousarray(X))
+        if not X.flags.writeable:
+            X = X.copy()
+        return X
+
+    def _publish_common(self, specs, n_outputs, first_pass):
+        self._layer_specs_ = specs
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len([1 for name, _ in specs if name in ("dense",)]) + 1
+
+    # -- prediction -------------------------------------------------------
+    def _outputs(self, X, check_input=True):
+        """Link-applied network outputs for ``X`` (validated unless told not)."""
+        check_is_fitted(self)
+        if check_input:
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                reset=False,
+            )
+        X = self._as_kernel_input(X)
+        dtype = X.dtype
+        net = build_network(self._layer_specs_, self._loss_code())
+        coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
+        intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
+        net.bind_arrays(coefs, intercepts)
+        with kernel_threads(self.n_jobs):
+            return predict_outputs(net, X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The RandomState used during the last fit is not fitted state.
+        state.pop("_random_state", None)
+        return state

@@ -1,0 +1,146 @@
+"""Docstring fragments shared by every estimator built on the engine."""
+
+ENGINE_PARAMS = """\
+solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The solver for weight optimization. ``'lbfgs'`` is SciPy's L-BFGS-B fed
+        by the network's full-batch loss and gradient kernels; ``'sgd'`` is
+        stochastic gradient descent with (Nesterov) momentum; ``'adam'`` is
+        Kingma and Ba's stochastic optimizer.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights (not the biases), divided by
+        the sum of sample weights, as in scikit-learn.
+
+    batch_size : int or 'auto', default='auto'
+        Size of minibatches for the stochastic solvers; ``'auto'`` means
+        ``min(200, n_samples)``. Ignored by ``'lbfgs'``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule for ``solver='sgd'``: constant
+        ``learning_rate_init``; ``invscaling`` divides it by ``t ** power_t``;
+        ``adaptive`` divides it by 5 each time ``n_iter_no_change`` epochs
+        fail to improve by ``tol``.
+
+    learning_rate_init : float, default=0.001
+        Initial step size (``'sgd'`` and ``'adam'``).
+
+    power_t : float, default=0.5
+        Exponent of the inverse-scaling schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations (L-BFGS).
+
+    shuffle : bool, default=True
+        Whether to shuffle samples before each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split, shuffling and
+        dropout/noise masks. The same value gives bit-identical weights for
+        any ``n_jobs``.
+
+    tol : float, default=1e-4
+        Tolerance for the stopping rule (see ``n_iter_no_change``).
+
+    verbose : bool or int, default=False
+        ``1`` prints one line per epoch: epoch, training loss, validation
+        score and loss when present, learning rate and elapsed time.
+        ``2`` adds a live progress bar over batches when ``tqdm`` is installed.
+
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation of the next ``fit``.
+
+    momentum : float, default=0.9
+        Momentum of ``'sgd'``, in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Whether ``'sgd'`` uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (or use
+        ``X_val``/``y_val`` given to ``fit``), stop when the validation score
+        has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
+        restore the best weights.
+
+    validation_fraction : float, default=0.1
+        Fraction of training data held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first-moment estimates, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second-moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without ``tol`` improvement before stopping.
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations for ``'lbfgs'``."""
+
+EXTRA_PARAMS = """\
+dropout : float or list of float, default=0.0
+        Inverted-dropout rate applied to the output of each hidden layer during
+        training only (one value, or one per hidden layer), in [0, 1).
+        Prediction is deterministic.
+
+    n_jobs : int or None, default=None
+        Threads used by the kernels and by BLAS during this estimator's calls
+        (``None``: all cores, capped by ``OMP_NUM_THREADS`` when set; negative
+        values count back from all cores). Set per call and restored after."""
+
+FITTED_ATTRS = """\
+loss_ : float
+        The objective (mean loss plus L2 term) after the last epoch.
+
+    best_loss_ : float or None
+        The best training loss seen (``None`` with early stopping).
+
+    loss_curve_ : list of float
+        Training loss at the end of each epoch (stochastic solvers).
+
+    validation_scores_ : list of float or None
+        Validation score at the end of each epoch, when validation data exists.
+
+    best_validation_score_ : float or None
+        The best validation score seen.
+
+    validation_loss_curve_ : list of float or None
+        Validation objective at the end of each epoch, when validation data
+        exists.
+
+    t_ : int
+        Number of training samples seen by the solver.
+
+    coefs_ : list of ndarray
+        Weight arrays in network order.
+
+    intercepts_ : list of ndarray
+        Bias vectors in network order.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (only when ``X`` has string
+        column names).
+
+    n_iter_ : int
+        Number of epochs (or L-BFGS iterations) run by the last call.
+
+    n_layers_ : int
+        Number of layers, counting input and output.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation."""
+
+
+def fill(doc):
+    """Insert the shared fragments into a class docstring."""
+    return doc.replace("{engine_params}", ENGINE_PARAMS).replace(
+        "{extra_params}", EXTRA_PARAMS
+    ).replace("{fitted_attrs}", FITTED_ATTRS)

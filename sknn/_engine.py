@@ -1,0 +1,407 @@
+"""The training engine: the only epoch/batch loop in the package.
+
+Every estimator (MLP, convolutional, autoencoder) hands the engine a network,
+encoded targets and a few callables; the engine owns shuffling, batching into
+preallocated buffers, the optimizer step, the learning-rate schedule hooks,
+validation scoring, early stopping with best-weight restoration, divergence
+detection, interruption and the per-epoch history.  L-BFGS lives here too
+(:func:`fit_lbfgs`), fed by the same forward/backward passes.
+
+The loop mirrors scikit-learn's ``BaseMultilayerPerceptron._fit_stochastic``
+step for step (same random draws for shuffling, same stopping rule), so with
+the same ``random_state`` the results track scikit-learn's to rounding.
+"""
+
+import time
+import warnings
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+
+from ._kernels.dense import csr_gather, gather_rows, gather_vector, vector_sum
+from ._kernels.losses import link_loss_grad
+from ._kernels.optim import all_finite, scale_grad_l2, sum_squares
+from ._layers import CSRBatch
+
+
+class DivergenceError(ValueError):
+    """Training produced non-finite values (raised as a ``ValueError``)."""
+
+
+DIVERGED_MSG = (
+    "Solver produced non-finite parameter weights. The input data may contain "
+    "large values and need to be preprocessed, or learning_rate_init={lr} is too "
+    "large. The estimator's previous state (if any) was kept."
+)
+
+
+class TrainData:
+    """Training arrays in the dtype and layout the kernels need.
+
+    ``X`` is a C-contiguous dense array or a CSR matrix with int64 indices;
+    ``Y`` the encoded targets ``(n, n_outputs)``; ``sw`` the per-sample weights
+    (ones when the user gave none, which reproduces an unweighted mean).
+    """
+
+    def __init__(self, X, Y, sw):
+        self.X = X
+        self.Y = Y
+        self.sw = sw
+        self.sparse = not isinstance(X, np.ndarray)
+        self.n = Y.shape[0]
+
+    def subset(self, idx):
+        return TrainData(self.X[idx], self.Y[idx], self.sw[idx])
+
+
+class BatchBuffers:
+    """Engine-owned batch buffers, allocated once per fit."""
+
+    def __init__(self, data, batch_size):
+        dtype = data.Y.dtype
+        self.idx = None
+        if data.sparse:
+            X = data.X
+            row_nnz = np.diff(X.indptr)
+            k = min(batch_size, row_nnz.shape[0])
+            cap = int(np.sort(row_nnz)[-k:].sum()) if k else 0
+            self.data = np.empty(max(cap, 1), dtype=dtype)
+            self.indices = np.empty(max(cap, 1), dtype=np.int64)
+            self.indptr = np.empty(batch_size + 1, dtype=np.int64)
+        else:
+            self.x = np.empty((batch_size,) + data.X.shape[1:], dtype=dtype)
+        self.y = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
+        self.sw = np.empty(batch_size, dtype=dtype)
+        self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
+
+    def gather(self, data, idx):
+        """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
+        n = idx.shape[0]
+        if data.sparse:
+            X = data.X
+            csr_gather(self.data, self.indices, self.indptr, X.data, X.indices,
+                       X.indptr, idx)
+            x = CSRBatch(self.data, self.indices, self.indptr, n)
+        else:
+            x = self.x[:n]
+            gather_rows(x.reshape(n, -1), data.X.reshape(data.n, -1), idx)
+        y = self.y[:n]
+        gather_rows(y, data.Y, idx)
+        sw = self.sw[:n]
+        sw_sum = gather_vector(sw, data.sw, idx)
+        return x, y, sw, sw_sum
+
+
+def batch_slices(n, batch_size):
+    """Same batches as ``sklearn.utils.gen_batches(n, batch_size)``."""
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def dataset_loss(net, data, alpha, params, chunk=2048):
+    """Objective (weighted mean loss + L2 term) of ``net`` on ``data``.
+
+    ``net`` must be an inference network bound to the current parameters.
+    """
+    total = 0.0
+    n = data.n
+    bufs = BatchBuffers(data, min(chunk, n))
+    net.allocate(min(chunk, n), data.Y.dtype)
+    all_idx = np.arange(n, dtype=np.int64)
+    sw_sum = 0.0
+    for start, stop in batch_slices(n, chunk):
+        x, y, sw, s = bufs.gather(data, all_idx[start:stop])
+        z = net.forward(x, training=False)
+        total += link_loss_grad(bufs.delta[: stop - start], z, y, sw, net.loss_code)
+        sw_sum += s
+    sq = sum_squares(params, net.n_weights)
+    return (total + 0.5 * alpha * sq) / sw_sum
+
+
+class EpochReporter:
+    """Prints scikit-learn style progress lines when ``verbose`` is set."""
+
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.start = time.perf_counter()
+
+    def epoch(self, it, loss, val_score, val_loss, lr):
+        if not self.verbose:
+            return
+        msg = "Iteration %d, loss = %.8f" % (it, loss)
+        if val_score is not None:
+            msg += ", validation score = %.6f" % val_score
+        if val_loss is not None:
+            msg += ", validation loss = %.8f" % val_loss
+        msg += ", lr = %.3g, elapsed = %.2fs" % (lr, time.perf_counter() - self.start)
+        print(msg, flush=True)
+
+
+class History:
+    """Per-fit training history and stopping bookkeeping (plain Python)."""
+
+    def __init__(self, early_stopping, has_val):
+        self.n_iter = 0
+        self.t = 0
+        self.loss = None
+        self.loss_curve = []
+        self.no_improvement_count = 0
+        self.validation_loss_curve = [] if has_val else None
+        if early_stopping:
+            self.validation_scores = []
+            self.best_validation_score = -np.inf
+            self.best_loss = None
+        else:
+            self.best_loss = np.inf
+            self.validation_scores = [] if has_val else None
+            self.best_validation_score = -np.inf if has_val else None
+
+
+def fit_stochastic(
+    *,
+    net,
+    val_net,
+    params,
+    optimizer,
+    data,
+    val,
+    history,
+    cfg,
+    incremental,
+    shuffle_rs,
+    dropout_rng,
+    score_fn,
+):
+    """Run SGD/Adam epochs over ``data``, updating ``params`` in place.
+
+    Parameters
+    ----------
+    net, val_net : Network
+        Training network (bound here to ``params``) and an inference network
+        for validation (bound here too).
+    params : ndarray
+        Flat parameter vector, modified in place.
+    optimizer : SGD or Adam
+    data, val : TrainData, TrainData or None
+        Training and validation data; ``val.y_raw`` is what ``score_fn`` gets.
+    history : History
+    cfg : dict
+        ``alpha, batch_size, shuffle, tol, n_iter_no_change, early_stopping,
+        max_iter, verbose, learning_rate_init``.
+    incremental : bool
+        One epoch only (``partial_fit``).
+    shuffle_rs : numpy.random.RandomState
+        Draws the epoch permutations (exactly as scikit-learn does).
+    dropout_rng : numpy.random.Generator
+        Draws dropout masks and other training-time noise.
+    score_fn : callable ``(outputs, val) -> float``
+        Validation score (higher is better).
+
+    Returns
+    -------
+    best_params : ndarray or None
+        The weights with the best validation score when early stopping.
+    interrupted : bool
+    """
+    dtype = params.dtype
+    grad = np.empty_like(params)
+    net.bind_flat(params, grad)
+    val_net.bind_flat(params, None)
+    n = data.n
+    batch_size = cfg["batch_size"]
+    net.allocate(batch_size, dtype)
+    bufs = BatchBuffers(data, batch_size)
+    sample_idx = np.arange(n, dtype=np.int64)
+    slices = batch_slices(n, batch_size)
+    alpha = cfg["alpha"]
+    nw = net.n_weights
+    loss_code = net.loss_code
+    early_stopping = cfg["early_stopping"]
+    reporter = EpochReporter(cfg["verbose"])
+    best_params = params.copy() if early_stopping else None
+    interrupted = False
+    try:
+        for _ in range(cfg["max_iter"]):
+            if cfg["shuffle"]:
+                perm = np.arange(n)
+                shuffle_rs.shuffle(perm)
+                sample_idx = sample_idx[perm]
+            accumulated = 0.0
+            for start, stop in slices:
+                x, y, sw, sw_sum = bufs.gather(data, sample_idx[start:stop])
+                z = net.forward(x, True, dropout_rng)
+                delta = bufs.delta[: stop - start]
+                batch_loss = link_loss_grad(delta, z, y, sw, loss_code)
+                net.backward(delta)
+                sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum)
+                batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
+                if not np.isfinite(batch_loss):
+                    raise DivergenceError(
+                        DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+                accumulated += batch_loss * (stop - start)
+            if not all_finite(params):
+                raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+            history.n_iter += 1
+            history.loss = accumulated / n
+            history.t += n
+            history.loss_curve.append(history.loss)
+
+            val_score = val_loss = None
+            if val is not None:
+                val_score, val_loss = _validate(val_net, val, params, alpha, score_fn)
+                history.validation_scores.append(val_score)
+                history.validation_loss_curve.append(val_loss)
+            reporter.epoch(history.n_iter, history.loss, val_score, val_loss,
+                           optimizer.learning_rate)
+            if early_stopping:
+                if val_score < history.best_validation_score + cfg["tol"]:
+                    history.no_improvement_count += 1
+                else:
+                    history.no_improvement_count = 0
+                if val_score > history.best_validation_score:
+                    history.best_validation_score = val_score
+                    np.copyto(best_params, params)
+            else:
+                if val_score is not None and val_score > history.best_validation_score:
+                    history.best_validation_score = val_score
+                if history.loss_curve[-1] > history.best_loss - cfg["tol"]:
+                    history.no_improvement_count += 1
+                else:
+                    history.no_improvement_count = 0
+                if history.loss_curve[-1] < history.best_loss:
+                    history.best_loss = history.loss_curve[-1]
+
+            optimizer.iteration_ends(history.t)
+
+            if history.no_improvement_count > cfg["n_iter_no_change"]:
+                if early_stopping:
+                    msg = (
+                        "Validation score did not improve more than tol=%f for %d"
+                        " consecutive epochs." % (cfg["tol"], cfg["n_iter_no_change"])
+                    )
+                else:
+                    msg = (
+                        "Training loss did not improve more than tol=%f for %d"
+                        " consecutive epochs." % (cfg["tol"], cfg["n_iter_no_change"])
+                    )
+                if optimizer.trigger_stopping(msg, cfg["verbose"]):
+                    break
+                history.no_improvement_count = 0
+
+            if incremental:
+                break
+
+            if history.n_iter == cfg["max_iter"]:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the"
+                    " optimization hasn't converged yet." % cfg["max_iter"],
+                    ConvergenceWarning,
+                )
+    except KeyboardInterrupt:
+        # The interrupt lands between kernel calls: every kernel updates its
+        # outputs completely, and ``params`` only changes inside the one
+        # optimizer kernel, so the weights are a consistent state.
+        interrupted = True
+        if not all_finite(params):
+            raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+        warnings.warn(
+            "Training interrupted by user; keeping the weights learned so far.",
+            UserWarning,
+        )
+    return best_params, interrupted
+
+
+def _validate(val_net, val, params, alpha, score_fn):
+    """Validation score and validation objective for the current weights."""
+    X = val.X
+    outputs = val_net.predict(X) if not val.sparse else _predict_sparse(val_net, X)
+    score = score_fn(outputs, val)
+    loss = dataset_loss(val_net, val, alpha, params)
+    return score, loss
+
+
+def _predict_sparse(net, X, chunk=2048):
+    from ._kernels.losses import apply_link
+
+    n = X.shape[0]
+    out = np.empty((n,) + tuple(net.out_shape), dtype=X.dtype)
+    net.allocate(min(chunk, n), X.dtype)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        part = X[start:stop]
+        batch = CSRBatch(part.data, part.indices.astype(np.int64),
+                         part.indptr.astype(np.int64), stop - start)
+        z = net.forward(batch, training=False)
+        apply_link(z, net.loss_code)
+        out[start:stop] = z
+    return out
+
+
+def predict_outputs(net, X, chunk=4096):
+    """Link-applied network outputs for dense or CSR ``X``, in chunks."""
+    if isinstance(X, np.ndarray):
+        return net.predict(X, chunk=chunk)
+    return _predict_sparse(net, X, chunk=chunk)
+
+
+def fit_lbfgs(*, net, params, data, cfg):
+    """Minimise the full-batch objective with SciPy's L-BFGS-B.
+
+    The objective and gradient come from the same kernels as the stochastic
+    solvers (full batch, in chunks of at most 4096 rows so memory stays
+    bounded).  Returns ``(params, loss, n_iter)``; ``params`` is a new array.
+    """
+    dtype = params.dtype
+    n = data.n
+    chunk = min(n, 4096)
+    grad = np.empty_like(params)
+    total_grad = np.empty_like(params)
+    work = params.copy()
+    net.bind_flat(work, grad)
+    net.allocate(chunk, dtype)
+    bufs = BatchBuffers(data, chunk)
+    all_idx = np.arange(n, dtype=np.int64)
+    slices = batch_slices(n, chunk)
+    alpha = cfg["alpha"]
+    sw_total = vector_sum(data.sw)
+
+    def fun(theta):
+        work[...] = theta
+        loss = 0.0
+        for k, (start, stop) in enumerate(slices):
+            if len(slices) == 1:
+                x, y, sw = data.X if not data.sparse else None, data.Y, data.sw
+                if x is None:
+                    x, y, sw, _ = bufs.gather(data, all_idx)
+            else:
+                x, y, sw, _ = bufs.gather(data, all_idx[start:stop])
+            z = net.forward(x, False)
+            delta = bufs.delta[: stop - start]
+            loss += link_loss_grad(delta, z, y, sw, net.loss_code)
+            net.backward(delta)
+            if k == 0:
+                np.copyto(total_grad, grad)
+            else:
+                np.add(total_grad, grad, out=total_grad)
+        sq = scale_grad_l2(total_grad, work, net.n_weights, alpha, 1.0 / sw_total)
+        loss = (loss + 0.5 * alpha * sq) / sw_total
+        return loss, total_grad.astype(np.float64)
+
+    iprint = 1 if cfg["verbose"] else -1
+    options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"], "gtol": cfg["tol"]}
+    if iprint > 0:
+        options["disp"] = True
+    res = scipy.optimize.minimize(
+        fun, params.astype(np.float64), method="L-BFGS-B", jac=True, options=options
+    )
+    n_iter = _check_lbfgs(res, cfg["max_iter"])
+    new = res.x.astype(dtype)
+    if not all_finite(new):
+        raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+    return new, float(res.fun), n_iter
+
+
+def _check_lbfgs(res, max_iter):
+    from sklearn.utils.optimize import _check_optimize_result
+
+    return _check_optimize_result("lbfgs", res, max_iter)

@@ -1,0 +1,131 @@
+"""Dense (fully connected) layer kernels.
+
+Shapes: ``x (n, n_in)``, ``w (n_in, n_out)`` (scikit-learn's ``coefs_`` layout),
+``b (n_out,)``, ``out (n, n_out)``.  The matrix products call BLAS through
+``np.dot`` inside ``@njit`` (SciPy's OpenBLAS): for these shapes BLAS beats any
+hand-written loop nest, and the benchmark (``python -m sknn.benchmarks``)
+checks the whole step against the bare-GEMM floor.  The element-wise work
+around the products (bias, activation, derivative, bias gradient) is fused
+into the same call so that a layer costs one kernel launch per direction.
+
+Sparse first layers use the CSR kernels at the end of the module; the CSR
+weight gradient scatters rows serially, in row order, so it is deterministic.
+"""
+
+import numpy as np
+
+from .._jit import kernel
+from .activations import activate, activation_grad
+
+
+@kernel
+def dense_forward(out, x, w, b, act):
+    """``out = f(x @ w + b)`` with activation code ``act``."""
+    np.dot(x, w, out)
+    n, m = out.shape
+    for i in range(n):
+        for j in range(m):
+            out[i, j] += b[j]
+    activate(out.reshape(-1), act)
+
+
+@kernel
+def dense_backward(dx, dw, db, dout, out, x, w, act, need_dx):
+    """Backward pass of :func:`dense_forward`.
+
+    ``dout`` (n, n_out) holds dL/d(out); it is overwritten with
+    ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz``, ``db = sum_rows(dz)`` and,
+    when ``need_dx``, ``dx = dz @ w.T``.  Gradients are sums over the batch
+    (the caller scales by ``1 / sum(sample_weight)``).
+    """
+    activation_grad(dout.reshape(-1), out.reshape(-1), act)
+    np.dot(x.T, dout, dw)
+    n, m = dout.shape
+    for j in range(m):
+        db[j] = 0
+    for i in range(n):
+        for j in range(m):
+            db[j] += dout[i, j]
+    if need_dx:
+        np.dot(dout, w.T, dx)
+
+
+@kernel
+def gather_rows(out, x, idx):
+    """``out[k] = x[idx[k]]`` for the first ``len(idx)`` rows of ``out``."""
+    m = x.shape[1]
+    for k in range(idx.shape[0]):
+        r = idx[k]
+        for j in range(m):
+            out[k, j] = x[r, j]
+
+
+@kernel
+def gather_vector(out, x, idx):
+    """``out[k] = x[idx[k]]`` for 1-D ``x``; returns ``sum(out[:len(idx)])``."""
+    s = 0.0
+    for k in range(idx.shape[0]):
+        v = x[idx[k]]
+        out[k] = v
+        s += v
+    return s
+
+
+@kernel
+def vector_sum(x):
+    """``sum(x)`` of a 1-D array, accumulated in float64 in index order."""
+    s = 0.0
+    for k in range(x.shape[0]):
+        s += x[k]
+    return s
+
+
+@kernel
+def csr_gather(data_out, indices_out, indptr_out, data, indices, indptr, idx):
+    """Gather CSR rows ``idx`` into preallocated CSR buffers; returns the nnz."""
+    pos = 0
+    indptr_out[0] = 0
+    for k in range(idx.shape[0]):
+        r = idx[k]
+        for p in range(indptr[r], indptr[r + 1]):
+            data_out[pos] = data[p]
+            indices_out[pos] = indices[p]
+            pos += 1
+        indptr_out[k + 1] = pos
+    return pos
+
+
+@kernel
+def csr_dense_forward(out, data, indices, indptr, w, b, act):
+    """``out = f(X @ w + b)`` for a CSR batch ``X`` with ``out.shape[0]`` rows."""
+    n, m = out.shape
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = b[j]
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            c = indices[p]
+            for j in range(m):
+                out[i, j] += v * w[c, j]
+    activate(out.reshape(-1), act)
+
+
+@kernel
+def csr_dense_backward(dw, db, dout, out, data, indices, indptr, act):
+    """Weight/bias gradients of :func:`csr_dense_forward` (``dw = X.T @ dz``).
+
+    The first layer never needs an input gradient, so none is computed.
+    """
+    activation_grad(dout.reshape(-1), out.reshape(-1), act)
+    n, m = dout.shape
+    dw[:, :] = 0
+    for j in range(m):
+        db[j] = 0
+    for i in range(n):
+        for j in range(m):
+            db[j] += dout[i, j]
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            c = indices[p]
+            for j in range(m):
+                dw[c, j] += v * dout[i, j]

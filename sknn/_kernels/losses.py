@@ -1,0 +1,99 @@
+"""Output links fused with their canonical losses.
+
+For each pair the gradient of the loss with respect to the output layer's
+pre-activation ``z`` is ``p - y`` (``p = link(z)``), so one kernel applies the
+link in place, returns the weighted loss sum and writes
+``delta = (p - y) * sample_weight``.
+
+The per-sample losses follow scikit-learn's MLP exactly (so ``loss_curve_``
+values are comparable):
+
+==============  ==========  ===================================================
+code            link        per-sample loss (k runs over outputs)
+==============  ==========  ===================================================
+SQUARED         identity    0.5 * mean_k (y - p)^2
+POISSON         exp         sum_k y log(y / p) - y + p   (0 log 0 = 0)
+SOFTMAX_CE      softmax     -sum_k y log(clip(p))
+BINARY_CE       logistic    -sum_k y log(clip(p)) + (1 - y) log(1 - clip(p))
+==============  ==========  ===================================================
+
+``clip`` bounds probabilities to ``[eps, 1 - eps]`` with the dtype's machine
+epsilon, as scikit-learn does.
+"""
+
+import numpy as np
+
+from .._jit import kernel
+from .activations import LOGISTIC, activate
+
+SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
+
+
+@kernel
+def softmax_rows(z):
+    """Row-wise softmax in place, shifted by the row max for stability."""
+    n, m = z.shape
+    for i in range(n):
+        mx = z[i, 0]
+        for j in range(1, m):
+            if z[i, j] > mx:
+                mx = z[i, j]
+        s = z.dtype.type(0.0)
+        for j in range(m):
+            e = np.exp(z[i, j] - mx)
+            z[i, j] = e
+            s += e
+        for j in range(m):
+            z[i, j] /= s
+
+
+@kernel
+def apply_link(z, code):
+    """Turn output pre-activations into predictions, in place."""
+    if code == SOFTMAX_CE:
+        softmax_rows(z)
+    elif code == BINARY_CE:
+        activate(z.reshape(-1), LOGISTIC)
+    elif code == POISSON:
+        n, m = z.shape
+        for i in range(n):
+            for j in range(m):
+                z[i, j] = np.exp(z[i, j])
+
+
+@kernel
+def link_loss_grad(delta, z, y, sw, code):
+    """Apply the link to ``z`` in place; return ``sum_i sw_i * loss_i``.
+
+    Writes ``delta = (p - y) * sw[:, None]``.  Shapes: ``z, y, delta (n, k)``,
+    ``sw (n,)``.  The loss sum is accumulated in float64.
+    """
+    apply_link(z, code)
+    n, m = z.shape
+    eps = np.finfo(z.dtype).eps
+    one = z.dtype.type(1.0)
+    total = 0.0
+    for i in range(n):
+        li = 0.0
+        for j in range(m):
+            p = z[i, j]
+            t = y[i, j]
+            if code == SQUARED:
+                d = t - p
+                li += 0.5 * d * d / m
+            elif code == POISSON:
+                if t > 0:
+                    li += t * np.log(t / p)
+                li += p - t
+            elif code == SOFTMAX_CE:
+                if t != 0:
+                    li -= t * np.log(min(max(p, eps), one - eps))
+            else:
+                pc = min(max(p, eps), one - eps)
+                if t != 0:
+                    li -= t * np.log(pc)
+                if t != 1:
+                    li -= (1 - t) * np.log(1 - pc)
+            delta[i, j] = (p - t) * sw[i]
+        total += sw[i] * li
+    return total

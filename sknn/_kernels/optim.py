@@ -1,0 +1,100 @@
+"""Optimizer updates over the flat parameter vector.
+
+The flat vector holds every layer's weights first and every bias after them
+(scikit-learn's ``_pack`` order), so L2 applies to ``params[:n_weights]``.
+Gradients arrive as sums over the batch; each step scales them by
+``inv_sw = 1 / sum(sample_weight)`` and adds ``alpha * w * inv_sw`` to the
+weight part, exactly as scikit-learn's MLP does, and returns ``sum(w**2)`` of
+the weights *before* the update (for the reported loss), so no extra pass over
+the parameters is needed.
+"""
+
+import numpy as np
+
+from .._jit import kernel
+
+
+@kernel
+def scale_grad_l2(grad, params, n_weights, alpha, inv_sw):
+    """Finish a summed gradient in place: ``g = (g + alpha * w) * inv_sw``.
+
+    Returns ``sum(w**2)`` over the weight part. Used by L-BFGS.
+    """
+    sq = 0.0
+    for i in range(n_weights):
+        w = params[i]
+        sq += w * w
+        grad[i] = (grad[i] + alpha * w) * inv_sw
+    for i in range(n_weights, grad.shape[0]):
+        grad[i] *= inv_sw
+    return sq
+
+
+@kernel
+def sgd_step(params, grad, velocity, n_weights, alpha, inv_sw, lr, momentum, nesterov):
+    """SGD with (Nesterov) momentum, scikit-learn's formulation.
+
+    ``v = momentum * v - lr * g``; ``w += momentum * v - lr * g`` (Nesterov)
+    or ``w += v``.
+    """
+    sq = 0.0
+    n = params.shape[0]
+    for i in range(n):
+        w = params[i]
+        g = grad[i]
+        if i < n_weights:
+            sq += w * w
+            g = (g + alpha * w) * inv_sw
+        else:
+            g = g * inv_sw
+        v = momentum * velocity[i] - lr * g
+        velocity[i] = v
+        if nesterov:
+            params[i] = w + momentum * v - lr * g
+        else:
+            params[i] = w + v
+    return sq
+
+
+@kernel
+def adam_step(params, grad, m, v, n_weights, alpha, inv_sw, lr_t, beta_1, beta_2, eps):
+    """Adam (Kingma & Ba), with the bias correction folded into ``lr_t``.
+
+    ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g**2``;
+    ``w -= lr_t * m / (sqrt(v) + eps)`` with
+    ``lr_t = lr * sqrt(1 - b2**t) / (1 - b1**t)`` computed by the caller.
+    """
+    sq = 0.0
+    n = params.shape[0]
+    for i in range(n):
+        w = params[i]
+        g = grad[i]
+        if i < n_weights:
+            sq += w * w
+            g = (g + alpha * w) * inv_sw
+        else:
+            g = g * inv_sw
+        mi = beta_1 * m[i] + (1 - beta_1) * g
+        vi = beta_2 * v[i] + (1 - beta_2) * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] = w - lr_t * mi / (np.sqrt(vi) + eps)
+    return sq
+
+
+@kernel
+def sum_squares(x, n):
+    """``sum(x[:n]**2)`` accumulated in float64."""
+    s = 0.0
+    for i in range(n):
+        s += x[i] * x[i]
+    return s
+
+
+@kernel
+def all_finite(x):
+    """True when every element of the 1-D array ``x`` is finite."""
+    for i in range(x.shape[0]):
+        if not np.isfinite(x[i]):
+            return False
+    return True

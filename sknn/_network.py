@@ -1,0 +1,145 @@
+"""A network: an ordered list of layers over one flat parameter vector.
+
+Layout of the flat vector: every layer's weights in network order, then every
+layer's biases (scikit-learn's ``_pack`` order).  L2 therefore acts on
+``params[:n_weights]`` and the vector can be handed to L-BFGS as it is.
+
+The network holds no fitted state of its own: the estimator's published
+``coefs_`` / ``intercepts_`` are the state.  Training packs them into a flat
+vector (:meth:`Network.pack`), trains, and publishes new arrays
+(:meth:`Network.unpack`) only when the fit succeeds; prediction binds the
+published arrays directly (:meth:`Network.bind_arrays`).
+"""
+
+import numpy as np
+
+from ._kernels.losses import apply_link
+
+
+class Network:
+    """Layers plus the output link/loss code.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    loss_code : int
+        One of the codes of :mod:`sknn._kernels.losses`.
+    """
+
+    def __init__(self, layers, loss_code):
+        self.layers = list(layers)
+        self.loss_code = loss_code
+        self.param_layers = []
+        wsize = bsize = 0
+        self._slots = []  # (layer, w_slice, w_shape, b_slice, b_shape)
+        for layer in self.layers:
+            ws, bs = layer.param_shapes()
+            if ws is None and bs is None:
+                continue
+            self.param_layers.append(layer)
+            self._slots.append([layer, ws, bs])
+            wsize += int(np.prod(ws)) if ws is not None else 0
+            bsize += int(np.prod(bs)) if bs is not None else 0
+        self.n_weights = wsize
+        self.n_params = wsize + bsize
+        w_off, b_off = 0, wsize
+        for slot in self._slots:
+            _, ws, bs = slot
+            wn = int(np.prod(ws)) if ws is not None else 0
+            bn = int(np.prod(bs)) if bs is not None else 0
+            slot.append(slice(w_off, w_off + wn) if ws is not None else None)
+            slot.append(slice(b_off, b_off + bn) if bs is not None else None)
+            w_off += wn
+            b_off += bn
+
+    @property
+    def out_shape(self):
+        return self.layers[-1].out_shape
+
+    # -- parameters -------------------------------------------------------
+    def bind_flat(self, params, grad):
+        """Point every layer at views of the flat ``params`` / ``grad``."""
+        for layer, ws, bs, wsl, bsl in self._slots:
+            layer.bind(
+                params[wsl].reshape(ws) if ws is not None else None,
+                params[bsl] if bs is not None else None,
+                grad[wsl].reshape(ws) if (ws is not None and grad is not None) else None,
+                grad[bsl] if (bs is not None and grad is not None) else None,
+            )
+
+    def bind_arrays(self, coefs, intercepts):
+        """Point every layer at published ``coefs_`` / ``intercepts_`` arrays."""
+        ci = ii = 0
+        for layer, ws, bs, _, _ in self._slots:
+            w = b = None
+            if ws is not None:
+                w, ci = coefs[ci], ci + 1
+            if bs is not None:
+                b, ii = intercepts[ii], ii + 1
+            layer.bind(w, b, None, None)
+
+    def init_params(self, params, rs, dtype):
+        """Draw initial parameters into ``params`` (layer by layer, W then b)."""
+        self.bind_flat(params, None)
+        for layer in self.param_layers:
+            layer.init_params(rs, dtype)
+
+    def pack(self, coefs, intercepts, dtype):
+        """Flat vector from ``coefs_`` / ``intercepts_`` lists."""
+        params = np.empty(self.n_params, dtype=dtype)
+        ci = ii = 0
+        for _, ws, bs, wsl, bsl in self._slots:
+            if ws is not None:
+                params[wsl] = np.asarray(coefs[ci]).reshape(-1)
+                ci += 1
+            if bs is not None:
+                params[bsl] = np.asarray(intercepts[ii]).reshape(-1)
+                ii += 1
+        return params
+
+    def unpack(self, params):
+        """New ``coefs_`` / ``intercepts_`` lists (copies) from a flat vector."""
+        coefs, intercepts = [], []
+        for _, ws, bs, wsl, bsl in self._slots:
+            if ws is not None:
+                coefs.append(params[wsl].reshape(ws).copy())
+            if bs is not None:
+                intercepts.append(params[bsl].copy())
+        return coefs, intercepts
+
+    # -- passes -----------------------------------------------------------
+    def allocate(self, max_batch, dtype):
+        for layer in self.layers:
+            layer.allocate(max_batch, dtype)
+
+    def forward(self, x, training=False, rng=None):
+        """Output-layer pre-activations ``z`` (a view of the last buffer)."""
+        for layer in self.layers:
+            x = layer.forward(x, training, rng)
+        return x
+
+    def backward(self, delta):
+        """Backpropagate ``delta = dL/dz`` through every layer.
+
+        The first layer is not asked for an input gradient.
+        """
+        layers = self.layers
+        for k in range(len(layers) - 1, -1, -1):
+            delta = layers[k].backward(delta, k > 0)
+
+    def predict(self, X, chunk=4096, out=None):
+        """Link-applied outputs for all rows of a dense ``X``, in chunks.
+
+        Memory stays bounded by ``chunk`` rows of workspace plus the output.
+        """
+        n = X.shape[0]
+        dtype = X.dtype
+        if out is None:
+            out = np.empty((n,) + tuple(self.out_shape), dtype=dtype)
+        self.allocate(min(chunk, max(n, 1)), dtype)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            z = self.forward(X[start:stop], training=False)
+            apply_link(z, self.loss_code)
+            out[start:stop] = z
+        return out

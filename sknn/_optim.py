@@ -1,0 +1,96 @@
+"""Stochastic optimizers over flat parameter vectors.
+
+They know nothing about networks: a step takes the flat parameters, the flat
+summed gradient, how many leading entries are weights (for L2), ``alpha`` and
+``1 / sum(sample_weight)``.  Learning-rate schedules and the "trigger
+stopping" protocol follow scikit-learn's ``_stochastic_optimizers`` so that
+``learning_rate='adaptive'`` and ``'invscaling'`` behave identically.
+
+The state (moment vectors, step counter, current learning rate) is plain NumPy
+and Python values, so it pickles and survives Numba upgrades; warm starts and
+``partial_fit`` continue from it.
+"""
+
+import numpy as np
+
+from ._kernels.optim import adam_step, sgd_step
+
+
+class SGD:
+    """SGD with momentum / Nesterov momentum and a learning-rate schedule."""
+
+    def __init__(self, n_params, dtype, learning_rate_init=0.1, lr_schedule="constant",
+                 momentum=0.9, nesterov=True, power_t=0.5):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.velocity = np.zeros(n_params, dtype=dtype)
+
+    def step(self, params, grad, n_weights, alpha, inv_sw):
+        return sgd_step(params, grad, self.velocity, n_weights, alpha, inv_sw,
+                        self.learning_rate, self.momentum, self.nesterov)
+
+    def iteration_ends(self, time_step):
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = (
+                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, msg, verbose):
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+class Adam:
+    """Adam with scikit-learn's bias-corrected step size."""
+
+    def __init__(self, n_params, dtype, learning_rate_init=0.001, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.m = np.zeros(n_params, dtype=dtype)
+        self.v = np.zeros(n_params, dtype=dtype)
+
+    def step(self, params, grad, n_weights, alpha, inv_sw):
+        self.t += 1
+        self.learning_rate = (
+            self.learning_rate_init
+            * np.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+        return adam_step(params, grad, self.m, self.v, n_weights, alpha, inv_sw,
+                         self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+
+    def iteration_ends(self, time_step):
+        pass
+
+    def trigger_stopping(self, msg, verbose):
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+def make_optimizer(solver, n_params, dtype, p):
+    """Build the optimizer named ``solver`` from estimator parameters ``p``."""
+    if solver == "sgd":
+        return SGD(n_params, dtype, p["learning_rate_init"], p["learning_rate"],
+                   p["momentum"], p["nesterovs_momentum"], p["power_t"])
+    return Adam(n_params, dtype, p["learning_rate_init"], p["beta_1"], p["beta_2"],
+                p["epsilon"])
