@@ -19,6 +19,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from ._kernels.autoencoder import csr_rows_to_dense
 from ._kernels.dense import csr_gather, gather_rows, gather_vector, vector_sum
 from ._kernels.losses import link_loss_grad
 from ._kernels.optim import all_finite, scale_grad_l2, sum_squares
@@ -40,7 +41,9 @@ class TrainData:
     """Training arrays in the dtype and layout the kernels need.
 
     ``X`` is a C-contiguous dense array or a CSR matrix with int64 indices;
-    ``Y`` the encoded targets ``(n, n_outputs)``; ``sw`` the per-sample weights
+    ``Y`` the encoded targets ``(n, n_outputs)`` (dense; or, only when ``X`` is
+    CSR, a CSR matrix with int64 indices that batches densify row by row, for
+    autoencoders whose targets are their sparse input); ``sw`` the per-sample weights
     (ones when the user gave none, which reproduces an unweighted mean).
     """
 
@@ -87,7 +90,11 @@ class BatchBuffers:
             x = self.x[:n]
             gather_rows(x.reshape(n, -1), data.X.reshape(data.n, -1), idx)
         y = self.y[:n]
-        gather_rows(y, data.Y, idx)
+        Y = data.Y
+        if isinstance(Y, np.ndarray):
+            gather_rows(y, Y, idx)
+        else:  # sparse targets (CSR, int64 indices): densified per batch
+            csr_rows_to_dense(y, Y.data, Y.indices, Y.indptr, idx)
         sw = self.sw[:n]
         sw_sum = gather_vector(sw, data.sw, idx)
         return x, y, sw, sw_sum
@@ -113,21 +120,39 @@ def dataset_loss(net, data, alpha, params, chunk=2048):
         x, y, sw, s = bufs.gather(data, all_idx[start:stop])
         z = net.forward(x, training=False)
         total += link_loss_grad(bufs.delta[: stop - start], z, y, sw, net.loss_code)
+        total += net.penalty(sw)
         sw_sum += s
     sq = sum_squares(params, net.n_weights)
     return (total + 0.5 * alpha * sq) / sw_sum
 
 
 class EpochReporter:
-    """Prints scikit-learn style progress lines when ``verbose`` is set."""
+    """Prints scikit-learn style progress lines when ``verbose`` is set.
 
-    def __init__(self, verbose):
+    ``verbose=1`` prints one line per epoch (epoch, training loss, validation
+    score and loss when present, learning rate, elapsed seconds).
+    ``verbose>=2`` also shows a live progress bar over the batches of each
+    epoch when tqdm is installed (``progress`` is then a :class:`BatchProgress`,
+    otherwise None and only the epoch lines are printed).
+    """
+
+    def __init__(self, verbose, n_batches=None):
         self.verbose = verbose
         self.start = time.perf_counter()
+        self.progress = None
+        if verbose and verbose >= 2 and n_batches:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.progress = BatchProgress(tqdm, n_batches)
 
     def epoch(self, it, loss, val_score, val_loss, lr):
         if not self.verbose:
             return
+        if self.progress is not None:
+            self.progress.close()
         msg = "Iteration %d, loss = %.8f" % (it, loss)
         if val_score is not None:
             msg += ", validation score = %.6f" % val_score
@@ -135,6 +160,29 @@ class EpochReporter:
             msg += ", validation loss = %.8f" % val_loss
         msg += ", lr = %.3g, elapsed = %.2fs" % (lr, time.perf_counter() - self.start)
         print(msg, flush=True)
+
+
+class BatchProgress:
+    """A tqdm bar over one epoch's batches, opened lazily, closed per epoch."""
+
+    def __init__(self, tqdm, n_batches):
+        self.tqdm = tqdm
+        self.n_batches = n_batches
+        self.epoch = 0
+        self.bar = None
+
+    def batch(self, loss):
+        if self.bar is None:
+            self.epoch += 1
+            self.bar = self.tqdm(total=self.n_batches, desc="epoch %d" % self.epoch,
+                                 unit="batch", leave=False, dynamic_ncols=True)
+        self.bar.update(1)
+        self.bar.set_postfix_str("loss = %.4g" % loss, refresh=False)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class History:
@@ -217,7 +265,8 @@ def fit_stochastic(
     nw = net.n_weights
     loss_code = net.loss_code
     early_stopping = cfg["early_stopping"]
-    reporter = EpochReporter(cfg["verbose"])
+    reporter = EpochReporter(cfg["verbose"], len(slices))
+    progress = reporter.progress
     best_params = params.copy() if early_stopping else None
     interrupted = False
     try:
@@ -231,7 +280,7 @@ def fit_stochastic(
                 x, y, sw, sw_sum = bufs.gather(data, sample_idx[start:stop])
                 z = net.forward(x, True, dropout_rng)
                 delta = bufs.delta[: stop - start]
-                batch_loss = link_loss_grad(delta, z, y, sw, loss_code)
+                batch_loss = link_loss_grad(delta, z, y, sw, loss_code) + net.penalty(sw)
                 net.backward(delta)
                 sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum)
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
@@ -239,6 +288,8 @@ def fit_stochastic(
                     raise DivergenceError(
                         DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
                 accumulated += batch_loss * (stop - start)
+                if progress is not None:
+                    progress.batch(batch_loss)
             if not all_finite(params):
                 raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
             history.n_iter += 1
@@ -303,7 +354,8 @@ def fit_stochastic(
         # optimizer kernel, so the weights are a consistent state.
         interrupted = True
         if not all_finite(params):
-            raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+            raise DivergenceError(
+                DIVERGED_MSG.format(lr=cfg["learning_rate_init"])) from None
         warnings.warn(
             "Training interrupted by user; keeping the weights learned so far.",
             UserWarning,
@@ -344,40 +396,39 @@ def predict_outputs(net, X, chunk=4096):
     return _predict_sparse(net, X, chunk=chunk)
 
 
-def fit_lbfgs(*, net, params, data, cfg):
-    """Minimise the full-batch objective with SciPy's L-BFGS-B.
+def make_objective(net, data, alpha, dtype, chunk=4096):
+    """Full-batch objective ``theta -> (loss, grad)`` over ``data``.
 
-    The objective and gradient come from the same kernels as the stochastic
-    solvers (full batch, in chunks of at most 4096 rows so memory stays
-    bounded).  Returns ``(params, loss, n_iter)``; ``params`` is a new array.
+    Loss and gradient come from the same kernels as the stochastic solvers,
+    summed over chunks of at most ``chunk`` rows (memory stays bounded) in a
+    fixed order.  ``grad`` is returned as a float64 array (what SciPy wants).
+    The objective is the weighted mean loss plus
+    ``0.5 * alpha * ||W||^2 / sum(sample_weight)``, as in scikit-learn.
     """
-    dtype = params.dtype
     n = data.n
-    chunk = min(n, 4096)
-    grad = np.empty_like(params)
-    total_grad = np.empty_like(params)
-    work = params.copy()
+    chunk = min(n, chunk)
+    work = np.empty(net.n_params, dtype=dtype)
+    grad = np.empty_like(work)
+    total_grad = np.empty_like(work)
     net.bind_flat(work, grad)
     net.allocate(chunk, dtype)
     bufs = BatchBuffers(data, chunk)
     all_idx = np.arange(n, dtype=np.int64)
     slices = batch_slices(n, chunk)
-    alpha = cfg["alpha"]
     sw_total = vector_sum(data.sw)
+    whole = len(slices) == 1 and not data.sparse
 
     def fun(theta):
         work[...] = theta
         loss = 0.0
         for k, (start, stop) in enumerate(slices):
-            if len(slices) == 1:
-                x, y, sw = data.X if not data.sparse else None, data.Y, data.sw
-                if x is None:
-                    x, y, sw, _ = bufs.gather(data, all_idx)
+            if whole:  # the data already is one C-contiguous batch
+                x, y, sw = data.X, data.Y, data.sw
             else:
                 x, y, sw, _ = bufs.gather(data, all_idx[start:stop])
             z = net.forward(x, False)
             delta = bufs.delta[: stop - start]
-            loss += link_loss_grad(delta, z, y, sw, net.loss_code)
+            loss += link_loss_grad(delta, z, y, sw, net.loss_code) + net.penalty(sw)
             net.backward(delta)
             if k == 0:
                 np.copyto(total_grad, grad)
@@ -387,15 +438,23 @@ def fit_lbfgs(*, net, params, data, cfg):
         loss = (loss + 0.5 * alpha * sq) / sw_total
         return loss, total_grad.astype(np.float64)
 
-    iprint = 1 if cfg["verbose"] else -1
+    return fun
+
+
+def fit_lbfgs(*, net, params, data, cfg):
+    """Minimise the full-batch objective with SciPy's L-BFGS-B.
+
+    Returns ``(params, loss, n_iter)``; ``params`` is a new array.
+    """
+    fun = make_objective(net, data, cfg["alpha"], params.dtype)
     options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"], "gtol": cfg["tol"]}
-    if iprint > 0:
+    if cfg["verbose"]:
         options["disp"] = True
     res = scipy.optimize.minimize(
         fun, params.astype(np.float64), method="L-BFGS-B", jac=True, options=options
     )
     n_iter = _check_lbfgs(res, cfg["max_iter"])
-    new = res.x.astype(dtype)
+    new = res.x.astype(params.dtype)
     if not all_finite(new):
         raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
     return new, float(res.fun), n_iter

@@ -108,6 +108,7 @@ class Dense(Layer):
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch, self.n_out), dtype=dtype)
         self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
+        self.xt = np.empty(max_batch * self.n_in, dtype=dtype)
 
     def forward(self, x, training, rng):
         n = n_rows(x)
@@ -130,7 +131,7 @@ class Dense(Layer):
             return None
         dx = self.dx[:n]
         dense_backward(
-            dx, self.dw, self.db, dout, self.out[:n], x.reshape(n, self.n_in),
+            dx, self.dw, self.db, self.xt, dout, self.out[:n], x.reshape(n, self.n_in),
             self.w, self.act, need_dx,
         )
         return dx.reshape((n,) + self.in_shape) if need_dx else None

@@ -266,7 +266,7 @@ class MLPClassifierX(ClassifierMixin, _MLPMixin, BaseNeuralNetwork):
         return compute_sample_weight(self.class_weight, y)
 
     def _decode(self, outputs):
-        if self.n_outputs_ == 1:
+        if outputs.shape[1] == 1:
             outputs = outputs.ravel()
         return self._label_binarizer.inverse_transform(outputs)
 

@@ -32,9 +32,8 @@ def warm(dtypes=(np.float64, np.float32)):
                            random_state=0).fit(X, yb).predict_proba(X)
             MLPClassifierX((3,), max_iter=1, random_state=0).fit(
                 sp.csr_matrix(X), y).predict(sp.csr_matrix(X))
-            MLPRegressorX(hidden_layer_sizes=(3,), max_iter=1, random_state=0).fit(X, X[:, 0])
-            MLPRegressorX(hidden_layer_sizes=(3,), loss="poisson", max_iter=1, random_state=0).fit(
-                X, X[:, 0])
+            for loss in ("squared_error", "poisson"):
+                MLPRegressorX(loss, (3,), max_iter=1, random_state=0).fit(X, X[:, 0])
             for extra in _EXTRA_WARMERS:
                 extra(X, y, dtype)
 

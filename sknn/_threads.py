@@ -2,11 +2,15 @@
 
 ``n_jobs`` is resolved per call and applied for the duration of that call only
 (Numba's thread count is thread-local; the BLAS limit is restored on exit), so
-a user's own BLAS and Numba settings are untouched outside sknn's calls.  Inside
-a call Numba's ``prange`` kernels and BLAS (which ``np.dot`` inside kernels
-calls) never run at the same time, and both are capped at ``n_jobs``: measured
-here, OpenMP workers spinning next to OpenBLAS threads made a step 6-12×
-slower, so the two budgets must never multiply.
+a user's own BLAS and Numba settings are untouched outside sknn's calls.
+
+Inside a call BLAS is pinned to ONE thread and all parallelism comes from the
+kernels' ``prange`` loops over fixed, shape-determined chunks, each chunk one
+single-threaded BLAS call.  Two reasons: (1) OpenBLAS's multi-threaded GEMM
+gives results that differ in the last bits between thread counts, which would
+break "same random_state, same weights, any n_jobs"; (2) measured here, OpenMP
+workers spinning next to OpenBLAS's own threads made a step 6-12x slower, so
+the two thread pools must never be active together.
 
 ``n_jobs=None`` means all cores, but never more than a thread budget the
 process was given through ``OMP_NUM_THREADS`` (set by joblib's loky workers and
@@ -53,7 +57,9 @@ def kernel_threads(n_jobs):
     previous = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
-        with _blas_controller().limit(limits=n, user_api="blas"):
+        # BLAS runs single-threaded inside our kernels: parallelism comes from
+        # the kernels' fixed chunks, which keeps results independent of n.
+        with _blas_controller().limit(limits=1, user_api="blas"):
             yield n
     finally:
         numba.set_num_threads(previous)

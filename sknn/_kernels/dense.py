@@ -13,41 +13,82 @@ weight gradient scatters rows serially, in row order, so it is deterministic.
 """
 
 import numpy as np
+from numba import prange
 
-from .._jit import kernel
+from .._jit import kernel, parallel_kernel
 from .activations import activate, activation_grad
 
+# Work is split into a number of chunks that depends on the problem shape
+# only, never on the thread count: each chunk is one single-threaded BLAS call
+# on its own rows (BLAS is pinned to one thread inside sknn's calls), so the
+# result is bit-identical for any ``n_jobs`` and no partial sums are needed.
+MAX_CHUNKS = 8
+MIN_ROWS = 16
+
 
 @kernel
+def n_chunks(n, min_rows):
+    """How many chunks ``n`` rows are split into (shape-only, deterministic)."""
+    return min(MAX_CHUNKS, max(1, n // min_rows))
+
+
+@parallel_kernel
 def dense_forward(out, x, w, b, act):
-    """``out = f(x @ w + b)`` with activation code ``act``."""
-    np.dot(x, w, out)
-    n, m = out.shape
-    for i in range(n):
-        for j in range(m):
-            out[i, j] += b[j]
-    activate(out.reshape(-1), act)
+    """``out = f(x @ w + b)`` with activation code ``act``.
+
+    Rows are processed in :func:`n_chunks` parallel chunks.
+    """
+    n = x.shape[0]
+    m = out.shape[1]
+    nc = n_chunks(n, MIN_ROWS)
+    for c in prange(nc):
+        r0 = c * n // nc
+        r1 = (c + 1) * n // nc
+        blk = out[r0:r1]
+        np.dot(x[r0:r1], w, blk)
+        for i in range(r1 - r0):
+            for j in range(m):
+                blk[i, j] += b[j]
+        activate(blk.reshape(-1), act)
 
 
-@kernel
-def dense_backward(dx, dw, db, dout, out, x, w, act, need_dx):
+@parallel_kernel
+def dense_backward(dx, dw, db, xt, dout, out, x, w, act, need_dx):
     """Backward pass of :func:`dense_forward`.
 
     ``dout`` (n, n_out) holds dL/d(out); it is overwritten with
-    ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz``, ``db = sum_rows(dz)`` and,
-    when ``need_dx``, ``dx = dz @ w.T``.  Gradients are sums over the batch
-    (the caller scales by ``1 / sum(sample_weight)``).
+    ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz`` (split over the rows of
+    ``dw``, using ``xt``, a flat workspace of at least ``n * n_in`` elements,
+    for a contiguous transposed copy of ``x``), ``db = sum_rows(dz)`` and,
+    when ``need_dx``, ``dx = dz @ w.T`` (split over rows).  Gradients are sums
+    over the batch (the optimizer scales by ``1 / sum(sample_weight)``).
     """
-    activation_grad(dout.reshape(-1), out.reshape(-1), act)
-    np.dot(x.T, dout, dw)
     n, m = dout.shape
+    k = x.shape[1]
+    nc = n_chunks(n, MIN_ROWS)
+    for c in prange(nc):
+        r0 = c * n // nc
+        r1 = (c + 1) * n // nc
+        activation_grad(dout[r0:r1].reshape(-1), out[r0:r1].reshape(-1), act)
+    xtv = xt[: k * n].reshape(k, n)
+    kc = n_chunks(k, 8)
+    for c in prange(kc):
+        i0 = c * k // kc
+        i1 = (c + 1) * k // kc
+        for i in range(i0, i1):
+            for r in range(n):
+                xtv[i, r] = x[r, i]
+        np.dot(xtv[i0:i1], dout, dw[i0:i1])
     for j in range(m):
         db[j] = 0
     for i in range(n):
         for j in range(m):
             db[j] += dout[i, j]
     if need_dx:
-        np.dot(dout, w.T, dx)
+        for c in prange(nc):
+            r0 = c * n // nc
+            r1 = (c + 1) * n // nc
+            np.dot(dout[r0:r1], w.T, dx[r0:r1])
 
 
 @kernel

@@ -1,0 +1,221 @@
+"""Dense, activation, loss and optimizer kernels against NumPy references."""
+
+import numpy as np
+import pytest
+
+from sknn._kernels import activations as A
+from sknn._kernels.dense import (
+    csr_dense_backward,
+    csr_dense_forward,
+    csr_gather,
+    dense_backward,
+    dense_forward,
+    gather_rows,
+    gather_vector,
+)
+from sknn._kernels.losses import BINARY_CE, POISSON, SOFTMAX_CE, SQUARED, link_loss_grad
+from sknn._kernels.optim import adam_step, sgd_step
+from sknn._kernels.regularization import dropout_forward
+
+DTYPES = [np.float64, np.float32]
+TOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+REF_ACT = {
+    "identity": lambda z: z,
+    "logistic": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(z)),
+}
+REF_DERIV = {
+    "identity": lambda z: np.ones_like(z),
+    "logistic": lambda z: REF_ACT["logistic"](z) * (1 - REF_ACT["logistic"](z)),
+    "tanh": lambda z: 1 - np.tanh(z) ** 2,
+    "relu": lambda z: (z > 0).astype(z.dtype),
+    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
+    "elu": lambda z: np.where(z > 0, 1.0, np.exp(z)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(A.ACTIVATION_CODES))
+def test_dense_forward_backward_reference(name, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 5)).astype(dtype)
+    w = rng.standard_normal((5, 4)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    code = A.ACTIVATION_CODES[name]
+    out = np.empty((7, 4), dtype)
+    dense_forward(out, x, w, b, code)
+    z = x.astype(np.float64) @ w + b
+    np.testing.assert_allclose(out, REF_ACT[name](z), rtol=TOL[dtype] * 10,
+                               atol=TOL[dtype] * 10)
+
+    dout = rng.standard_normal((7, 4)).astype(dtype)
+    dz = dout * REF_DERIV[name](z)
+    dx, dw, db = np.empty((7, 5), dtype), np.empty((5, 4), dtype), np.empty(4, dtype)
+    dense_backward(dx, dw, db, np.empty(35, dtype), dout.copy(), out, x, w, code, True)
+    tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
+    np.testing.assert_allclose(db, dz.sum(0), **tol)
+    np.testing.assert_allclose(dx, dz @ w.T, **tol)
+
+
+def test_activation_large_inputs_stay_finite():
+    z = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+    for name in ["logistic", "tanh", "elu"]:
+        v = z.copy()
+        A.activate(v, A.ACTIVATION_CODES[name])
+        assert np.all(np.isfinite(v)), name
+    v = np.array([np.nan, -1.0])
+    A.activate(v, A.RELU)
+    assert np.isnan(v[0]) and v[1] == 0  # NaN propagates so divergence is caught
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_csr_kernels_match_dense(dtype):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((9, 6)) * (rng.random((9, 6)) < 0.4)
+    Xs = sp.csr_matrix(X.astype(dtype))
+    idx = np.array([3, 0, 8, 5], dtype=np.int64)
+    data = np.empty(Xs.nnz, dtype)
+    ind = np.empty(Xs.nnz, np.int64)
+    ptr = np.empty(5, np.int64)
+    nnz = csr_gather(data, ind, ptr, Xs.data, Xs.indices.astype(np.int64),
+                     Xs.indptr.astype(np.int64), idx)
+    sub = sp.csr_matrix((data[:nnz], ind[:nnz], ptr), shape=(4, 6)).toarray()
+    np.testing.assert_array_equal(sub, X[idx].astype(dtype))
+
+    w = rng.standard_normal((6, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    out_s, out_d = np.empty((4, 3), dtype), np.empty((4, 3), dtype)
+    csr_dense_forward(out_s, data, ind, ptr, w, b, A.TANH)
+    dense_forward(out_d, np.ascontiguousarray(sub), w, b, A.TANH)
+    np.testing.assert_allclose(out_s, out_d, rtol=TOL[dtype] * 10)
+    dout = rng.standard_normal((4, 3)).astype(dtype)
+    dw_s, db_s = np.empty((6, 3), dtype), np.empty(3, dtype)
+    dw_d, db_d = np.empty((6, 3), dtype), np.empty(3, dtype)
+    csr_dense_backward(dw_s, db_s, dout.copy(), out_s, data, ind, ptr, A.TANH)
+    dense_backward(np.empty((4, 6), dtype), dw_d, db_d, np.empty(24, dtype), dout.copy(),
+                   out_d,
+                   np.ascontiguousarray(sub), w, A.TANH, False)
+    np.testing.assert_allclose(dw_s, dw_d, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 10)
+    np.testing.assert_allclose(db_s, db_d, rtol=TOL[dtype] * 100)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather(dtype):
+    x = np.arange(20, dtype=dtype).reshape(10, 2)
+    idx = np.array([9, 2, 4], dtype=np.int64)
+    out = np.empty((5, 2), dtype)
+    gather_rows(out, x, idx)
+    np.testing.assert_array_equal(out[:3], x[idx])
+    v = np.empty(5, dtype)
+    s = gather_vector(v, x[:, 0].copy(), idx)
+    assert s == x[idx, 0].sum()
+
+
+def _ref_loss(code, p, y):
+    eps = np.finfo(p.dtype).eps
+    if code == SQUARED:
+        return 0.5 * ((y - p) ** 2).mean(axis=1)
+    if code == POISSON:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(y > 0, y * np.log(y / p), 0.0)
+        return (t - y + p).sum(axis=1)
+    pc = np.clip(p, eps, 1 - eps)
+    if code == SOFTMAX_CE:
+        return -(y * np.log(pc)).sum(axis=1)
+    return -(y * np.log(pc) + (1 - y) * np.log(1 - pc)).sum(axis=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", [SQUARED, POISSON, SOFTMAX_CE, BINARY_CE])
+def test_link_loss_grad_reference(code, dtype):
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((6, 3)).astype(dtype)
+    if code == SOFTMAX_CE:
+        y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 6)]
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+    elif code == BINARY_CE:
+        y = rng.integers(0, 2, (6, 3)).astype(dtype)
+        p = 1 / (1 + np.exp(-z))
+    elif code == POISSON:
+        y = rng.poisson(2.0, (6, 3)).astype(dtype)
+        p = np.exp(z)
+    else:
+        y = rng.standard_normal((6, 3)).astype(dtype)
+        p = z.copy()
+    sw = rng.random(6).astype(dtype)
+    delta = np.empty_like(z)
+    zz = z.copy()
+    total = link_loss_grad(delta, zz, y, sw, code)
+    tol = TOL[dtype] * 100
+    np.testing.assert_allclose(zz, p, rtol=tol, atol=tol)
+    np.testing.assert_allclose(delta, (p - y) * sw[:, None], rtol=tol, atol=tol)
+    assert total == pytest.approx(float((sw * _ref_loss(code, p, y)).sum()), rel=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_kernels_reference(dtype):
+    rng = np.random.default_rng(3)
+    n, nw = 11, 7
+    p0 = rng.standard_normal(n).astype(dtype)
+    g0 = rng.standard_normal(n).astype(dtype)
+    alpha, inv = 0.3, 0.25
+    g = g0.astype(np.float64) * inv
+    g[:nw] += alpha * p0[:nw] * inv
+
+    p, v = p0.copy(), (rng.standard_normal(n).astype(dtype))
+    v0 = v.copy()
+    sq = sgd_step(p, g0.copy(), v, nw, alpha, inv, 0.1, 0.9, True)
+    v_ref = 0.9 * v0 - 0.1 * g
+    tol = TOL[dtype] * 10
+    np.testing.assert_allclose(v, v_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p, p0 + 0.9 * v_ref - 0.1 * g, rtol=tol, atol=tol)
+    assert sq == pytest.approx(float((p0[:nw].astype(np.float64) ** 2).sum()), rel=tol)
+
+    p, m, s = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype)
+    adam_step(p, g0.copy(), m, s, nw, alpha, inv, 0.01, 0.9, 0.999, 1e-8)
+    m_ref, s_ref = 0.1 * g, 0.001 * g * g
+    np.testing.assert_allclose(m, m_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p, p0 - 0.01 * m_ref / (np.sqrt(s_ref) + 1e-8),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_kernel(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(1000).astype(dtype)
+    u = rng.random(1000).astype(dtype)
+    out, mask = np.empty_like(x), np.empty_like(x)
+    dropout_forward(out, mask, x, u, 0.25)
+    keep = u >= 0.25
+    np.testing.assert_allclose(out, np.where(keep, x / 0.75, 0), rtol=TOL[dtype])
+    np.testing.assert_allclose(mask, np.where(keep, 1 / 0.75, 0), rtol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_chunked_matches_reference_on_many_chunks(dtype):
+    """Batches big enough to be split in several chunks give the same answer."""
+    rng = np.random.default_rng(5)
+    n, k, m = 203, 37, 11
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    out = np.empty((n, m), dtype)
+    dense_forward(out, x, w, b, A.TANH)
+    z = x.astype(np.float64) @ w + b
+    tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    np.testing.assert_allclose(out, np.tanh(z), **tol)
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    dz = dout * (1 - np.tanh(z) ** 2)
+    dx, dw, db = np.empty((n, k), dtype), np.empty((k, m), dtype), np.empty(m, dtype)
+    dense_backward(dx, dw, db, np.empty(n * k, dtype), dout, out, x, w, A.TANH, True)
+    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
+    np.testing.assert_allclose(dx, dz @ w.T, **tol)
+    np.testing.assert_allclose(db, dz.sum(0), **tol)
