@@ -18,11 +18,18 @@ by Dask's nanny), so nested parallelism does not oversubscribe.
 """
 
 import os
+import threading
 from contextlib import contextmanager
 
 import numba
 
 _controller = None
+_local = threading.local()
+
+
+def current_threads():
+    """Kernel threads of the sknn call running in this Python thread (1 outside)."""
+    return getattr(_local, "n", 1)
 
 
 def _blas_controller():
@@ -55,11 +62,14 @@ def kernel_threads(n_jobs):
     """Run the body with ``n_jobs`` Numba threads and BLAS threads."""
     n = effective_n_jobs(n_jobs)
     previous = numba.get_num_threads()
+    previous_local = current_threads()
     numba.set_num_threads(n)
+    _local.n = n
     try:
         # BLAS runs single-threaded inside our kernels: parallelism comes from
         # the kernels' fixed chunks, which keeps results independent of n.
         with _blas_controller().limit(limits=1, user_api="blas"):
             yield n
     finally:
+        _local.n = previous_local
         numba.set_num_threads(previous)

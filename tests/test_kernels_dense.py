@@ -9,7 +9,9 @@ from sknn._kernels.dense import (
     csr_dense_forward,
     csr_gather,
     dense_backward,
+    dense_backward_parallel,
     dense_forward,
+    dense_forward_parallel,
     gather_rows,
     gather_vector,
 )
@@ -219,3 +221,33 @@ def test_dense_chunked_matches_reference_on_many_chunks(dtype):
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
     np.testing.assert_allclose(dx, dz @ w.T, **tol)
     np.testing.assert_allclose(db, dz.sum(0), **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parallel_dense_kernels_bit_identical_to_serial(dtype):
+    import numba
+
+    rng = np.random.default_rng(6)
+    n, k, m = 150, 40, 9
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    results = []
+    previous = numba.get_num_threads()
+    try:
+        for fwd, bwd, threads in [(dense_forward, dense_backward, 1),
+                                  (dense_forward_parallel, dense_backward_parallel, 1),
+                                  (dense_forward_parallel, dense_backward_parallel,
+                                   numba.config.NUMBA_NUM_THREADS)]:
+            numba.set_num_threads(threads)
+            out = np.empty((n, m), dtype)
+            fwd(out, x, w, b, A.ELU)
+            dx, dw, db = np.empty((n, k), dtype), np.empty((k, m), dtype), np.empty(m, dtype)
+            bwd(dx, dw, db, np.empty(n * k, dtype), dout.copy(), out, x, w, A.ELU, True)
+            results.append((out, dx, dw, db))
+    finally:
+        numba.set_num_threads(previous)
+    for other in results[1:]:
+        for a, c in zip(results[0], other):
+            np.testing.assert_array_equal(a, c)

@@ -32,29 +32,73 @@ def n_chunks(n, min_rows):
     return min(MAX_CHUNKS, max(1, n // min_rows))
 
 
-@parallel_kernel
-def dense_forward(out, x, w, b, act):
-    """``out = f(x @ w + b)`` with activation code ``act``.
+@kernel
+def _forward_rows(out, x, w, b, act, r0, r1):
+    blk = out[r0:r1]
+    np.dot(x[r0:r1], w, blk)
+    m = out.shape[1]
+    for i in range(r1 - r0):
+        for j in range(m):
+            blk[i, j] += b[j]
+    activate(blk.reshape(-1), act)
 
-    Rows are processed in :func:`n_chunks` parallel chunks.
+
+@kernel
+def dense_forward(out, x, w, b, act):
+    """``out = f(x @ w + b)`` with activation code ``act`` (serial).
+
+    Shapes: ``x (n, n_in)``, ``w (n_in, n_out)``, ``b (n_out,)``,
+    ``out (n, n_out)``.  Rows are processed in :func:`n_chunks` chunks, the
+    same chunks as :func:`dense_forward_parallel`, so both give bit-identical
+    results.
     """
     n = x.shape[0]
-    m = out.shape[1]
     nc = n_chunks(n, MIN_ROWS)
-    for c in prange(nc):
-        r0 = c * n // nc
-        r1 = (c + 1) * n // nc
-        blk = out[r0:r1]
-        np.dot(x[r0:r1], w, blk)
-        for i in range(r1 - r0):
-            for j in range(m):
-                blk[i, j] += b[j]
-        activate(blk.reshape(-1), act)
+    for c in range(nc):
+        _forward_rows(out, x, w, b, act, c * n // nc, (c + 1) * n // nc)
 
 
 @parallel_kernel
+def dense_forward_parallel(out, x, w, b, act):
+    """Parallel :func:`dense_forward` (one chunk per ``prange`` iteration)."""
+    n = x.shape[0]
+    nc = n_chunks(n, MIN_ROWS)
+    for c in prange(nc):
+        _forward_rows(out, x, w, b, act, c * n // nc, (c + 1) * n // nc)
+
+
+@kernel
+def _grad_rows(dout, out, act, r0, r1):
+    activation_grad(dout[r0:r1].reshape(-1), out[r0:r1].reshape(-1), act)
+
+
+@kernel
+def _dw_rows(dw, xtv, x, dout, i0, i1):
+    n = x.shape[0]
+    for i in range(i0, i1):
+        for r in range(n):
+            xtv[i, r] = x[r, i]
+    np.dot(xtv[i0:i1], dout, dw[i0:i1])
+
+
+@kernel
+def _dx_rows(dx, dout, w, r0, r1):
+    np.dot(dout[r0:r1], w.T, dx[r0:r1])
+
+
+@kernel
+def _bias_grad(db, dout):
+    n, m = dout.shape
+    for j in range(m):
+        db[j] = 0
+    for i in range(n):
+        for j in range(m):
+            db[j] += dout[i, j]
+
+
+@kernel
 def dense_backward(dx, dw, db, xt, dout, out, x, w, act, need_dx):
-    """Backward pass of :func:`dense_forward`.
+    """Backward pass of :func:`dense_forward` (serial).
 
     ``dout`` (n, n_out) holds dL/d(out); it is overwritten with
     ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz`` (split over the rows of
@@ -63,32 +107,37 @@ def dense_backward(dx, dw, db, xt, dout, out, x, w, act, need_dx):
     when ``need_dx``, ``dx = dz @ w.T`` (split over rows).  Gradients are sums
     over the batch (the optimizer scales by ``1 / sum(sample_weight)``).
     """
-    n, m = dout.shape
+    n = dout.shape[0]
+    k = x.shape[1]
+    nc = n_chunks(n, MIN_ROWS)
+    for c in range(nc):
+        _grad_rows(dout, out, act, c * n // nc, (c + 1) * n // nc)
+    xtv = xt[: k * n].reshape(k, n)
+    kc = n_chunks(k, 8)
+    for c in range(kc):
+        _dw_rows(dw, xtv, x, dout, c * k // kc, (c + 1) * k // kc)
+    _bias_grad(db, dout)
+    if need_dx:
+        for c in range(nc):
+            _dx_rows(dx, dout, w, c * n // nc, (c + 1) * n // nc)
+
+
+@parallel_kernel
+def dense_backward_parallel(dx, dw, db, xt, dout, out, x, w, act, need_dx):
+    """Parallel :func:`dense_backward` over the same chunks (same results)."""
+    n = dout.shape[0]
     k = x.shape[1]
     nc = n_chunks(n, MIN_ROWS)
     for c in prange(nc):
-        r0 = c * n // nc
-        r1 = (c + 1) * n // nc
-        activation_grad(dout[r0:r1].reshape(-1), out[r0:r1].reshape(-1), act)
+        _grad_rows(dout, out, act, c * n // nc, (c + 1) * n // nc)
     xtv = xt[: k * n].reshape(k, n)
     kc = n_chunks(k, 8)
     for c in prange(kc):
-        i0 = c * k // kc
-        i1 = (c + 1) * k // kc
-        for i in range(i0, i1):
-            for r in range(n):
-                xtv[i, r] = x[r, i]
-        np.dot(xtv[i0:i1], dout, dw[i0:i1])
-    for j in range(m):
-        db[j] = 0
-    for i in range(n):
-        for j in range(m):
-            db[j] += dout[i, j]
+        _dw_rows(dw, xtv, x, dout, c * k // kc, (c + 1) * k // kc)
+    _bias_grad(db, dout)
     if need_dx:
         for c in prange(nc):
-            r0 = c * n // nc
-            r1 = (c + 1) * n // nc
-            np.dot(dout[r0:r1], w.T, dx[r0:r1])
+            _dx_rows(dx, dout, w, c * n // nc, (c + 1) * n // nc)
 
 
 @kernel
