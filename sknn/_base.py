@@ -22,14 +22,18 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._engine import TrainData, History, fit_lbfgs, fit_stochastic, predict_outputs
+from ._engine import History, TrainData, fit_lbfgs, fit_stochastic, predict_outputs
 from ._kernels.activations import ACTIVATION_CODES
+from ._layers import LAYERS
 from ._network import Network
 from ._optim import make_optimizer
 from ._threads import kernel_threads
-from ._layers import LAYERS
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -131,7 +135,22 @@ class BaseNeuralNetwork(BaseEstimator):
 
     _parameter_constraints: dict = dict(ENGINE_CONSTRAINTS)
 
+    # Keyword arguments of ``validate_data`` for ``X`` (sparse: CSR/CSC).
+    _x_validation = dict(accept_sparse=["csr", "csc"])
+
     # -- hooks with defaults -----------------------------------------------
+    def _check_solver(self):
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def _prepare_X(self, X):
+        """Hook run on raw ``X`` before validation (e.g. flatten images)."""
+        return X
+
     def _stratify(self, y):
         return None
 
@@ -329,7 +348,8 @@ class BaseNeuralNetwork(BaseEstimator):
             sub.X = np.ascontiguousarray(sub.X)
         else:
             sub.X = self._as_kernel_input(sub.X)
-        sub.Y = np.ascontiguousarray(sub.Y)
+        sub.Y = (self._as_kernel_input(sub.Y) if sp.issparse(sub.Y)
+                 else np.ascontiguousarray(sub.Y))
         sub.sw = np.ascontiguousarray(sub.sw)
         sub.y_raw = data.y_raw[idx] if data.y_raw is not None else None
         sub.user_sw = data.user_sw
@@ -376,8 +396,8 @@ class BaseNeuralNetwork(BaseEstimator):
         check_is_fitted(self)
         if check_input:
             X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-                reset=False,
+                self, self._prepare_X(X), dtype=(np.float64, np.float32), reset=False,
+                **self._x_validation,
             )
         X = self._as_kernel_input(X)
         dtype = X.dtype

@@ -4,29 +4,22 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.preprocessing import LabelBinarizer
+from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    type_of_target,
-    unique_labels,
-)
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import (
     ACTIVATIONS,
-    STOCHASTIC_SOLVERS,
     BaseNeuralNetwork,
     check_activation,
     check_rate,
     hidden_sizes,
     per_layer,
 )
+from ._classifier import NeuralClassifierMixin
 from ._docstrings import fill
-from ._kernels.losses import BINARY_CE, POISSON, SOFTMAX_CE, SQUARED
+from ._kernels.losses import POISSON, SQUARED
 
 
 class _MLPMixin:
@@ -59,14 +52,6 @@ class _MLPMixin:
     def _needs_rng(self):
         return any(r > 0 for r in self._dropouts)
 
-    def _check_solver(self):
-        if self.solver not in STOCHASTIC_SOLVERS:
-            raise AttributeError(
-                "partial_fit is only available for stochastic"
-                " optimizers. %s is not stochastic." % self.solver
-            )
-        return True
-
 
 _MLP_CONSTRAINTS = {
     **BaseNeuralNetwork._parameter_constraints,
@@ -76,7 +61,8 @@ _MLP_CONSTRAINTS = {
 }
 
 
-class MLPClassifierX(ClassifierMixin, _MLPMixin, BaseNeuralNetwork):
+class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
+                     BaseNeuralNetwork):
     """Multi-layer perceptron classifier on Numba kernels.
 
     A drop-in superset of :class:`sklearn.neural_network.MLPClassifier`: the
@@ -192,199 +178,6 @@ class MLPClassifierX(ClassifierMixin, _MLPMixin, BaseNeuralNetwork):
         self.class_weight = class_weight
         self.n_jobs = n_jobs
 
-    # -- hooks ----------------------------------------------------------------
-    def _validate_fit_data(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same "
-                        "classes as in the previous call to fit. Previously "
-                        f"got {self.classes_}, `y` has {classes}"
-                    )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(
-                    "`y` has classes not in `self.classes_`. "
-                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
-                )
-        return X, y
-
-    def _encode_targets(self, X, y, fit=True):
-        if not fit:
-            unknown = np.setdiff1d(unique_labels(y), self.classes_)
-            if len(unknown):
-                raise ValueError(
-                    f"y_val has classes not seen in training: {unknown}."
-                )
-        Y = self._label_binarizer.transform(y)
-        return np.ascontiguousarray(Y, dtype=X.dtype)
-
-    def _validate_val_data(self, X_val, y_val):
-        X_val, y_val = validate_data(
-            self, X_val, y_val, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=False,
-        )
-        if y_val.ndim == 2 and y_val.shape[1] == 1:
-            y_val = column_or_1d(y_val, warn=True)
-        return X_val, y_val
-
-    def _loss_code(self):
-        if self._label_binarizer.y_type_ == "multiclass":
-            return SOFTMAX_CE
-        return BINARY_CE
-
-    def _publish_common(self, specs, n_outputs, first_pass):
-        super()._publish_common(specs, n_outputs, first_pass)
-        self.out_activation_ = (
-            "softmax" if self._loss_code() == SOFTMAX_CE else "logistic"
-        )
-
-    def _stratify(self, y):
-        return y if y.ndim == 1 else None
-
-    def _extra_sample_weight(self, y, incremental):
-        if self.class_weight is None:
-            return None
-        if incremental and self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight 'balanced' is not supported for partial_fit: the "
-                "class frequencies of the whole data set are unknown. Pass a "
-                "dict computed with sklearn.utils.class_weight."
-                "compute_class_weight instead."
-            )
-        return compute_sample_weight(self.class_weight, y)
-
-    def _decode(self, outputs):
-        if outputs.shape[1] == 1:
-            outputs = outputs.ravel()
-        return self._label_binarizer.inverse_transform(outputs)
-
-    def _score_outputs(self, outputs, y, sample_weight):
-        return accuracy_score(y, self._decode(outputs), sample_weight=sample_weight)
-
-    # -- public API -----------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
-        """Fit the model to data matrix X and target(s) y.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data. float32 input trains in float32.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels, or a label-indicator matrix for multilabel problems.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
-        X_val, y_val : array-like, default=None
-            A validation set. When given, validation scores and losses are
-            recorded each epoch, and ``early_stopping=True`` uses it instead
-            of holding out ``validation_fraction`` of ``X``.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
-                         X_val=X_val, y_val=y_val)
-
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """Update the model with a single epoch over the given data.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-        y : array-like of shape (n_samples,)
-            The target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-        classes : array of shape (n_classes,), default=None
-            All classes across calls; required on the first call.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
-
-    def predict(self, X):
-        """Predict class labels for ``X``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
-        """
-        check_is_fitted(self)
-        return self._decode(self._outputs(X))
-
-    def predict_proba(self, X):
-        """Probability estimates.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y_prob : ndarray of shape (n_samples, n_classes)
-            Probabilities in the order of ``classes_``.
-        """
-        check_is_fitted(self)
-        y_pred = self._outputs(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        log_y_prob : ndarray of shape (n_samples, n_classes)
-            Log-probabilities in the order of ``classes_``.
-        """
-        y_prob = self.predict_proba(X)
-        return np.log(y_prob, out=y_prob)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
 
 
 class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
