@@ -1,0 +1,352 @@
+"""ONNX export: onnxruntime reproduces every sknn estimator (extra ``onnx``).
+
+``predict`` must match exactly and probabilities / outputs / codes to 1e-5 in
+float32.  Conv and autoencoder graphs are also checked against a NumPy
+reference on hand-built fitted state, so their converter code paths are
+tested before (and independently of) the estimators themselves.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from _extras import require_extra, sknn_estimator
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+require_extra("onnx")
+
+import onnxruntime as ort  # noqa: E402
+import skl2onnx  # noqa: E402
+
+from sknn import MLPClassifierX, MLPRegressorX  # noqa: E402
+from sknn.onnx import to_onnx  # noqa: E402
+
+TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def run(onx, X):
+    sess = ort.InferenceSession(onx.SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: X})
+
+
+def op_types(onx):
+    return {node.op_type for node in onx.graph.node}
+
+
+@pytest.fixture(scope="module")
+def data():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X[:400] / 16.0).astype(np.float32), y[:400]
+
+
+def fit_quiet(est, X, y=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X) if y is None else est.fit(X, y)
+
+
+def make(cls, **params):
+    """``cls(**params)`` keeping only the parameters ``cls`` has."""
+    names = cls().get_params()
+    return cls(**{k: v for k, v in params.items() if k in names})
+
+
+TARGETS = {
+    "multiclass": lambda y: y,
+    "binary": lambda y: y % 2,
+    "strings": lambda y: np.array(["cat", "dog", "emu"])[y % 3],
+    "multilabel": lambda y: np.c_[y % 2, y % 3 == 0, y > 4].astype(int),
+}
+
+
+@pytest.mark.parametrize("target, activation", [
+    ("multiclass", "relu"),
+    ("multiclass", ("logistic", "tanh")),
+    ("multiclass", ("leaky_relu", "elu")),
+    ("binary", ("logistic", "tanh")),
+    ("strings", "relu"),
+    ("multilabel", ("leaky_relu", "elu")),
+])
+def test_classifier_roundtrip(data, target, activation):
+    X, y = data
+    y = TARGETS[target](y)
+    sizes = (16,) if isinstance(activation, str) else (16, 12)
+    clf = fit_quiet(MLPClassifierX(sizes, activation=activation, dropout=0.1,
+                                   max_iter=20, random_state=0), X, y)
+    onx = to_onnx(clf, X[:1])
+    assert "Dropout" not in op_types(onx)
+    label, proba = run(onx, X)
+    np.testing.assert_array_equal(label, clf.predict(X))
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba, clf.predict_proba(X), **TOL)
+
+
+def test_classifier_float64_graph(data):
+    X, y = data
+    X = X.astype(np.float64)
+    clf = fit_quiet(MLPClassifierX((16,), max_iter=20, random_state=0), X, y)
+    label, proba = run(to_onnx(clf, X[:1], dtype=np.float64), X)
+    assert proba.dtype == np.float64
+    np.testing.assert_array_equal(label, clf.predict(X))
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_regressor_roundtrip(data, loss, n_outputs):
+    X, y = data
+    Y = y.astype(float) if n_outputs == 1 else np.c_[y, y % 3].astype(float)
+    reg = fit_quiet(MLPRegressorX(loss, (16,), activation="tanh", max_iter=20,
+                                  random_state=0), X, Y)
+    (out,) = run(to_onnx(reg, X[:1]), X)
+    assert out.shape == (X.shape[0], n_outputs)
+    np.testing.assert_allclose(out.reshape(reg.predict(X).shape), reg.predict(X),
+                               **TOL)
+
+
+def test_pipeline_classifier_with_skl2onnx(data):
+    """Converters are registered with skl2onnx: its own to_onnx works."""
+    X, y = data
+    X = X * 16
+    pipe = fit_quiet(make_pipeline(
+        StandardScaler(), MLPClassifierX((16,), max_iter=20, random_state=0)), X, y)
+    onx = skl2onnx.to_onnx(pipe, X[:1], options={MLPClassifierX: {"zipmap": False}})
+    assert {"Scaler", "Gemm", "Softmax", "ArgMax"} <= op_types(onx)
+    label, proba = run(onx, X)
+    np.testing.assert_array_equal(label, pipe.predict(X))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X), **TOL)
+    # skl2onnx's default for classifiers: probabilities as a list of dicts.
+    label, proba = run(skl2onnx.to_onnx(pipe, X[:1]), X)
+    np.testing.assert_array_equal(label, pipe.predict(X))
+    assert proba[0].keys() == set(range(10))
+    np.testing.assert_allclose([proba[0][k] for k in range(10)],
+                               pipe.predict_proba(X[:1])[0], **TOL)
+
+
+def test_pipeline_regressor(data):
+    X, y = data
+    X = X * 16
+    pipe = fit_quiet(make_pipeline(
+        StandardScaler(), MLPRegressorX(hidden_layer_sizes=(16,), max_iter=20,
+                                        random_state=0)), X, y.astype(float))
+    (out,) = run(to_onnx(pipe, X[:1]), X)
+    np.testing.assert_allclose(out.ravel(), pipe.predict(X), **TOL)
+
+
+def test_classifier_options(data):
+    X, y = data
+    clf = fit_quiet(MLPClassifierX((8,), max_iter=5, random_state=0), X, y + 10)
+    outs = run(to_onnx(clf, X[:1], options={MLPClassifierX: {"nocl": True}}), X)
+    np.testing.assert_array_equal(outs[0], clf.predict(X) - 10)
+    outs = run(to_onnx(clf, X[:1], zipmap="columns"), X)
+    assert len(outs) == 1 + 10
+    np.testing.assert_array_equal(outs[0], clf.predict(X))
+
+
+# -- conv and autoencoder graphs against a NumPy reference ------------------
+
+
+def _conv_ref(x, w, b, stride, pad, out_hw):
+    """Cross-correlation with top/left padding ``pad``; zeros beyond the image."""
+    n, c, h, wid = x.shape
+    f, _, kh, kw = w.shape
+    oh, ow = out_hw
+    ph = max((oh - 1) * stride + kh - h - pad[0], 0)
+    pw = max((ow - 1) * stride + kw - wid - pad[1], 0)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], ph), (pad[1], pw)))
+    out = np.empty((n, f, oh, ow), dtype=np.float64)
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out + b[None, :, None, None]
+
+
+def _pool_ref(x, size, op):
+    n, c, h, w = x.shape
+    oh, ow = h // size, w // size
+    x = x[:, :, :oh * size, :ow * size].reshape(n, c, oh, size, ow, size)
+    return op(x, axis=(3, 5))
+
+
+_ACT = {
+    "identity": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "tanh": np.tanh,
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "logistic": lambda z: 1 / (1 + np.exp(-z)),
+}
+
+
+def _conv_state(rng):
+    """Fitted-state specs for 8x8 images using every conv-path feature.
+
+    Asymmetric "same" padding (stride 2, pad (0, 0) with an extra bottom/right
+    row), symmetric "same" padding, max and mean pooling, a "valid" conv and
+    dropout; the reference forward pass mirrors sknn's kernel conventions.
+    """
+    specs = [
+        ("conv2d", {"in_shape": (1, 8, 8), "filters": 3, "kernel_size": 3,
+                    "stride": 2, "pad": (0, 0), "activation": "relu"}),
+        ("conv2d", {"in_shape": (3, 4, 4), "filters": 4, "kernel_size": 3,
+                    "stride": 1, "pad": (1, 1), "activation": "elu"}),
+        ("maxpool2d", {"in_shape": (4, 4, 4), "size": 2}),
+        ("dropout", {"shape": (4, 2, 2), "rate": 0.2}),
+        ("conv2d", {"in_shape": (4, 2, 2), "filters": 5, "kernel_size": 1,
+                    "stride": 1, "pad": (0, 0), "activation": "tanh"}),
+        ("meanpool2d", {"in_shape": (5, 2, 2), "size": 2}),
+        ("dense", {"n_in": 5, "n_out": 6, "activation": "leaky_relu"}),
+        ("dense", {"n_in": 6, "n_out": 10, "activation": "identity"}),
+    ]
+    shapes = [(3, 1, 3, 3), (4, 3, 3, 3), (5, 4, 1, 1), (5, 6), (6, 10)]
+    coefs = [rng.normal(size=s) for s in shapes]
+    intercepts = [rng.normal(size=s[0] if len(s) == 4 else s[1]) * 0.1
+                  for s in shapes]
+    out_hw = {0: (4, 4), 1: (4, 4), 4: (2, 2)}
+    return specs, coefs, intercepts, out_hw
+
+
+def _reference_forward(specs, coefs, intercepts, out_hw, X):
+    coefs, intercepts = iter(coefs), iter(intercepts)
+    a = X.astype(np.float64)
+    if "in_shape" in specs[0][1]:
+        a = a.reshape((-1,) + specs[0][1]["in_shape"])
+    for i, (name, kw) in enumerate(specs):
+        if name == "conv2d":
+            a = _ACT[kw["activation"]](_conv_ref(a, next(coefs), next(intercepts),
+                                                 kw["stride"], kw["pad"], out_hw[i]))
+        elif name == "maxpool2d":
+            a = _pool_ref(a, kw["size"], np.max)
+        elif name == "meanpool2d":
+            a = _pool_ref(a, kw["size"], np.mean)
+        elif name == "dense":
+            a = a.reshape(a.shape[0], -1) @ next(coefs) + next(intercepts)
+            a = _ACT[kw["activation"]](a)
+    return a
+
+
+def test_conv_graph_matches_reference(data):
+    X, y = data
+    rng = np.random.default_rng(0)
+    clf = fit_quiet(MLPClassifierX((4,), max_iter=1, random_state=0), X, y)
+    specs, coefs, intercepts, out_hw = _conv_state(rng)
+    clf._layer_specs_, clf.coefs_, clf.intercepts_ = specs, coefs, intercepts
+    z = _reference_forward(specs, coefs, intercepts, out_hw, X)
+    proba = np.exp(z - z.max(axis=1, keepdims=True))
+    proba /= proba.sum(axis=1, keepdims=True)
+    onx = to_onnx(clf, X[:1])
+    assert {"Conv", "MaxPool", "AveragePool", "Gemm", "Relu", "Elu", "Tanh",
+            "LeakyRelu", "Softmax"} <= op_types(onx)
+    assert "Dropout" not in op_types(onx)
+    label, onnx_proba = run(onx, X)
+    np.testing.assert_allclose(onnx_proba, proba, **TOL)
+    np.testing.assert_array_equal(label, clf.classes_[np.argmax(onnx_proba, axis=1)])
+    assert np.mean(label == clf.classes_[np.argmax(proba, axis=1)]) > 0.99
+    # float64 input: onnxruntime has no float64 Conv, the graph casts around it.
+    X64 = X.astype(np.float64)
+    label64, proba64 = run(to_onnx(clf, X64[:1], dtype=np.float64), X64)
+    assert proba64.dtype == np.float64
+    np.testing.assert_allclose(proba64, proba, **TOL)
+
+
+class _CodeTransformer:
+    """Stand-in fitted autoencoder: just the state the converter reads."""
+
+    def transform(self, X):  # the reference: the encoder's layers only
+        specs = self._layer_specs_
+        dense = [i for i, (name, _) in enumerate(specs)
+                 if name in ("dense", "tied_dense")]
+        stop = getattr(self, "_code_layer_", dense[len(dense) // 2 - 1]) + 1
+        return _reference_forward(specs[:stop], self.coefs_, self.intercepts_, {}, X)
+
+
+def _transformer_state(kind, rng):
+    if kind == "code_layer":  # _code_layer_ given: dense, dropout, dense (code), ...
+        specs = [
+            ("dense", {"n_in": 64, "n_out": 24, "activation": "relu"}),
+            ("dropout", {"shape": (24,), "rate": 0.1}),
+            ("dense", {"n_in": 24, "n_out": 6, "activation": "tanh"}),
+            ("dense", {"n_in": 6, "n_out": 24, "activation": "relu"}),
+            ("dense", {"n_in": 24, "n_out": 64, "activation": "identity"}),
+        ]
+        coefs = [rng.normal(size=(a["n_in"], a["n_out"])) * 0.3 for _, a in specs
+                 if "n_in" in a]
+        intercepts = [rng.normal(size=c.shape[1]) * 0.1 for c in coefs]
+        return specs, coefs, intercepts, {"_code_layer_": 2}
+    # Tied decoder, input noise and a code penalty; the code layer is the last
+    # layer of the first half of the dense stack.
+    specs = [
+        ("noise", {"shape": (64,), "level": 0.1, "kind": "gaussian"}),
+        ("dense", {"n_in": 64, "n_out": 16, "activation": "elu"}),
+        ("dense", {"n_in": 16, "n_out": 4, "activation": "logistic"}),
+        ("activity_l1", {"shape": (4,), "l1": 1e-3}),
+        ("tied_dense", {"n_in": 4, "n_out": 16, "activation": "elu", "tied_to": 2}),
+        ("tied_dense", {"n_in": 16, "n_out": 64, "activation": "identity",
+                        "tied_to": 1}),
+    ]
+    coefs = [rng.normal(size=(64, 16)) * 0.3, rng.normal(size=(16, 4)) * 0.3]
+    intercepts = [rng.normal(size=n) * 0.1 for n in (16, 4, 16, 64)]
+    return specs, coefs, intercepts, {}
+
+
+@pytest.mark.parametrize("kind", ["code_layer", "tied"])
+def test_transformer_graph_matches_reference(data, kind):
+    """The autoencoder path: a transform that stops at the code layer."""
+    from skl2onnx import update_registered_converter
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    import sknn.onnx as sknn_onnx
+
+    class Fake(_CodeTransformer, TransformerMixin, BaseEstimator):
+        pass
+
+    X, _ = data
+    ae = Fake()
+    specs, coefs, intercepts, extra = _transformer_state(kind,
+                                                         np.random.default_rng(0))
+    ae._layer_specs_, ae.coefs_, ae.intercepts_ = specs, coefs, intercepts
+    ae.out_activation_ = "identity"
+    for k, v in extra.items():
+        setattr(ae, k, v)
+    update_registered_converter(Fake, "SknnTestCodeTransformer",
+                                sknn_onnx._transformer_shapes,
+                                sknn_onnx._convert_transformer)
+    (code,) = run(to_onnx(ae, X[:1]), X)
+    expected = ae.transform(X)
+    assert code.shape == expected.shape == (X.shape[0], 6 if extra else 4)
+    np.testing.assert_allclose(code, expected, **TOL)
+
+
+# -- estimators that land later -------------------------------------------
+
+
+def test_conv_classifier_roundtrip(data):
+    ConvClassifier = sknn_estimator("ConvClassifier")
+    X, y = data
+    clf = fit_quiet(make(ConvClassifier, input_shape=(1, 8, 8),
+                         image_shape=(1, 8, 8), max_iter=3, random_state=0), X, y)
+    onx = to_onnx(clf, X[:1])
+    assert {"Conv", "Gemm"} <= op_types(onx)
+    label, proba = run(onx, X)
+    np.testing.assert_array_equal(label, clf.predict(X))
+    np.testing.assert_allclose(proba, clf.predict_proba(X), **TOL)
+    pipe = fit_quiet(make_pipeline(StandardScaler(), clf), X, y)
+    label, proba = run(to_onnx(pipe, X[:1]), X)
+    np.testing.assert_array_equal(label, pipe.predict(X))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X), **TOL)
+
+
+def test_autoencoder_transform_roundtrip(data):
+    AutoEncoderTransformer = sknn_estimator("AutoEncoderTransformer")
+    X, _ = data
+    ae = fit_quiet(make(AutoEncoderTransformer, max_iter=5, random_state=0), X)
+    (code,) = run(to_onnx(ae, X[:1]), X)
+    np.testing.assert_allclose(code, ae.transform(X), **TOL)
+    pipe = fit_quiet(make_pipeline(StandardScaler(), ae), X)
+    (code,) = run(to_onnx(pipe, X[:1]), X)
+    np.testing.assert_allclose(code, pipe.transform(X), **TOL)
