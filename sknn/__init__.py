@@ -4,9 +4,16 @@
 on first use.  :func:`sknn.precompile` fills the cache ahead of time.
 """
 
+from ._autoencoder import AutoEncoderTransformer
 from ._mlp import MLPClassifierX, MLPRegressorX
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifierX", "MLPRegressorX", "precompile", "__version__"]
+__all__ = [
+    "AutoEncoderTransformer",
+    "MLPClassifierX",
+    "MLPRegressorX",
+    "precompile",
+    "__version__",
+]
 from ._precompile import precompile

@@ -63,7 +63,12 @@ ENGINE_CONSTRAINTS = {
         Options(Real, {np.inf}),
     ],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
-    "n_jobs": [None, Integral],
+    # 0 means nothing (as in joblib): positive counts, negative count back.
+    "n_jobs": [
+        None,
+        Interval(Integral, None, -1, closed="right"),
+        Interval(Integral, 1, None, closed="left"),
+    ],
 }
 
 ACTIVATIONS = set(ACTIVATION_CODES)
@@ -163,6 +168,61 @@ class BaseNeuralNetwork(BaseEstimator):
 
     # -- the fit template ------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None):
+        # Transactional: a fit that raises (bad input, divergence, an interrupt
+        # outside the epoch loop) leaves every attribute as it was, including
+        # ``n_features_in_`` / ``classes_`` that validation resets.  Attributes
+        # are only ever replaced, never mutated in place, so a shallow copy of
+        # ``__dict__`` is a complete snapshot.
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_transaction(X, y, sample_weight, incremental, X_val, y_val)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            if "coefs_" not in saved:
+                # A failed *first* partial_fit leaves the estimator unfitted:
+                # forget the classes its ``classes=`` argument recorded, so the
+                # next call may pass them again (or different ones).
+                self.__dict__.pop("classes_", None)
+                self.__dict__.pop("_label_binarizer", None)
+            raise
+
+    def _check_training_set(self, n_samples, sample_weight, incremental, X_val):
+        """Reject training sets no network can learn from (before any kernel)."""
+        if not incremental and n_samples < 2:
+            raise ValueError(
+                f"Found n_samples={n_samples}: fit needs at least 2 samples "
+                "(partial_fit accepts a single sample)."
+            )
+        classes = getattr(self, "classes_", None)
+        if classes is not None and len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; got 1 "
+                f"class: {np.asarray(classes).tolist()}."
+            )
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ValueError(
+                    "sample_weight (times class_weight) must be finite and "
+                    "non-negative."
+                )
+            with np.errstate(over="ignore"):
+                total = sw.sum()
+            if not total > 0 or not np.isfinite(total):
+                raise ValueError(
+                    "sample_weight (times class_weight) must have a positive, "
+                    f"finite sum; got {total}."
+                )
+        if (self.early_stopping and not incremental and X_val is None
+                and self.solver in STOCHASTIC_SOLVERS
+                and self.validation_fraction == 0):
+            raise ValueError(
+                "early_stopping=True needs validation_fraction > 0 (or X_val and "
+                "y_val); got validation_fraction=0."
+            )
+
+    def _fit_transaction(self, X, y, sample_weight, incremental, X_val, y_val):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
@@ -178,6 +238,7 @@ class BaseNeuralNetwork(BaseEstimator):
         if extra is not None:
             sample_weight = extra if sample_weight is None else sample_weight * extra
             user_sw = True
+        self._check_training_set(n_samples, sample_weight, incremental, X_val)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if (X_val is None) != (y_val is None):
@@ -371,15 +432,12 @@ class BaseNeuralNetwork(BaseEstimator):
         return float(self._score_outputs(outputs, val.y_raw, sw))
 
     def _as_kernel_input(self, X):
-        """C-contiguous dense arrays; CSR with int64 indices for sparse input."""
+        """C-contiguous dense arrays; CSR with sorted indices for sparse input."""
         if sp.issparse(X):
+            # Never reorder the caller's matrix in place: sorted_indices()
+            # returns a copy only when the indices are not sorted already.
             X = X.tocsr()
-            X = sp.csr_matrix(
-                (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)),
-                shape=X.shape,
-            )
-            X.sort_indices()
-            return X
+            return X if X.has_sorted_indices else X.sorted_indices()
         X = self._input_data(np.ascontiguousarray(X))
         if not X.flags.writeable:
             X = X.copy()
@@ -412,6 +470,11 @@ class BaseNeuralNetwork(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def __sklearn_is_fitted__(self):
+        # Fitted means weights were published, not merely that validation set
+        # ``n_features_in_`` or a first ``partial_fit(classes=)`` set ``classes_``.
+        return hasattr(self, "coefs_")
 
     def __getstate__(self):
         state = super().__getstate__()

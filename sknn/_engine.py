@@ -36,6 +36,12 @@ DIVERGED_MSG = (
     "large. The estimator's previous state (if any) was kept."
 )
 
+LBFGS_DIVERGED_MSG = (
+    "Solver 'lbfgs' produced a non-finite loss or non-finite parameter weights. "
+    "The input data (or sample weights) may contain large values and need to be "
+    "preprocessed. The estimator's previous state (if any) was kept."
+)
+
 
 class TrainData:
     """Training arrays in the dtype and layout the kernels need.
@@ -450,13 +456,39 @@ def fit_lbfgs(*, net, params, data, cfg):
     options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"], "gtol": cfg["tol"]}
     if cfg["verbose"]:
         options["disp"] = True
-    res = scipy.optimize.minimize(
-        fun, params.astype(np.float64), method="L-BFGS-B", jac=True, options=options
-    )
+    # The best finite point evaluated so far, kept for a KeyboardInterrupt.
+    best = {"loss": np.inf, "x": None, "n_iter": 0}
+
+    def tracked(theta):
+        loss, grad = fun(theta)
+        if np.isfinite(loss) and loss < best["loss"]:
+            best["loss"], best["x"] = loss, theta.copy()
+        return loss, grad
+
+    def count_iterations(xk):
+        best["n_iter"] += 1
+
+    x0 = params.astype(np.float64)
+    try:
+        res = scipy.optimize.minimize(
+            tracked, x0, method="L-BFGS-B", jac=True, options=options,
+            callback=count_iterations,
+        )
+    except KeyboardInterrupt:
+        warnings.warn(
+            "Training interrupted by user; keeping the best weights found so far.",
+            UserWarning,
+        )
+        if best["x"] is None:
+            return params.copy(), None, best["n_iter"]
+        return best["x"].astype(params.dtype), float(best["loss"]), best["n_iter"]
     n_iter = _check_lbfgs(res, cfg["max_iter"])
     new = res.x.astype(params.dtype)
-    if not all_finite(new):
-        raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+    if not np.isfinite(res.fun) or not all_finite(new):
+        # L-BFGS-B stops at once on a non-finite objective and returns its
+        # starting point: a "fitted" model with loss_ = nan would be a silent
+        # wrong answer.
+        raise DivergenceError(LBFGS_DIVERGED_MSG)
     return new, float(res.fun), n_iter
 
 

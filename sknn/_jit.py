@@ -19,6 +19,8 @@ Why these options
 
 import numba
 
+from ._threads import ParallelKernel
+
 _COMMON = dict(cache=True, nogil=True, error_model="numpy")
 
 
@@ -33,5 +35,9 @@ def parallel_kernel(func):
     Parallel kernels must split their work into a *fixed* number of chunks (not
     ``numba.get_num_threads()``, which makes a function uncacheable) and write
     disjoint outputs, so results do not depend on the thread count.
+
+    Launches go through :class:`sknn._threads.ParallelKernel`, which picks a
+    safe threading layer on first use and serialises launches when the layer
+    is not thread-safe (see :mod:`sknn._threads`).
     """
-    return numba.njit(parallel=True, **_COMMON)(func)
+    return ParallelKernel(numba.njit(parallel=True, **_COMMON)(func))

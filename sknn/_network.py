@@ -51,6 +51,22 @@ class Network:
             slot.append(slice(b_off, b_off + bn) if bs is not None else None)
             w_off += wn
             b_off += bn
+        # Optional layer hooks: ``link(layers)`` resolves references to other
+        # layers (a tied decoder finds its encoder layer), ``penalty(sw)``
+        # adds an activity penalty to the batch loss, ``finish_backward()``
+        # runs after every layer's backward (to add shared-weight gradients).
+        for layer in self.layers:
+            if hasattr(layer, "link"):
+                layer.link(self.layers)
+        self._penalty_layers = [la for la in self.layers if hasattr(la, "penalty")]
+        self._finish_layers = [
+            la for la in self.layers if hasattr(la, "finish_backward")
+        ]
+        # Layers before the first one with parameters need no gradient.
+        with_params = {id(la) for la in self.param_layers}
+        self._first_param = next(
+            (k for k, la in enumerate(self.layers) if id(la) in with_params), 0
+        )
 
     @property
     def out_shape(self):
@@ -118,14 +134,30 @@ class Network:
             x = layer.forward(x, training, rng)
         return x
 
+    def penalty(self, sw):
+        """Weighted sum of the layers' activity penalties for the last forward.
+
+        Call after ``forward`` and before ``backward``; ``sw`` are the batch's
+        sample weights. 0.0 when no layer has a penalty.
+        """
+        total = 0.0
+        for layer in self._penalty_layers:
+            total += layer.penalty(sw)
+        return total
+
     def backward(self, delta):
         """Backpropagate ``delta = dL/dz`` through every layer.
 
-        The first layer is not asked for an input gradient.
+        Backpropagation stops at the first layer with parameters, which is
+        not asked for an input gradient (layers before it, such as input
+        noise, need none).
         """
         layers = self.layers
-        for k in range(len(layers) - 1, -1, -1):
-            delta = layers[k].backward(delta, k > 0)
+        first = self._first_param
+        for k in range(len(layers) - 1, first - 1, -1):
+            delta = layers[k].backward(delta, k > first)
+        for layer in self._finish_layers:
+            layer.finish_backward()
 
     def predict(self, X, chunk=4096, out=None):
         """Link-applied outputs for all rows of a dense ``X``, in chunks.

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 def warm(dtypes=(np.float64, np.float32)):
     """Fit tiny models of every estimator and solver in every dtype."""
+    from ._autoencoder import _warm as warm_autoencoder
     from ._mlp import MLPClassifierX, MLPRegressorX
 
     rng = np.random.RandomState(0)
@@ -34,6 +35,7 @@ def warm(dtypes=(np.float64, np.float32)):
                 sp.csr_matrix(X), y).predict(sp.csr_matrix(X))
             for loss in ("squared_error", "poisson"):
                 MLPRegressorX(loss, (3,), max_iter=1, random_state=0).fit(X, X[:, 0])
+            warm_autoencoder(X, y, dtype)
             for extra in _EXTRA_WARMERS:
                 extra(X, y, dtype)
 

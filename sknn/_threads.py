@@ -1,8 +1,9 @@
-"""Per-call thread control for kernels and BLAS.
+"""Per-call thread control for kernels and BLAS, and the Numba threading layer.
 
 ``n_jobs`` is resolved per call and applied for the duration of that call only
-(Numba's thread count is thread-local; the BLAS limit is restored on exit), so
-a user's own BLAS and Numba settings are untouched outside sknn's calls.
+(Numba's thread count is thread-local; the BLAS limit is restored when the
+last concurrent sknn call ends), so a user's own BLAS and Numba settings are
+untouched outside sknn's calls.
 
 Inside a call BLAS is pinned to ONE thread and all parallelism comes from the
 kernels' ``prange`` loops over fixed, shape-determined chunks, each chunk one
@@ -10,11 +11,63 @@ single-threaded BLAS call.  Two reasons: (1) OpenBLAS's multi-threaded GEMM
 gives results that differ in the last bits between thread counts, which would
 break "same random_state, same weights, any n_jobs"; (2) measured here, OpenMP
 workers spinning next to OpenBLAS's own threads made a step 6-12x slower, so
-the two thread pools must never be active together.
+the two thread pools must never be active together.  The BLAS limit is
+reference-counted across Python threads: with two sknn calls running at once,
+the first one to finish must not lift the limit under the other.
 
 ``n_jobs=None`` means all cores, but never more than a thread budget the
 process was given through ``OMP_NUM_THREADS`` (set by joblib's loky workers and
 by Dask's nanny), so nested parallelism does not oversubscribe.
+
+The threading layer
+-------------------
+Numba runs ``parallel=True`` kernels on one process-wide *threading layer*,
+chosen once, at the first parallel launch (or the first
+``numba.get_num_threads``/``set_num_threads`` call), from
+``tbb > omp > workqueue`` by default.  None of the three is safe for sknn's
+use everywhere:
+
+* ``tbb``: thread-safe and fork-safe, but an optional dependency (the ``tbb``
+  wheel) that is often absent.
+* ``omp`` on Linux is GNU libgomp: thread-safe, but **not fork-safe**.  A
+  child forked after the parent ran a parallel region is killed (SIGTERM,
+  "fork() called from a process already using GNU OpenMP") at its first
+  parallel kernel: ``multiprocessing`` with the ``fork`` start method after a
+  ``fit`` would die.
+* ``workqueue``: fork-safe, but **not thread-safe**: two parallel launches
+  from two Python threads at once abort the whole process ("Concurrent access
+  has been detected").
+
+sknn therefore makes the choice itself, lazily, just before its first
+parallel launch, and only when nobody configured one: ``NUMBA_THREADING_LAYER``
+and ``NUMBA_THREADING_LAYER_PRIORITY`` unset (environment or
+``.numba_config.yaml``), ``numba.config`` untouched, and no parallel Numba code
+run yet in the process.  It then asks Numba for ``tbb`` first and
+``workqueue`` second (skipping ``omp``), and restores Numba's priority setting
+right after (the layer, once loaded, cannot change).  Nothing happens at
+import time.
+
+Whatever layer ends up loaded (chosen here, by the user, or by other Numba code
+that ran first), sknn adapts to it:
+
+* ``workqueue``: every sknn parallel launch takes one process-wide lock, so
+  launches from several Python threads are serialised instead of aborting.
+  The lock is re-created in forked children (``os.register_at_fork``), so a
+  fork while another thread holds it cannot deadlock the child.  Serial
+  kernels (most of the work for small layers) and everything between
+  launches still run concurrently.
+* ``tbb`` / ``omp``: no lock (both are thread-safe).
+* GNU ``omp`` in a forked child of a process that initialised it: a parallel
+  launch raises a ``RuntimeError`` that explains the problem, instead of the
+  child being killed; use the ``spawn``/``forkserver`` start methods (joblib's
+  default ``loky`` backend is fine) or leave the layer to sknn.
+
+Measured on this project's 2-core CI machine (``tests/test_reliability.py``
+and the issue 7 notes): a training step costs the same on ``workqueue`` as on
+``omp`` within noise, since a step is a handful of launches each doing
+milliseconds of BLAS work.  If your own code also launches ``parallel=True``
+Numba functions from several Python threads, install ``tbb`` (sknn then picks
+it) or set ``NUMBA_THREADING_LAYER=omp`` yourself (and avoid ``fork``).
 """
 
 import os
@@ -25,6 +78,146 @@ import numba
 
 _controller = None
 _local = threading.local()
+
+# -- threading layer ---------------------------------------------------------
+_NUMBA_DEFAULT_PRIORITY = ["tbb", "omp", "workqueue"]
+_SKNN_PRIORITY = ["tbb", "workqueue", "omp"]
+
+_select_lock = threading.Lock()
+_layer = None  # name of the loaded threading layer, once known
+_launch_lock = None  # a Lock when the layer is not thread-safe
+_gnu_omp_child = False  # forked from a process that initialised GNU OpenMP
+_fork_hook_registered = False
+
+_GNU_OMP_FORK_MSG = (
+    "This process was forked from a parent that had already run Numba's GNU "
+    "OpenMP threading layer ('omp'), which is not fork-safe: a parallel kernel "
+    "here would kill the process. Start worker processes with the 'spawn' or "
+    "'forkserver' method (joblib's default 'loky' backend is fine), or let sknn "
+    "choose the threading layer (unset NUMBA_THREADING_LAYER), or install tbb."
+)
+
+
+def _user_configured_layer():
+    """True when the user (environment, config file or code) chose a layer."""
+    from numba.core import config
+
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return True
+    if "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
+        return True
+    if str(config.THREADING_LAYER).lower() != "default":
+        return True
+    priority = getattr(config, "THREADING_LAYER_PRIORITY", _NUMBA_DEFAULT_PRIORITY)
+    return list(priority) != _NUMBA_DEFAULT_PRIORITY
+
+
+def _layer_initialized():
+    try:
+        from numba.np.ufunc import parallel
+    except ImportError:  # pragma: no cover - other Numba layouts
+        return True
+    return bool(getattr(parallel, "_is_initialized", True))
+
+
+def _omp_vendor():
+    try:
+        from numba.np.ufunc import omppool
+    except ImportError:  # pragma: no cover
+        return "GNU"
+    return getattr(omppool, "openmp_vendor", "GNU")
+
+
+def _after_fork_in_child():
+    global _launch_lock, _gnu_omp_child, _blas_users, _blas_limiter
+    if _launch_lock is not None:
+        _launch_lock = threading.Lock()
+    if _layer == "omp" and _omp_vendor() == "GNU":
+        _gnu_omp_child = True
+    # Threads of the parent that were inside sknn calls do not exist here.
+    _blas_users = 0
+    _blas_limiter = None
+    _blas_lock_reset()
+
+
+def _select_layer():
+    """Load Numba's threading layer (sknn's choice unless configured)."""
+    global _layer, _launch_lock, _fork_hook_registered
+    from numba.core import config
+
+    if not _layer_initialized() and not _user_configured_layer():
+        saved = config.THREADING_LAYER_PRIORITY
+        config.THREADING_LAYER_PRIORITY = list(_SKNN_PRIORITY)
+        try:
+            numba.get_num_threads()  # loads the layer
+        finally:
+            config.THREADING_LAYER_PRIORITY = saved
+    else:
+        numba.get_num_threads()
+    layer = numba.threading_layer()
+    _launch_lock = threading.Lock() if layer == "workqueue" else None
+    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_registered = True
+    _layer = layer
+
+
+def threading_layer():
+    """The Numba threading layer sknn's kernels run on (selected on first use).
+
+    See the module docstring for how it is chosen.
+    """
+    if _layer is None:
+        with _select_lock:
+            if _layer is None:
+                _select_layer()
+    return _layer
+
+
+class ParallelKernel:
+    """A ``parallel=True`` dispatcher behind sknn's launch policy.
+
+    Calls select the threading layer on first use, serialise launches when the
+    layer is not thread-safe, and refuse (with an explanation) to launch in a
+    forked child of a GNU OpenMP process.  Attribute access falls through to
+    the Numba dispatcher (``py_func``, ``signatures``, ...).
+    """
+
+    def __init__(self, dispatcher):
+        self.dispatcher = dispatcher
+        self.__wrapped__ = dispatcher
+        self.__name__ = getattr(dispatcher, "__name__", "kernel")
+        self.__qualname__ = getattr(dispatcher, "__qualname__", self.__name__)
+        self.__doc__ = getattr(dispatcher, "__doc__", None)
+        self.__module__ = getattr(dispatcher, "__module__", __name__)
+
+    def __call__(self, *args, **kwargs):
+        if _layer is None:
+            threading_layer()
+        if _gnu_omp_child:
+            raise RuntimeError(_GNU_OMP_FORK_MSG)
+        lock = _launch_lock
+        if lock is None:
+            return self.dispatcher(*args, **kwargs)
+        with lock:
+            return self.dispatcher(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.dispatcher, name)
+
+    def __repr__(self):
+        return f"ParallelKernel({self.dispatcher!r})"
+
+
+# -- thread counts and BLAS ---------------------------------------------------
+_blas_state_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+def _blas_lock_reset():
+    global _blas_state_lock
+    _blas_state_lock = threading.Lock()
 
 
 def current_threads():
@@ -40,6 +233,25 @@ def _blas_controller():
 
         _controller = ThreadpoolController()
     return _controller
+
+
+def _blas_enter():
+    global _blas_users, _blas_limiter
+    with _blas_state_lock:
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+
+
+def _blas_exit():
+    global _blas_users, _blas_limiter
+    with _blas_state_lock:
+        if _blas_users == 0:  # forked child of a process inside a call
+            return
+        _blas_users -= 1
+        if _blas_users == 0 and _blas_limiter is not None:
+            limiter, _blas_limiter = _blas_limiter, None
+            limiter.restore_original_limits()
 
 
 def effective_n_jobs(n_jobs):
@@ -59,17 +271,19 @@ def effective_n_jobs(n_jobs):
 
 @contextmanager
 def kernel_threads(n_jobs):
-    """Run the body with ``n_jobs`` Numba threads and BLAS threads."""
+    """Run the body with ``n_jobs`` Numba threads and single-threaded BLAS."""
     n = effective_n_jobs(n_jobs)
+    threading_layer()  # before Numba's first thread call loads a layer
     previous = numba.get_num_threads()
     previous_local = current_threads()
     numba.set_num_threads(n)
     _local.n = n
+    # BLAS runs single-threaded inside our kernels: parallelism comes from
+    # the kernels' fixed chunks, which keeps results independent of n.
+    _blas_enter()
     try:
-        # BLAS runs single-threaded inside our kernels: parallelism comes from
-        # the kernels' fixed chunks, which keeps results independent of n.
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            yield n
+        yield n
     finally:
+        _blas_exit()
         _local.n = previous_local
         numba.set_num_threads(previous)

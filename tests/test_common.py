@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknn import MLPClassifierX, MLPRegressorX
+from sknn import AutoEncoderTransformer, MLPClassifierX, MLPRegressorX
 
 # Cheap but faithful settings: small networks, few epochs. Solvers are varied
 # because each has its own code path through the engine.
@@ -21,6 +21,11 @@ ESTIMATORS = [
                   random_state=0),
     MLPClassifierX(),
     MLPRegressorX(),
+    AutoEncoderTransformer(),
+    AutoEncoderTransformer(hidden_layer_sizes=(8,), tied_weights=True, code_l1=1e-3,
+                           max_iter=50, random_state=0),
+    AutoEncoderTransformer(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50,
+                           random_state=0),
 ]
 
 

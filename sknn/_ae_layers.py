@@ -1,0 +1,255 @@
+"""Layers used by :class:`~sknn.AutoEncoderTransformer` (usable by any network).
+
+* :class:`TiedDense`: a dense layer without weights of its own; it runs the
+  dense kernels (serial or parallel, same chunks, as :class:`Dense` does) on
+  the transposed view of an earlier :class:`~sknn._layers.Dense` layer's
+  weights and adds its weight gradient to that layer's (``finish_backward``).
+* :class:`Noise`: input corruption at training time only (additive Gaussian
+  or masking noise), drawn from the engine's seeded generator into
+  preallocated buffers, as :class:`~sknn._layers.Dropout` does.
+* :class:`ActivityL1`: an L1 penalty on the activations that pass through it
+  (identity forward); it reports its weighted penalty to the loss through
+  ``penalty(sw)`` and adds the penalty's gradient in ``backward``.
+
+The network calls three optional hooks (see :class:`~sknn._network.Network`):
+``link(layers)`` once when it is assembled, ``penalty(sw)`` after each forward
+pass that is followed by a loss (training, L-BFGS, validation loss), and
+``finish_backward()`` after every layer's ``backward``.
+
+Importing this module registers the layers in :data:`sknn._layers.LAYERS`
+under ``"tied_dense"``, ``"noise"`` and ``"activity_l1"``.
+"""
+
+import numpy as np
+
+from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
+from ._kernels.autoencoder import (
+    add_transposed,
+    csr_gaussian_corrupt,
+    gaussian_corrupt,
+    l1_backward,
+    l1_penalty,
+    mask_corrupt,
+)
+from ._kernels.dense import (
+    dense_backward,
+    dense_backward_parallel,
+    dense_forward,
+    dense_forward_parallel,
+)
+from ._layers import LAYERS, PARALLEL_MIN_MACS, CSRBatch, Dense, Layer, n_rows
+from ._threads import current_threads
+
+NOISE_TYPES = ("gaussian", "mask")
+
+
+class TiedDense(Layer):
+    """Dense layer whose weights are the transpose of layer ``tied_to``'s.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths; the source layer must map ``n_out -> n_in``.
+    tied_to : int
+        Index (in the network's layer list) of the :class:`Dense` layer whose
+        weight matrix ``w (n_out, n_in)`` this layer uses as ``w.T``.
+    activation : str
+        Fused activation.
+    init_activation : str or None
+        Activation whose Glorot factor scales the initial bias (default: the
+        layer's own activation). Only the bias is drawn: the weights belong to
+        the source layer.
+    """
+
+    def __init__(self, n_in, n_out, tied_to, activation="identity",
+                 init_activation=None):
+        self.n_in = int(n_in)
+        self.n_out = int(n_out)
+        self.tied_to = int(tied_to)
+        self.in_shape = (self.n_in,)
+        self.out_shape = (self.n_out,)
+        self.act = ACTIVATION_CODES[activation]
+        init_act = activation if init_activation is None else init_activation
+        self.init_factor = 2.0 if ACTIVATION_CODES[init_act] == LOGISTIC else 6.0
+        self.source = None
+        self.pending = False
+
+    def link(self, layers):
+        src = layers[self.tied_to]
+        if not isinstance(src, Dense) or (src.n_in, src.n_out) != (self.n_out, self.n_in):
+            raise ValueError(
+                f"TiedDense({self.n_in} -> {self.n_out}) must be tied to a Dense "
+                f"layer mapping {self.n_out} -> {self.n_in}; layer {self.tied_to} "
+                f"is {type(src).__name__}."
+            )
+        self.source = src
+
+    def param_shapes(self):
+        return None, (self.n_out,)
+
+    def bind(self, w, b, dw, db):
+        self.b = b
+        self.db = db
+
+    def init_params(self, rs, dtype):
+        bound = np.sqrt(self.init_factor / (self.n_in + self.n_out))
+        self.b[...] = rs.uniform(-bound, bound, self.n_out)
+
+    def allocate(self, max_batch, dtype):
+        self.out = np.empty((max_batch, self.n_out), dtype=dtype)
+        self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
+        self.xt = np.empty(max_batch * self.n_in, dtype=dtype)
+        # Gradient with respect to the transposed weights, (n_in, n_out).
+        self.gwt = np.empty((self.n_in, self.n_out), dtype=dtype)
+        parallel = (current_threads() > 1
+                    and max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS)
+        self._fwd = dense_forward_parallel if parallel else dense_forward
+        self._bwd = dense_backward_parallel if parallel else dense_backward
+
+    def forward(self, x, training, rng):
+        n = n_rows(x)
+        out = self.out[:n]
+        x = x.reshape(n, self.n_in)
+        self._fwd(out, x, self.source.w.T, self.b, self.act)
+        self.x = x
+        return out
+
+    def backward(self, dout, need_dx):
+        n = n_rows(self.x)
+        dx = self.dx[:n]
+        self._bwd(dx, self.gwt, self.db, self.xt, dout, self.out[:n], self.x,
+                  self.source.w.T, self.act, need_dx)
+        self.pending = True
+        return dx if need_dx else None
+
+    def finish_backward(self):
+        # The source layer runs its own backward after this one (it is earlier
+        # in the network) and overwrites its gradient, so the tied part is
+        # added only once the whole backward pass is done.
+        if self.pending:
+            add_transposed(self.source.dw, self.gwt)
+            self.pending = False
+
+
+class Noise(Layer):
+    """Input corruption during training (identity at inference).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Per-sample shape.
+    level : float
+        Standard deviation of the additive Gaussian noise, or the probability
+        of zeroing each input for masking noise (no rescaling, as in denoising
+        autoencoders).
+    kind : {'gaussian', 'mask'}
+    """
+
+    def __init__(self, shape, level, kind="gaussian"):
+        if kind not in NOISE_TYPES:
+            raise ValueError(f"Noise kind must be one of {NOISE_TYPES}, got {kind!r}.")
+        self.in_shape = self.out_shape = tuple(shape)
+        self.level = float(level)
+        self.kind = kind
+        self.active = False
+
+    def allocate(self, max_batch, dtype):
+        shape = (max_batch,) + self.in_shape
+        self.out = np.empty(shape, dtype=dtype)
+        self.draws = np.empty(shape, dtype=dtype)
+        self.dx = np.empty(shape, dtype=dtype)
+        self.csr_data = np.empty(0, dtype=dtype)
+        self.csr_draws = np.empty(0, dtype=dtype)
+
+    def forward(self, x, training, rng):
+        if not training or self.level == 0.0:
+            self.active = False
+            return x
+        self.active = True
+        n = n_rows(x)
+        if isinstance(x, CSRBatch):
+            return self._forward_csr(x, n, rng)
+        draws = self.draws[:n]
+        out = self.out[:n]
+        if self.kind == "gaussian":
+            rng.standard_normal(out=draws, dtype=draws.dtype)
+            gaussian_corrupt(out.reshape(-1), x.reshape(-1), draws.reshape(-1),
+                             self.level)
+        else:
+            rng.random(out=draws, dtype=draws.dtype)
+            mask_corrupt(out.reshape(-1), x.reshape(-1), draws.reshape(-1), self.level)
+        self.sparse = False
+        return out
+
+    def _forward_csr(self, x, n, rng):
+        self.sparse = True
+        if self.kind == "gaussian":
+            # Gaussian noise makes every entry non-zero: densify this batch.
+            draws = self.draws[:n]
+            rng.standard_normal(out=draws, dtype=draws.dtype)
+            out = self.out[:n]
+            csr_gaussian_corrupt(out.reshape(n, -1), x.data, x.indices, x.indptr,
+                                 draws.reshape(n, -1), self.level)
+            return out
+        # Masking keeps the sparsity pattern: corrupt the stored values only.
+        nnz = int(x.indptr[n])
+        if self.csr_data.shape[0] < nnz:
+            cap = max(nnz, 2 * self.csr_data.shape[0])
+            self.csr_data = np.empty(cap, dtype=self.out.dtype)
+            self.csr_draws = np.empty(cap, dtype=self.out.dtype)
+        u = self.csr_draws[:nnz]
+        rng.random(out=u, dtype=u.dtype)
+        mask_corrupt(self.csr_data[:nnz], x.data[:nnz], u, self.level)
+        return CSRBatch(self.csr_data, x.indices, x.indptr, n)
+
+    def backward(self, dout, need_dx):
+        # Only reached when a layer with parameters precedes this one.
+        if not self.active or self.kind == "gaussian":
+            return dout
+        if self.sparse or not need_dx:
+            return None
+        n = dout.shape[0]
+        dx = self.dx[:n]
+        mask_corrupt(dx.reshape(-1), dout.reshape(-1), self.draws[:n].reshape(-1),
+                     self.level)
+        return dx
+
+
+class ActivityL1(Layer):
+    """Identity layer adding ``l1 * sum_j |a_j|`` per sample to the loss.
+
+    The penalty is weighted by the sample weights like the data loss; its
+    gradient ``l1 * sign(a) * sw`` is added to the incoming gradient.
+    """
+
+    def __init__(self, shape, l1):
+        self.in_shape = self.out_shape = tuple(shape)
+        self.l1 = float(l1)
+        self.sw = None
+
+    def allocate(self, max_batch, dtype):
+        self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
+
+    def forward(self, x, training, rng):
+        self.x = x
+        self.sw = None
+        return x
+
+    def penalty(self, sw):
+        """Weighted penalty sum of the last forward batch (remembers ``sw``)."""
+        self.sw = sw
+        x = self.x
+        return self.l1 * l1_penalty(x.reshape(x.shape[0], -1), sw)
+
+    def backward(self, dout, need_dx):
+        if self.sw is None:
+            raise RuntimeError("ActivityL1.backward needs penalty(sw) after forward.")
+        x = self.x
+        n = x.shape[0]
+        dx = self.dx[:n]
+        l1_backward(dx.reshape(n, -1), dout.reshape(n, -1), x.reshape(n, -1),
+                    self.sw, self.l1)
+        return dx
+
+
+LAYERS.update({"tied_dense": TiedDense, "noise": Noise, "activity_l1": ActivityL1})
