@@ -1,0 +1,470 @@
+"""Plots of fitted sknn estimators, in scikit-learn's ``Display`` style.
+
+Each display is built with ``Display.from_estimator(est)``, which reads the
+fitted attributes and calls :meth:`plot`; the display then keeps the
+matplotlib objects it drew (``figure_``, ``ax_``, lines, images) so that
+callers can restyle them.  matplotlib is imported only when a display is
+built (``pip install "sknn-numba[plot]"``); ``import sknn.inspection`` works
+without it.
+"""
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+
+__all__ = ["TrainingCurveDisplay", "FilterDisplay"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "sknn.inspection displays need matplotlib: "
+            'pip install "sknn-numba[plot]" (or pip install matplotlib).'
+        ) from exc
+    return plt
+
+
+def _final_estimator(estimator):
+    """The fitted network inside a search, a pipeline or itself."""
+    est = getattr(estimator, "best_estimator_", estimator)
+    if hasattr(est, "steps"):
+        est = est.steps[-1][1]
+    return est
+
+
+def _name(estimator, name):
+    return name if name is not None else type(estimator).__name__
+
+
+class TrainingCurveDisplay:
+    """Training loss, validation loss and validation score per epoch.
+
+    Build it with :meth:`from_estimator` (or from arrays with the
+    constructor, then :meth:`plot`). Losses share one axes; the validation
+    score, on its own scale, goes on a second axes.
+
+    Parameters
+    ----------
+    loss_curve : array-like of shape (n_epochs,)
+        Training objective after each epoch (``loss_curve_``).
+
+    validation_loss_curve : array-like of shape (n_epochs,), default=None
+        Validation objective after each epoch (``validation_loss_curve_``).
+
+    validation_scores : array-like of shape (n_epochs,), default=None
+        Validation score after each epoch (``validation_scores_``): accuracy
+        for classifiers, R² for regressors.
+
+    estimator_name : str, default=None
+        Used in the title.
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure holding the axes.
+
+    ax_ : matplotlib.axes.Axes
+        Axes with the loss curves.
+
+    score_ax_ : matplotlib.axes.Axes or None
+        Axes with the validation scores (None when there are none).
+
+    lines_ : dict of str to matplotlib.lines.Line2D
+        The drawn lines, keyed ``'loss'``, ``'validation_loss'`` and
+        ``'validation_score'`` (only the curves that exist).
+
+    See Also
+    --------
+    FilterDisplay : Learned convolution filters and feature maps.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> from sknn import MLPClassifierX
+    >>> from sknn.inspection import TrainingCurveDisplay
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifierX((32,), max_iter=5, early_stopping=True,
+    ...                      random_state=0).fit(X / 16, y)
+    >>> disp = TrainingCurveDisplay.from_estimator(clf)
+    >>> sorted(disp.lines_)
+    ['loss', 'validation_loss', 'validation_score']
+    """
+
+    def __init__(self, *, loss_curve, validation_loss_curve=None,
+                 validation_scores=None, estimator_name=None):
+        self.loss_curve = loss_curve
+        self.validation_loss_curve = validation_loss_curve
+        self.validation_scores = validation_scores
+        self.estimator_name = estimator_name
+
+    def plot(self, ax=None, *, score_ax=None, name=None):
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, default=None
+            Axes for the losses. ``None`` makes a new figure (with a second
+            axes beside it for the validation scores, when there are any).
+
+        score_ax : matplotlib.axes.Axes, default=None
+            Axes for the validation scores. ``None`` uses the new figure's
+            second axes, or a twin of ``ax`` when ``ax`` was given.
+
+        name : str, default=None
+            Overrides ``estimator_name`` in the title.
+
+        Returns
+        -------
+        self : TrainingCurveDisplay
+        """
+        plt = _pyplot()
+        has_scores = self.validation_scores is not None and len(
+            self.validation_scores) > 0
+        if ax is None:
+            ncols = 2 if has_scores and score_ax is None else 1
+            fig, axes = plt.subplots(1, ncols, figsize=(4.5 * ncols, 3.5),
+                                     squeeze=False, layout="constrained")
+            ax = axes[0, 0]
+            if ncols == 2:
+                score_ax = axes[0, 1]
+        elif has_scores and score_ax is None:
+            score_ax = ax.twinx()
+        lines = {}
+        epochs = np.arange(1, len(self.loss_curve) + 1)
+        (lines["loss"],) = ax.plot(epochs, self.loss_curve, label="training loss")
+        if self.validation_loss_curve is not None and len(self.validation_loss_curve):
+            vl = np.asarray(self.validation_loss_curve)
+            (lines["validation_loss"],) = ax.plot(
+                np.arange(1, len(vl) + 1), vl, label="validation loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(loc="upper right")
+        title = self.estimator_name if name is None else name
+        if title:
+            ax.set_title(title)
+        if has_scores:
+            vs = np.asarray(self.validation_scores)
+            (lines["validation_score"],) = score_ax.plot(
+                np.arange(1, len(vs) + 1), vs, color="C2", label="validation score")
+            score_ax.set_xlabel("epoch")
+            score_ax.set_ylabel("validation score")
+            score_ax.legend(loc="lower right")
+        else:
+            score_ax = None
+        self.ax_ = ax
+        self.score_ax_ = score_ax
+        self.figure_ = ax.figure
+        self.lines_ = lines
+        return self
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, score_ax=None, name=None):
+        """Plot the curves recorded by a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            A fitted estimator with ``loss_curve_`` (any sknn network trained
+            with ``solver='adam'`` or ``'sgd'``, or scikit-learn's MLPs). A
+            :class:`~sklearn.pipeline.Pipeline` or a fitted search
+            (``best_estimator_``) is unwrapped to its final step.
+
+        ax, score_ax : matplotlib.axes.Axes, default=None
+            See :meth:`plot`.
+
+        name : str, default=None
+            Title; the estimator's class name by default.
+
+        Returns
+        -------
+        display : TrainingCurveDisplay
+        """
+        est = _final_estimator(estimator)
+        if not hasattr(est, "loss_curve_"):
+            if hasattr(est, "n_iter_"):
+                raise ValueError(
+                    f"{type(est).__name__} has no loss_curve_: it is recorded by the "
+                    "stochastic solvers ('adam', 'sgd') only, not by 'lbfgs'.")
+            raise NotFittedError(
+                f"This {type(est).__name__} instance is not fitted yet (it has no "
+                "loss_curve_). Call 'fit' before plotting its training curves.")
+        disp = cls(
+            loss_curve=list(est.loss_curve_),
+            validation_loss_curve=getattr(est, "validation_loss_curve_", None),
+            validation_scores=getattr(est, "validation_scores_", None),
+            estimator_name=_name(est, None),
+        )
+        return disp.plot(ax=ax, score_ax=score_ax, name=name)
+
+
+def _conv_same_pads(size, kernel, stride):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, out
+
+
+def _first_layer_maps(image, weights, bias, stride, padding, activation):
+    """Feature maps ``(F, OH, OW)`` of one ``(C, H, W)`` image, in NumPy."""
+    F, C, KH, KW = weights.shape
+    _, H, W = image.shape
+    if padding == "same":
+        ph, OH = _conv_same_pads(H, KH, stride)
+        pw, OW = _conv_same_pads(W, KW, stride)
+    else:
+        pad = 0 if padding == "valid" else int(padding)
+        ph = pw = pad
+        OH = (H + 2 * pad - KH) // stride + 1
+        OW = (W + 2 * pad - KW) // stride + 1
+    padded = np.zeros((C, H + 2 * ph + KH, W + 2 * pw + KW))
+    padded[:, ph:ph + H, pw:pw + W] = image
+    out = np.zeros((F, OH, OW))
+    for i in range(OH):
+        for j in range(OW):
+            patch = padded[:, i * stride:i * stride + KH, j * stride:j * stride + KW]
+            out[:, i, j] = np.tensordot(weights, patch, axes=3)
+    if bias is not None:
+        out += np.asarray(bias).reshape(F, 1, 1)
+    return _activate(out, activation)
+
+
+def _activate(z, name):
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, 0.01 * z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "logistic":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "elu":
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+    return z
+
+
+class FilterDisplay:
+    """Learned convolution filters, and optionally the maps they produce.
+
+    Build it with :meth:`from_estimator` from a fitted convolutional network
+    whose ``coefs_[layer]`` has the layout
+    ``(out_channels, in_channels, kernel_h, kernel_w)``, as
+    :class:`sknn.ConvClassifier` documents.
+
+    Parameters
+    ----------
+    filters : ndarray of shape (n_filters, kernel_h, kernel_w)
+        One 2-D kernel per filter (one input channel of the layer).
+
+    feature_maps : ndarray of shape (n_filters, out_h, out_w), default=None
+        The response of each filter to ``image`` (after the activation,
+        before pooling).
+
+    image : ndarray of shape (height, width), default=None
+        The input image the feature maps were computed from.
+
+    estimator_name : str, default=None
+        Used in the title.
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure.
+
+    filter_axes_ : ndarray of matplotlib.axes.Axes
+        One axes per filter, in filter order.
+
+    filter_images_ : list of matplotlib.image.AxesImage
+        The drawn filters.
+
+    image_ax_ : matplotlib.axes.Axes or None
+        Axes with the input image (None without feature maps).
+
+    map_axes_ : ndarray of matplotlib.axes.Axes or None
+        One axes per feature map (None without feature maps).
+
+    See Also
+    --------
+    TrainingCurveDisplay : Loss and validation curves.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sknn.inspection import FilterDisplay
+    >>> disp = FilterDisplay(filters=np.eye(3)[None].repeat(4, axis=0)).plot()
+    >>> len(disp.filter_axes_)
+    4
+    """
+
+    def __init__(self, *, filters, feature_maps=None, image=None, estimator_name=None):
+        self.filters = filters
+        self.feature_maps = feature_maps
+        self.image = image
+        self.estimator_name = estimator_name
+
+    def plot(self, *, ncols=8, cmap="RdBu_r", map_cmap="viridis", figure=None,
+             name=None):
+        """Draw each filter (and each feature map) as a small image.
+
+        Filters use a diverging colour map centred on zero, so positive
+        weights (pixels that excite the filter) and negative weights (pixels
+        that inhibit it) are told apart at a glance.
+
+        Parameters
+        ----------
+        ncols : int, default=8
+            Images per row.
+
+        cmap : str, default='RdBu_r'
+            Colour map of the filters.
+
+        map_cmap : str, default='viridis'
+            Colour map of the input image and the feature maps.
+
+        figure : matplotlib.figure.Figure or SubFigure, default=None
+            Where to draw; a new figure by default.
+
+        name : str, default=None
+            Overrides ``estimator_name`` in the title.
+
+        Returns
+        -------
+        self : FilterDisplay
+        """
+        plt = _pyplot()
+        filters = np.asarray(self.filters)
+        n = filters.shape[0]
+        ncols = max(1, min(int(ncols), n))
+        nrows = -(-n // ncols)
+        has_maps = self.feature_maps is not None
+        if figure is None:
+            height = 1.3 * nrows * (2 if has_maps else 1) + 0.8
+            figure = plt.figure(figsize=(1.3 * ncols + (1.5 if has_maps else 0),
+                                         height), layout="constrained")
+        if has_maps:
+            top, bottom = figure.subfigures(2, 1)
+        else:
+            top, bottom = figure, None
+        axes = top.subplots(nrows, ncols, squeeze=False)
+        lim = float(np.abs(filters).max()) or 1.0
+        images = []
+        for k, ax in enumerate(axes.ravel()):
+            ax.set_axis_off()
+            if k < n:
+                images.append(ax.imshow(filters[k], cmap=cmap, vmin=-lim, vmax=lim))
+                ax.set_title(str(k), fontsize=8)
+        title = self.estimator_name if name is None else name
+        top.suptitle(f"{title}: learned filters" if title else "learned filters")
+        self.filter_axes_ = axes.ravel()[:n]
+        self.filter_images_ = images
+        self.image_ax_ = self.map_axes_ = None
+        if has_maps:
+            maps = np.asarray(self.feature_maps)
+            left, right = bottom.subfigures(1, 2, width_ratios=[1, ncols])
+            self.image_ax_ = left.subplots()
+            if self.image is not None:
+                self.image_ax_.imshow(np.asarray(self.image), cmap=map_cmap)
+            self.image_ax_.set_title("input", fontsize=8)
+            self.image_ax_.set_axis_off()
+            maxes = right.subplots(nrows, ncols, squeeze=False)
+            for k, ax in enumerate(maxes.ravel()):
+                ax.set_axis_off()
+                if k < maps.shape[0]:
+                    ax.imshow(maps[k], cmap=map_cmap)
+                    ax.set_title(str(k), fontsize=8)
+            self.map_axes_ = maxes.ravel()[: maps.shape[0]]
+            bottom.suptitle("feature maps (after the activation, before pooling)")
+        self.figure_ = figure if not hasattr(figure, "figure") else figure.figure
+        return self
+
+    @classmethod
+    def from_estimator(cls, estimator, X=None, *, layer=0, in_channel=0,
+                       sample_index=0, ncols=8, figure=None, name=None):
+        """Plot the filters of one convolution layer of a fitted network.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            A fitted convolutional network (e.g. :class:`sknn.ConvClassifier`)
+            whose ``coefs_[layer]`` is a 4-D array
+            ``(out_channels, in_channels, kernel_h, kernel_w)``. Pipelines and
+            fitted searches are unwrapped to their final step.
+
+        X : array-like of shape (n_samples, n_features), default=None
+            When given (first layer only), row ``sample_index`` is reshaped
+            to the estimator's ``input_shape_`` (or ``input_shape``)
+            ``(C, H, W)`` and the feature
+            maps of the first layer are drawn beneath the filters. They are
+            recomputed here in NumPy from ``coefs_[0]`` and ``intercepts_[0]``
+            with the estimator's first ``padding``, ``stride`` and
+            ``activation`` (``'same'``, 1 and ``'relu'`` when it has none),
+            so ``X`` must be preprocessed as the estimator saw it.
+
+        layer : int, default=0
+            Index into ``coefs_`` of the convolution layer.
+
+        in_channel : int, default=0
+            Which input channel of each filter to draw.
+
+        sample_index : int, default=0
+            Row of ``X`` whose feature maps are drawn.
+
+        ncols, figure, name
+            See :meth:`plot`.
+
+        Returns
+        -------
+        display : FilterDisplay
+        """
+        est = _final_estimator(estimator)
+        coefs = getattr(est, "coefs_", None)
+        if coefs is None:
+            raise NotFittedError(
+                f"This {type(est).__name__} instance is not fitted yet. Call "
+                "'fit' before plotting its filters.")
+        weights = np.asarray(coefs[layer])
+        if weights.ndim != 4:
+            raise ValueError(
+                f"coefs_[{layer}] of {type(est).__name__} has shape {weights.shape}; "
+                "FilterDisplay needs a convolution layer "
+                "(out_channels, in_channels, kernel_h, kernel_w).")
+        maps = image = None
+        if X is not None:
+            if layer != 0:
+                raise ValueError("feature maps are drawn for the first layer only "
+                                 "(layer=0).")
+            maps, image = cls._feature_maps(est, X, weights, sample_index)
+            if image.shape[0] > in_channel:
+                image = image[in_channel]
+        disp = cls(filters=weights[:, in_channel], feature_maps=maps, image=image,
+                   estimator_name=_name(est, None))
+        return disp.plot(ncols=ncols, figure=figure, name=name)
+
+    @staticmethod
+    def _feature_maps(est, X, weights, sample_index):
+        row = np.asarray(X[sample_index : sample_index + 1], dtype=np.float64)
+        shape = getattr(est, "input_shape_", None) or getattr(est, "input_shape", None)
+        if shape is None:
+            side = int(round(np.sqrt(row.size / weights.shape[1])))
+            shape = (weights.shape[1], side, side)
+        image = row.reshape(tuple(shape))
+        if image.ndim == 2:
+            image = image[None]
+        intercepts = getattr(est, "intercepts_", None)
+        bias = None
+        if intercepts is not None and np.shape(intercepts[0]) == (weights.shape[0],):
+            bias = intercepts[0]
+        strides = getattr(est, "strides", getattr(est, "stride", 1))
+        stride = int(np.ravel(strides)[0]) if strides is not None else 1
+        padding = getattr(est, "padding", "same")
+        if isinstance(padding, (list, tuple)):
+            padding = padding[0]
+        activation = getattr(est, "activation", "relu")
+        if isinstance(activation, (list, tuple)):
+            activation = activation[0]
+        maps = _first_layer_maps(image, weights.astype(np.float64), bias, stride,
+                                 padding, activation)
+        return maps, image
