@@ -390,10 +390,18 @@ class BaseNeuralNetwork(BaseEstimator):
     def _split_validation(self, data, rs):
         idx = np.arange(data.n)
         stratify = self._stratify(data.y_raw)
-        train_idx, val_idx = train_test_split(
-            idx, random_state=rs, test_size=self.validation_fraction,
-            stratify=stratify,
-        )
+        try:
+            train_idx, val_idx = train_test_split(
+                idx, random_state=rs, test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+        except ValueError as exc:  # name the parameters the user set
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction="
+                f"{self.validation_fraction} of the {data.n} samples, which "
+                f"failed ({str(exc).rstrip('.')}). Increase 'validation_fraction' "
+                "or the size of your dataset, or pass X_val and y_val."
+            ) from exc
         if val_idx.shape[0] < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "

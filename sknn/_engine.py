@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.autoencoder import csr_rows_to_dense
 from ._kernels.dense import csr_gather, gather_rows, gather_vector, vector_sum
-from ._kernels.losses import link_loss_grad
+from ._kernels.losses import apply_link, link_loss_grad
 from ._kernels.optim import all_finite, scale_grad_l2, sum_squares
 from ._layers import CSRBatch
 
@@ -354,6 +354,15 @@ def fit_stochastic(
                     " optimization hasn't converged yet." % cfg["max_iter"],
                     ConvergenceWarning,
                 )
+        if not early_stopping:
+            # Each batch loss is computed *before* that batch's update, so the
+            # last update is otherwise unchecked: finite weights so large that
+            # the model's outputs overflow would be published silently.  One
+            # inference pass over the last batch closes that gap.
+            z = net.forward(x, False)
+            apply_link(z, loss_code)
+            if not np.isfinite(z).all():
+                raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
     except KeyboardInterrupt:
         # The interrupt lands between kernel calls: every kernel updates its
         # outputs completely, and ``params`` only changes inside the one

@@ -7,9 +7,11 @@ Why these options
 -----------------
 * ``cache=True``: compilation is the dominant first-call cost, so compiled
   machine code is written to Numba's cache.  When the package directory is
-  read-only Numba falls back to a per-user cache directory by itself; when no
-  cache can be written at all, the kernels still compile in memory.  Neither
-  case may break import or fit (see ``tests/test_cache.py``).
+  read-only Numba falls back to a per-user cache directory by itself.  When
+  no cache can be written at all, Numba refuses ``cache=True`` ("no locator
+  available", at decoration, i.e. at import); :func:`_njit` then compiles
+  without the cache, in memory, and says so only at ``logging`` DEBUG level.
+  Neither case may break import or fit (``tests/test_reliability.py``).
 * ``nogil=True``: predict from several Python threads runs kernels at once.
 * ``fastmath`` is *not* enabled: kernels contain ``exp``/``log`` guards and
   finite checks whose NaN/Inf semantics must hold.
@@ -17,16 +19,35 @@ Why these options
   raising inside a kernel (inputs are validated before any kernel runs).
 """
 
+import logging
+
 import numba
 
 from ._threads import ParallelKernel
 
-_COMMON = dict(cache=True, nogil=True, error_model="numpy")
+_COMMON = dict(nogil=True, error_model="numpy")
+_cache_usable = True
+
+
+def _njit(func, **options):
+    """``numba.njit(cache=True)``, or no cache when none can be written."""
+    global _cache_usable
+    if _cache_usable:
+        try:
+            return numba.njit(cache=True, **_COMMON, **options)(func)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            _cache_usable = False
+            logging.getLogger("sknn").debug(
+                "No writable Numba cache directory (%s); kernels compile in "
+                "memory for this process.", exc)
+    return numba.njit(cache=False, **_COMMON, **options)(func)
 
 
 def kernel(func):
     """Compile ``func`` as a serial, cached, GIL-free kernel."""
-    return numba.njit(**_COMMON)(func)
+    return _njit(func)
 
 
 def parallel_kernel(func):
@@ -40,4 +61,4 @@ def parallel_kernel(func):
     safe threading layer on first use and serialises launches when the layer
     is not thread-safe (see :mod:`sknn._threads`).
     """
-    return ParallelKernel(numba.njit(parallel=True, **_COMMON)(func))
+    return ParallelKernel(_njit(func, parallel=True))

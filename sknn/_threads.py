@@ -62,12 +62,18 @@ that ran first), sknn adapts to it:
   child being killed; use the ``spawn``/``forkserver`` start methods (joblib's
   default ``loky`` backend is fine) or leave the layer to sknn.
 
-Measured on this project's 2-core CI machine (``tests/test_reliability.py``
-and the issue 7 notes): a training step costs the same on ``workqueue`` as on
-``omp`` within noise, since a step is a handful of launches each doing
-milliseconds of BLAS work.  If your own code also launches ``parallel=True``
-Numba functions from several Python threads, install ``tbb`` (sknn then picks
-it) or set ``NUMBA_THREADING_LAYER=omp`` yourself (and avoid ``fork``).
+Cost, measured on a shared 2-core machine (load average 4-5), ``n_jobs=2``,
+batch 200, adam, min over 7 fits, 3 runs per layer: one training step of a
+256-256-128-10 MLP took 3.4-5.5 ms on ``workqueue`` against 4.6-20 ms on
+``omp``, and of a 512-1024-512-10 MLP 30-50 ms against 67-106 ms: busy-waiting
+OpenMP workers suffer more from a loaded machine.  A bare launch costs more on
+``workqueue`` (50-110 us against 3-12 us); only layers above
+``sknn._layers.PARALLEL_MIN_MACS`` launch in parallel (a step has a handful
+of launches each doing a millisecond or more of BLAS work), so even on an idle
+machine the difference stays within a few percent of a step.  If your own
+code also launches ``parallel=True`` Numba functions from several Python
+threads, install ``tbb`` (sknn then picks it) or set
+``NUMBA_THREADING_LAYER=omp`` yourself (and avoid ``fork``).
 """
 
 import os
@@ -129,15 +135,16 @@ def _omp_vendor():
 
 
 def _after_fork_in_child():
-    global _launch_lock, _gnu_omp_child, _blas_users, _blas_limiter
+    global _launch_lock, _gnu_omp_child, _blas_users, _blas_saved, _blas_state_lock
     if _launch_lock is not None:
         _launch_lock = threading.Lock()
     if _layer == "omp" and _omp_vendor() == "GNU":
         _gnu_omp_child = True
-    # Threads of the parent that were inside sknn calls do not exist here.
+    # Threads of the parent that were inside sknn calls do not exist here
+    # (their BLAS limit, if any, stays in place in this child).
     _blas_users = 0
-    _blas_limiter = None
-    _blas_lock_reset()
+    _blas_saved = None
+    _blas_state_lock = threading.Lock()
 
 
 def _select_layer():
@@ -203,6 +210,8 @@ class ParallelKernel:
             return self.dispatcher(*args, **kwargs)
 
     def __getattr__(self, name):
+        if name == "dispatcher":  # not set yet (copy, unpickling)
+            raise AttributeError(name)
         return getattr(self.dispatcher, name)
 
     def __repr__(self):
@@ -210,14 +219,18 @@ class ParallelKernel:
 
 
 # -- thread counts and BLAS ---------------------------------------------------
+# BLAS libraries come in two kinds: most (OpenBLAS with pthreads, MKL, BLIS)
+# have ONE process-wide thread count, a few (OpenBLAS built with OpenMP) one
+# per calling thread.  The process-wide ones are limited once, by the first
+# sknn call to start, and restored by the last one to end (a reference count
+# under a lock); the per-thread ones are limited in every sknn call's thread.
+# threadpoolctl >= 3.6 lets only one "controlling" Python thread change
+# OpenBLAS' process-wide count and silently ignores the others; sknn
+# coordinates its own changes with the lock above, so it clears that owner
+# around each change (``OpenBLASController.clear_controlling_thread``).
 _blas_state_lock = threading.Lock()
 _blas_users = 0
-_blas_limiter = None
-
-
-def _blas_lock_reset():
-    global _blas_state_lock
-    _blas_state_lock = threading.Lock()
+_blas_saved = None  # process-wide thread counts to restore
 
 
 def current_threads():
@@ -235,23 +248,53 @@ def _blas_controller():
     return _controller
 
 
+def _blas_libraries():
+    """``(process_wide, per_thread)`` BLAS library controllers."""
+    libs = [lc for lc in _blas_controller().lib_controllers if lc.user_api == "blas"]
+    per_thread = [lc for lc in libs if getattr(lc, "threading_layer", "") == "openmp"]
+    return [lc for lc in libs if lc not in per_thread], per_thread
+
+
+def _set_blas_threads(libs, counts):
+    try:
+        from threadpoolctl import OpenBLASController
+
+        clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    except ImportError:  # pragma: no cover
+        clear = None
+    for lc, n in zip(libs, counts):
+        if clear is not None:
+            clear(force=True)
+        lc.set_num_threads(n)
+    if clear is not None:
+        clear(force=True)
+
+
 def _blas_enter():
-    global _blas_users, _blas_limiter
+    """Pin BLAS to one thread; returns what :func:`_blas_exit` restores."""
+    global _blas_users, _blas_saved
+    shared, per_thread = _blas_libraries()
     with _blas_state_lock:
         if _blas_users == 0:
-            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+            _blas_saved = [lc.get_num_threads() for lc in shared]
+            _set_blas_threads(shared, [1] * len(shared))
         _blas_users += 1
+    local = [lc.get_num_threads() for lc in per_thread]
+    _set_blas_threads(per_thread, [1] * len(per_thread))
+    return local
 
 
-def _blas_exit():
-    global _blas_users, _blas_limiter
+def _blas_exit(local):
+    global _blas_users, _blas_saved
+    shared, per_thread = _blas_libraries()
+    _set_blas_threads(per_thread, local)
     with _blas_state_lock:
-        if _blas_users == 0:  # forked child of a process inside a call
+        if _blas_users == 0:  # forked child of a process that was inside a call
             return
         _blas_users -= 1
-        if _blas_users == 0 and _blas_limiter is not None:
-            limiter, _blas_limiter = _blas_limiter, None
-            limiter.restore_original_limits()
+        if _blas_users == 0 and _blas_saved is not None:
+            saved, _blas_saved = _blas_saved, None
+            _set_blas_threads(shared, saved)
 
 
 def effective_n_jobs(n_jobs):
@@ -280,10 +323,10 @@ def kernel_threads(n_jobs):
     _local.n = n
     # BLAS runs single-threaded inside our kernels: parallelism comes from
     # the kernels' fixed chunks, which keeps results independent of n.
-    _blas_enter()
+    local = _blas_enter()
     try:
         yield n
     finally:
-        _blas_exit()
+        _blas_exit(local)
         _local.n = previous_local
         numba.set_num_threads(previous)

@@ -1,0 +1,458 @@
+"""Issue 7: every kind of bad input gets a clear ValueError/TypeError up front.
+
+Each case asserts the exception type and a meaningful part of the message, for
+every estimator (``ConvClassifier`` and ``AutoEncoderTransformer`` are covered
+automatically once they are importable from ``sknn``).  The ``no_kernels``
+fixture makes any sknn kernel call fail the test, so "rejected before any
+kernel runs" is checked, not assumed.
+"""
+
+import sys
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _extras import sknn_estimator
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+N, N_FEATURES = 30, 16  # 16 features = one 1x4x4 image for ConvClassifier
+COMMON = dict(max_iter=2, random_state=0)
+SPECS = {
+    "MLPClassifierX": ("classifier", dict(hidden_layer_sizes=(5,))),
+    "MLPRegressorX": ("regressor", dict(hidden_layer_sizes=(5,))),
+    "ConvClassifier": ("classifier", dict(input_shape=(1, 4, 4), filters=(2,),
+                                          kernel_size=3, hidden_layer_sizes=(5,))),
+    "AutoEncoderTransformer": ("transformer", dict(n_components=2,
+                                                   hidden_layer_sizes=(5,))),
+}
+NAMES = list(SPECS)
+
+
+def make(name, **params):
+    """``(estimator, kind)``; skips when ``sknn.<name>`` does not exist yet."""
+    cls = sknn_estimator(name)
+    kind, base = SPECS[name]
+    valid = cls().get_params()
+    missing = [k for k in params if k not in valid]
+    if missing:
+        pytest.skip(f"{name} has no parameter(s) {missing}")
+    merged = {k: v for k, v in {**COMMON, **base}.items() if k in valid}
+    return cls(**{**merged, **params}), kind
+
+
+def data(kind, n=N, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, N_FEATURES)
+    if kind == "classifier":
+        return X, np.arange(n) % 3
+    if kind == "regressor":
+        return X, rng.rand(n)
+    return X, None
+
+
+def fit(est, kind, X, y=None, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if kind == "transformer":
+            return est.fit(X, **kw)
+        return est.fit(X, y, **kw)
+
+
+@pytest.fixture
+def no_kernels(monkeypatch):
+    """Fail the test if any sknn call gets as far as running kernels."""
+
+    @contextmanager
+    def forbidden(n_jobs):
+        raise AssertionError("a kernel was about to run: the bad input was not "
+                             "rejected before training/prediction started")
+        yield  # pragma: no cover
+
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("sknn") and hasattr(
+                mod, "kernel_threads"):
+            monkeypatch.setattr(mod, "kernel_threads", forbidden)
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def fitted(request):
+    """``(name, estimator, kind)``: one fitted estimator per class, fitted before
+    ``no_kernels`` is set up (module-scoped fixtures come first)."""
+    est, kind = make(request.param)
+    X, y = data(kind)
+    return request.param, fit(est, kind, X, y), kind
+
+
+# -- X at fit time -------------------------------------------------------------
+def _with(value):
+    def build(X):
+        X = X.copy()
+        X[3, 2] = value
+        return X
+    return build
+
+
+def _ragged(X):
+    rows = X.tolist()
+    rows[4] = rows[4][:-1]
+    return rows
+
+
+def _objects(X):
+    out = X.astype(object)
+    out[0, 0] = {"not": "a number"}
+    return out
+
+
+def _sparse_nan(X):
+    X = X.copy()
+    X[X < 0.5] = 0.0
+    X[1, np.flatnonzero(X[1])[0]] = np.nan
+    return sp.csr_matrix(X)
+
+
+BAD_X = [
+    # id, builder, exception types, message pattern, dense-only
+    ("nan", _with(np.nan), ValueError, "NaN", False),
+    ("inf", _with(np.inf), ValueError, "infinity", False),
+    ("-inf", _with(-np.inf), ValueError, "infinity", False),
+    ("none-entry", lambda X: np.where(X > 0.9, None, X), ValueError, "NaN", False),
+    ("empty", lambda X: X[:0], ValueError, "0 sample", False),
+    ("no-features", lambda X: X[:, :0], ValueError, "0 feature|input_shape", False),
+    ("one-sample", lambda X: X[:1], ValueError, "n_samples=1", False),
+    ("strings", lambda X: np.array([["a", "b"] * (X.shape[1] // 2)] * X.shape[0]),
+     ValueError, "could not convert string", False),
+    ("objects", _objects, (TypeError, ValueError), "float|number|convert", False),
+    ("ragged", _ragged, ValueError, "inhomogeneous|sequence", False),
+    ("complex", lambda X: X + 1j, ValueError, "Complex data not supported", False),
+    ("3-d", lambda X: X.reshape(X.shape[0], 4, 4), ValueError, "dim 3", True),
+    ("1-d", lambda X: X[:, 0], ValueError, "Expected 2D array", True),
+    ("scalar", lambda X: 3.0, ValueError, "Expected 2D array|scalar", False),
+    ("sparse-nan", _sparse_nan, (TypeError, ValueError), "NaN|[Ss]parse", False),
+]
+
+
+@pytest.mark.parametrize("case", BAD_X, ids=[c[0] for c in BAD_X])
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_X_at_fit(name, case, no_kernels):
+    _, build, exc, pattern, dense_only = case
+    est, kind = make(name)
+    if dense_only and name == "ConvClassifier":
+        pytest.skip("ConvClassifier reads 3-D/4-D input as images")
+    X, y = data(kind)
+    Xb = build(X)
+    if isinstance(Xb, list):
+        n = len(Xb)
+    else:
+        n = Xb.shape[0] if getattr(Xb, "ndim", 0) else None
+    yb = y if (y is None or n in (None, N)) else y[:n]
+    with pytest.raises(exc, match=pattern):
+        fit(est, kind, Xb, yb)
+    assert not hasattr(est, "coefs_") and not hasattr(est, "n_features_in_")
+
+
+# -- X at predict / transform time ---------------------------------------------
+def _methods(est):
+    names = ["predict", "predict_proba", "predict_log_proba", "transform",
+             "score_samples"]
+    return [getattr(est, m) for m in names if hasattr(est, m)]
+
+
+BAD_PREDICT_X = [
+    ("n_features", lambda X: X[:, :-1], ValueError, "features"),
+    ("n_features+1", lambda X: np.hstack([X, X[:, :1]]), ValueError, "features"),
+    ("nan", _with(np.nan), ValueError, "NaN"),
+    ("inf", _with(np.inf), ValueError, "infinity"),
+    ("empty", lambda X: X[:0], ValueError, "0 sample"),
+    ("strings", lambda X: np.array([["a", "b"] * (X.shape[1] // 2)] * 3),
+     ValueError, "could not convert string"),
+    ("ragged", _ragged, ValueError, "inhomogeneous|sequence"),
+    ("complex", lambda X: X + 1j, ValueError, "Complex data not supported"),
+    ("1-d", lambda X: X[0], ValueError, "Expected 2D array"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_PREDICT_X, ids=[c[0] for c in BAD_PREDICT_X])
+def test_bad_X_at_predict(fitted, case, no_kernels):
+    _, build, exc, pattern = case
+    name, est, kind = fitted
+    X, _ = data(kind)
+    for method in _methods(est):
+        with pytest.raises(exc, match=pattern):
+            method(build(X))
+
+
+def test_3d_input_at_predict_for_dense_estimators(fitted, no_kernels):
+    name, est, kind = fitted
+    if name == "ConvClassifier":
+        pytest.skip("ConvClassifier reads 3-D/4-D input as images")
+    X, _ = data(kind)
+    for method in _methods(est):
+        with pytest.raises(ValueError, match="dim 3"):
+            method(X.reshape(N, 4, 4))
+
+
+def test_inverse_transform_wrong_width(fitted, no_kernels):
+    name, est, kind = fitted
+    if not hasattr(est, "inverse_transform"):
+        pytest.skip("no inverse_transform")
+    for width in (est.n_components + 1, 0):
+        with pytest.raises(ValueError, match="features|n_components|shape"):
+            est.inverse_transform(np.ones((3, width)))
+    with pytest.raises(ValueError, match="NaN"):
+        est.inverse_transform(np.full((3, est.n_components), np.nan))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unfitted(name):
+    est, kind = make(name)
+    X, _ = data(kind)
+    for method in _methods(est):
+        with pytest.raises(NotFittedError):
+            method(X)
+
+
+# -- y -------------------------------------------------------------------------
+BAD_Y = [
+    # id, kinds, builder, pattern
+    ("length", ("classifier", "regressor"), lambda y: y[:-1],
+     "inconsistent numbers of samples"),
+    ("nan", ("classifier", "regressor"), lambda y: np.r_[np.nan, y[1:]].astype(float),
+     "NaN"),
+    ("inf", ("regressor",), lambda y: np.r_[np.inf, y[1:]], "infinity"),
+    ("3-d", ("classifier", "regressor"), lambda y: y.reshape(-1, 1, 1), "dim 3"),
+    ("one-class", ("classifier",), lambda y: np.zeros_like(y), r"2 classes"),
+    ("continuous", ("classifier",), lambda y: y + 0.5 * np.arange(len(y)) / len(y),
+     "Unknown label type"),
+    ("strings", ("regressor",), lambda y: np.array(["a", "b", "c"] * (len(y) // 3)),
+     "could not convert string"),
+]
+
+
+BAD_Y_CASES = [(n, c) for n in NAMES for c in BAD_Y if SPECS[n][0] in c[1]]
+
+
+@pytest.mark.parametrize("name,case", BAD_Y_CASES,
+                         ids=[f"{n}-{c[0]}" for n, c in BAD_Y_CASES])
+def test_bad_y(name, case, no_kernels):
+    _, kinds, build, pattern = case
+    est, kind = make(name)
+    X, y = data(kind)
+    with pytest.raises(ValueError, match=pattern):
+        fit(est, kind, X, build(y))
+    assert not hasattr(est, "coefs_")
+
+
+def test_poisson_needs_non_negative_y(no_kernels):
+    est, kind = make("MLPRegressorX", loss="poisson")
+    X, y = data(kind)
+    with pytest.raises(ValueError, match="poisson"):
+        fit(est, kind, X, y - 1)
+
+
+# -- sample_weight -------------------------------------------------------------
+BAD_SW = [
+    ("negative", lambda sw: -sw, "[Nn]egative|non-negative"),
+    ("nan", lambda sw: np.r_[np.nan, sw[1:]], "NaN"),
+    ("inf", lambda sw: np.r_[np.inf, sw[1:]], "infinity"),
+    ("length", lambda sw: sw[:-1], "sample_weight|shape"),
+    ("2-d", lambda sw: sw.reshape(-1, 1), "1D|sample_weight"),
+    ("all-zero", lambda sw: 0 * sw, "non-zero|positive"),
+    ("sum-overflows", lambda sw: sw * 1e308, "finite sum"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_SW, ids=[c[0] for c in BAD_SW])
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_sample_weight(name, case, no_kernels):
+    _, build, pattern = case
+    est, kind = make(name)
+    X, y = data(kind)
+    with pytest.raises(ValueError, match=pattern):
+        fit(est, kind, X, y, sample_weight=build(np.ones(N)))
+    assert not hasattr(est, "coefs_")
+
+
+CLASSIFIERS = [n for n in NAMES if SPECS[n][0] == "classifier"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+@pytest.mark.parametrize("class_weight,pattern", [
+    ({0: -1.0, 1: 1.0, 2: 1.0}, "class_weight"),
+    ({0: np.nan, 1: 1.0, 2: 1.0}, "class_weight"),
+    ({0: 0.0, 1: 0.0, 2: 0.0}, "class_weight"),
+])
+def test_bad_class_weight(name, class_weight, pattern, no_kernels):
+    est, kind = make(name, class_weight=class_weight)
+    X, y = data(kind)
+    with pytest.raises(ValueError, match=pattern):
+        fit(est, kind, X, y)
+
+
+# -- partial_fit ---------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_partial_fit_bad_input(name):
+    est, kind = make(name)
+    X, y = data(kind)
+    if kind == "classifier":
+        with pytest.raises(ValueError, match="classes must be passed"):
+            est.partial_fit(X, y)
+        with pytest.raises(ValueError, match="2 classes"):
+            est.partial_fit(X, np.zeros(N, dtype=int), classes=[0])
+        assert not hasattr(est, "coefs_")
+        est.partial_fit(X, y, classes=[0, 1, 2])
+        with pytest.raises(ValueError, match="classes not in"):
+            est.partial_fit(X, np.full(N, 7))
+        with pytest.raises(ValueError, match="classes"):
+            est.partial_fit(X, y, classes=[0, 1, 2, 3])
+    else:
+        fn = est.partial_fit
+        fn(X) if kind == "transformer" else fn(X, y)
+    before = [c.copy() for c in est.coefs_]
+    args = () if kind == "transformer" else (y,)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :-1], *args)
+    with pytest.raises(ValueError, match="NaN"):
+        est.partial_fit(_with(np.nan)(X), *args)
+    for a, b in zip(before, est.coefs_):  # failed calls changed nothing
+        np.testing.assert_array_equal(a, b)
+    # one sample is a valid online update
+    est.partial_fit(X[:1], *(a[:1] for a in args))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_partial_fit_inconsistent_settings(name):
+    est, kind = make(name, early_stopping=True)
+    X, y = data(kind)
+    extra = {"classes": [0, 1, 2]} if kind == "classifier" else {}
+    args = () if kind == "transformer" else (y,)
+    with pytest.raises(ValueError, match="early_stopping"):
+        est.partial_fit(X, *args, **extra)
+    lbfgs, _ = make(name, solver="lbfgs")
+    assert not hasattr(lbfgs, "partial_fit")  # scikit-learn's behaviour
+    with pytest.raises(AttributeError, match="partial_fit"):
+        _ = lbfgs.partial_fit
+    if kind == "classifier":
+        est, _ = make(name, class_weight="balanced")
+        with pytest.raises(ValueError, match="balanced"):
+            est.partial_fit(X, y, classes=[0, 1, 2])
+
+
+# -- hyperparameters ------------------------------------------------------------
+ENGINE_BAD = [
+    ("solver", "newton"), ("solver", 3),
+    ("alpha", -1.0), ("alpha", np.nan), ("alpha", "big"),
+    ("batch_size", 0), ("batch_size", 1.5), ("batch_size", "max"),
+    ("learning_rate", "fast"), ("learning_rate_init", 0.0),
+    ("learning_rate_init", -1e-3), ("learning_rate_init", np.inf),
+    ("learning_rate_init", np.nan),
+    ("power_t", -0.5), ("max_iter", 0), ("max_iter", 2.5), ("shuffle", "yes"),
+    ("random_state", "seed"), ("random_state", -1), ("random_state", 1.5),
+    ("tol", -1.0), ("tol", np.nan), ("verbose", "loud"), ("warm_start", "no"),
+    ("momentum", 1.5), ("momentum", -0.1), ("nesterovs_momentum", "yes"),
+    ("early_stopping", 2), ("validation_fraction", 1.0),
+    ("validation_fraction", -0.1), ("beta_1", 1.0), ("beta_2", -0.1),
+    ("epsilon", 0.0), ("n_iter_no_change", 0), ("max_fun", 0),
+    ("n_jobs", 0), ("n_jobs", 1.5), ("n_jobs", "all"),
+    ("hidden_layer_sizes", (0,)), ("hidden_layer_sizes", (5, -1)),
+    ("hidden_layer_sizes", (2.5,)), ("hidden_layer_sizes", "abc"),
+    ("hidden_layer_sizes", None), ("hidden_layer_sizes", [[1, 2]]),
+    ("hidden_layer_sizes", (True,)),
+    ("activation", "swish"), ("activation", ["swish"]), ("activation", 3),
+    ("dropout", 1.0), ("dropout", -0.1), ("dropout", np.nan), ("dropout", "a"),
+    ("dropout", [1.5]),
+]
+# Per-hidden-layer lists of the wrong length (one hidden layer in SPECS).
+LAYERWISE_BAD = [("activation", ["relu", "tanh"]), ("dropout", [0.1, 0.2])]
+MODEL_BAD = {
+    "MLPRegressorX": [("loss", "huber"), ("loss", None)] + LAYERWISE_BAD,
+    "MLPClassifierX": [("class_weight", "even"), ("class_weight", [1, 2])]
+    + LAYERWISE_BAD,
+    "ConvClassifier": [
+        ("class_weight", "even"), ("input_shape", (1, 3, 3)),
+        ("input_shape", (1, 4, 4, 4, 4)), ("input_shape", (0, 4, 4)),
+        ("input_shape", "square"), ("filters", (0,)), ("filters", 2.5),
+        ("kernel_size", 0), ("kernel_size", [3, 3]), ("stride", 0),
+        ("padding", "full"), ("pool", "min"), ("pool_size", 0),
+    ],
+    "AutoEncoderTransformer": [
+        ("n_components", 0), ("n_components", 1.5), ("code_activation", "swish"),
+        ("out_activation", "relu"), ("loss", "huber"), ("tied_weights", "yes"),
+        ("noise", -0.1), ("noise_type", "salt"), ("code_l1", -1.0),
+    ] + LAYERWISE_BAD,
+}
+HYPER_CASES = [(n, p, v) for n in NAMES for p, v in ENGINE_BAD + MODEL_BAD.get(n, [])]
+
+
+@pytest.mark.parametrize("name,param,value", HYPER_CASES,
+                         ids=[f"{n}-{p}={v!r}" for n, p, v in HYPER_CASES])
+def test_invalid_hyperparameter(name, param, value, no_kernels):
+    est, kind = make(name, **{param: value})
+    X, y = data(kind)
+    with pytest.raises((ValueError, TypeError), match=param):
+        fit(est, kind, X, y)
+    assert not hasattr(est, "coefs_")
+
+
+DENSE = ("MLPClassifierX", "MLPRegressorX", "AutoEncoderTransformer")
+INCONSISTENT = [
+    # estimators ("*": all), params, pattern
+    ("*", dict(early_stopping=True, validation_fraction=0.0), "validation_fraction"),
+    (DENSE, dict(hidden_layer_sizes=(5, 5), activation=["relu"] * 3), "activation"),
+    (DENSE, dict(hidden_layer_sizes=(5, 5), dropout=[0.1]), "dropout"),
+    ("AutoEncoderTransformer", dict(loss="binary_crossentropy",
+                                    out_activation="identity"), "loss|out_activation"),
+    ("AutoEncoderTransformer", dict(noise_type="mask", noise=1.0), "noise"),
+    ("ConvClassifier", dict(filters=(2, 2), kernel_size=[3, 3, 3]), "kernel_size"),
+    ("ConvClassifier", dict(input_shape=(1, 4, 4), kernel_size=5, padding="valid"),
+     "kernel_size|does not fit"),
+    ("ConvClassifier", dict(input_shape=(2, 4, 4)), "input_shape"),
+]
+
+
+INCONSISTENT_CASES = [(n, c) for n in NAMES for c in INCONSISTENT
+                      if c[0] == "*" or n in c[0]]
+
+
+@pytest.mark.parametrize("name,case", INCONSISTENT_CASES,
+                         ids=[f"{n}-" + "-".join(sorted(c[1]))
+                              for n, c in INCONSISTENT_CASES])
+def test_inconsistent_hyperparameters(name, case, no_kernels):
+    _, params, pattern = case
+    est, kind = make(name, **params)
+    X, y = data(kind)
+    with pytest.raises(ValueError, match=pattern):
+        fit(est, kind, X, y)
+
+
+def test_input_shape_and_images_smaller_than_kernel(no_kernels):
+    name = "ConvClassifier"
+    est, kind = make(name, input_shape=(1, 5, 5))
+    X, y = data(kind)  # 16 features, not 25
+    with pytest.raises(ValueError, match="input_shape"):
+        fit(est, kind, X, y)
+    est, _ = make(name, input_shape=(1, 2, 2), kernel_size=3, padding="valid")
+    with pytest.raises(ValueError, match="kernel_size|does not fit"):
+        fit(est, kind, X[:, :4], y)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_time_combinations(name):
+    est, kind = make(name)
+    X, y = data(kind)
+    if kind != "transformer":
+        with pytest.raises(ValueError, match="X_val and y_val"):
+            fit(est, kind, X, y, X_val=X)
+    fit(est, kind, X, y)
+    before = [c.copy() for c in est.coefs_]
+    est.set_params(warm_start=True, hidden_layer_sizes=(6,))
+    with pytest.raises(ValueError, match="architecture"):
+        fit(est, kind, X, y)
+    est.set_params(hidden_layer_sizes=SPECS[name][1]["hidden_layer_sizes"])
+    with pytest.raises(ValueError, match="features"):
+        fit(est, kind, X[:, :-1], y)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+    assert est.n_features_in_ == N_FEATURES
