@@ -5,12 +5,14 @@ on first use.  :func:`sknn.precompile` fills the cache ahead of time.
 """
 
 from ._autoencoder import AutoEncoderTransformer
+from ._conv import ConvClassifier
 from ._mlp import MLPClassifierX, MLPRegressorX
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoEncoderTransformer",
+    "ConvClassifier",
     "MLPClassifierX",
     "MLPRegressorX",
     "precompile",

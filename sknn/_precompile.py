@@ -16,6 +16,7 @@ import scipy.sparse as sp
 def warm(dtypes=(np.float64, np.float32)):
     """Fit tiny models of every estimator and solver in every dtype."""
     from ._autoencoder import _warm as warm_autoencoder
+    from ._conv import ConvClassifier
     from ._mlp import MLPClassifierX, MLPRegressorX
 
     rng = np.random.RandomState(0)
@@ -36,6 +37,11 @@ def warm(dtypes=(np.float64, np.float32)):
             for loss in ("squared_error", "poisson"):
                 MLPRegressorX(loss, (3,), max_iter=1, random_state=0).fit(X, X[:, 0])
             warm_autoencoder(X, y, dtype)
+            Xi = rng.rand(12, 36).astype(dtype)
+            for pool, filters in (("max", (2, 3)), ("mean", (8, 8))):
+                ConvClassifier(filters=filters, kernel_size=3, pool=pool,
+                               hidden_layer_sizes=(3,), max_iter=1,
+                               random_state=0).fit(Xi, y).predict_proba(Xi)
             for extra in _EXTRA_WARMERS:
                 extra(X, y, dtype)
 

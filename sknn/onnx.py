@@ -78,7 +78,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from sklearn.base import is_classifier, is_regressor
 
+from . import _conv_layers  # noqa: F401  (registers the conv/pool layers)
 from ._kernels.activations import LEAKY_SLOPE
+from ._layers import LAYERS
 
 __all__ = ["register", "to_onnx"]
 
@@ -219,21 +221,24 @@ def _network(est, x, dtype, opv, stop=None):
             x = OnnxGemm(x, w, b.astype(dtype).ravel(), op_version=opv)
             x = _activation(x, kw.get("activation", "identity"), opv)
         elif name == "conv2d":
-            c, h, wid = (int(s) for s in kw["in_shape"])
-            kh, kwid = _pair(kw["kernel_size"])
-            n_filters = int(kw["filters"])
-            sh, sw = _pair(kw.get("stride", 1))
-            pt, pl = _pair(kw.get("pad", 0))
-            oh, ow = _conv_out_hw(i, specs, kw, kh, kwid)
+            # Geometry (padding, output size) comes from the layer itself, so
+            # the export can never disagree with the kernels.
+            layer = LAYERS["conv2d"](**kw)
+            c, h, wid = layer.in_shape
+            kh = kwid = layer.k
+            sh = sw = layer.stride
+            pt, pl = layer.pad
+            _, oh, ow = layer.out_shape
             pb = max((oh - 1) * sh + kh - h - pt, 0)
             pr = max((ow - 1) * sw + kwid - wid - pl, 0)
-            w = w.reshape(n_filters, c, kh, kwid).astype(dtype)
+            w = w.reshape(layer.filters, c, kh, kwid).astype(dtype)
             x = OnnxConv(x, w, b.astype(dtype).ravel(), kernel_shape=[kh, kwid],
                          strides=[sh, sw], pads=[pt, pl, pb, pr], op_version=opv)
             x = _activation(x, kw.get("activation", "identity"), opv)
-        elif name in ("maxpool2d", "meanpool2d"):
-            size = list(_pair(kw["size"]))
-            op = OnnxMaxPool if name == "maxpool2d" else OnnxAveragePool
+        elif name == "pool2d":
+            layer = LAYERS["pool2d"](**kw)
+            size = list(layer.size)
+            op = OnnxMaxPool if layer.mode == "max" else OnnxAveragePool
             # MaxPool also has an optional Indices output: keep only Y.
             x = op(x, kernel_shape=size, strides=size, op_version=opv)[0]
         elif name == "flatten":

@@ -1,0 +1,813 @@
+"""2-D convolution and pooling kernels.
+
+Conventions (shared by every kernel in this module)
+---------------------------------------------------
+* Images are batch-first, channels-first and C-contiguous: ``x`` has shape
+  ``(N, C, H, W)``.  Convolution weights use the PyTorch layout
+  ``(F, C, KH, KW)``, the bias is ``(F,)`` and the output is ``(N, F, OH, OW)``.
+* All float arrays passed to one call share one dtype (float32 or float64),
+  are C-contiguous and writable.  Sums are accumulated in that dtype.
+* Kernels take their preallocated outputs as the *first* arguments, return
+  ``None`` and do not allocate.  Scratch space is a ``work`` argument that the
+  caller allocates once; :func:`conv2d_workspace_shape` gives its shape.
+* ``stride`` is one Python int used for both spatial axes; ``pad_h`` and
+  ``pad_w`` are the padding *before* the image (top, left).  The output size
+  is read from the output array, and input positions outside the image are
+  treated as zero, so TensorFlow-style asymmetric "same" padding (the extra
+  row/column goes at the bottom/right) only needs the top/left pads given by
+  :func:`same_padding`.
+* Convolution is a cross-correlation (no kernel flip), as in PyTorch::
+
+      out[n, f, i, j] = b[f] + sum_{c, p, q} w[f, c, p, q]
+                                 * x[n, c, i*stride + p - pad_h, j*stride + q - pad_w]
+
+* Pooling windows are ``size_h x size_w`` (normally square) with stride
+  equal to the window; trailing rows/columns that do not fill a window are
+  dropped (floor mode, PyTorch's default).
+
+Determinism
+-----------
+Every ``prange`` iteration writes a disjoint slice of the outputs, and each
+output element is computed with a fixed summation order.  The weight and bias
+gradients are sums over the batch: sample ``n`` is assigned to block
+``k`` with ``k*N//B <= n < (k+1)*N//B`` where ``B = work.shape[0]`` (a fixed
+number chosen by the caller, :data:`CONV_NBLOCK` by default), each block is
+summed into its own row of ``work`` and the ``B`` rows are then added in
+order.  Results therefore depend on ``work.shape[0]`` but never on the number
+of threads.
+
+Two implementations
+-------------------
+``conv2d_forward`` / ``conv2d_backward`` are direct loop nests (no scratch for
+the forward pass); ``conv2d_forward_gemm`` / ``conv2d_backward_gemm`` build an
+im2col matrix per sample in ``work`` and call BLAS through ``np.dot``.  Both
+compute the same quantities (to floating-point rounding);
+:func:`conv2d_method` picks the faster one for a layer geometry.
+"""
+
+import numpy as np
+from numba import prange
+
+from sknn._jit import kernel, parallel_kernel
+
+__all__ = [
+    "CONV_NBLOCK",
+    "conv_output_size",
+    "same_padding",
+    "conv_padding",
+    "pool_output_size",
+    "conv2d_workspace_shape",
+    "conv2d_method",
+    "single_threaded_blas",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv2d_forward_gemm",
+    "conv2d_backward_gemm",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "meanpool2d_forward",
+    "meanpool2d_backward",
+]
+
+#: Default number of reduction blocks (first axis of the workspace).  Fixed,
+#: so that gradients do not depend on the thread count.
+CONV_NBLOCK = 16
+
+
+# ---------------------------------------------------------------------------
+# Pure-Python helpers
+# ---------------------------------------------------------------------------
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """Output length of a convolution along one axis.
+
+    ``padding="same"``: ``ceil(size / stride)``;
+    ``padding="valid"``: ``(size - kernel) // stride + 1`` (requires
+    ``size >= kernel``).
+    """
+    size = _check_positive_int(size, "size")
+    kernel = _check_positive_int(kernel, "kernel")
+    stride = _check_positive_int(stride, "stride")
+    if padding == "same":
+        return -(-size // stride)
+    if padding == "valid":
+        if size < kernel:
+            raise ValueError(
+                f"kernel size {kernel} is larger than the input size {size} "
+                "with padding='valid'"
+            )
+        return (size - kernel) // stride + 1
+    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+def same_padding(size, kernel, stride):
+    """Padding *before* the input for TensorFlow-style "same" convolution.
+
+    ``total = max((ceil(size/stride) - 1) * stride + kernel - size, 0)`` and the
+    returned value is ``total // 2``; the remaining ``total - total // 2``
+    goes after the input (implicit in the kernels).
+    """
+    out = conv_output_size(size, kernel, stride, "same")
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2
+
+
+def conv_padding(size, kernel, stride, padding):
+    """Padding before the input for ``padding`` in {"same", "valid"}."""
+    conv_output_size(size, kernel, stride, padding)  # validates
+    return same_padding(size, kernel, stride) if padding == "same" else 0
+
+
+def pool_output_size(size, pool):
+    """Output length of non-overlapping ``pool``-wide pooling (floor mode)."""
+    size = _check_positive_int(size, "size")
+    pool = _check_positive_int(pool, "pool")
+    if size < pool:
+        raise ValueError(f"pool size {pool} is larger than the input size {size}")
+    return size // pool
+
+
+def conv2d_workspace_shape(
+    in_channels, n_filters, kernel_h, kernel_w, out_h, out_w,
+    method="direct", n_blocks=CONV_NBLOCK,
+):
+    """Shape of the ``work`` array for the convolution kernels.
+
+    With ``K = in_channels * kernel_h * kernel_w``, ``F = n_filters`` and
+    ``P = out_h * out_w``, each of the ``n_blocks`` rows holds:
+
+    * ``method="direct"`` (``conv2d_backward``): ``F*K + F`` values, the
+      per-block partial weight and bias gradients -> ``(n_blocks, F*K + F)``.
+    * ``method="gemm"`` (``conv2d_forward_gemm`` and ``conv2d_backward_gemm``):
+      the partial gradients, an im2col matrix ``(K, P)`` and a ``(F, K)``
+      product -> ``(n_blocks, 2*F*K + F + K*P)``.  ``conv2d_forward_gemm``
+      alone only needs ``(n_blocks, K*P)``.
+
+    Any array with ``n_blocks`` rows and at least that many columns works,
+    so one array per layer can serve every call of both methods.  The
+    workspace does not depend on the batch size.  It must not be shared by
+    calls running at the same time (e.g. predict from several threads).
+    """
+    c = _check_positive_int(in_channels, "in_channels")
+    f = _check_positive_int(n_filters, "n_filters")
+    kh = _check_positive_int(kernel_h, "kernel_h")
+    kw = _check_positive_int(kernel_w, "kernel_w")
+    oh = _check_positive_int(out_h, "out_h")
+    ow = _check_positive_int(out_w, "out_w")
+    nb = _check_positive_int(n_blocks, "n_blocks")
+    k = c * kh * kw
+    if method == "direct":
+        return (nb, f * k + f)
+    if method == "gemm":
+        return (nb, 2 * f * k + f + k * oh * ow)
+    raise ValueError(f"method must be 'direct' or 'gemm', got {method!r}")
+
+
+def conv2d_method(in_channels, n_filters, kernel_h, kernel_w, out_h, out_w):
+    """Heuristic choice between the "direct" and "gemm" kernels.
+
+    Measured on a 2-core x86-64 (OpenBLAS, float32 and float64, batch 1 to
+    64): im2col + GEMM was faster (forward 1.5-6x, backward 3.5-9x) for every
+    layer with ``n_filters * in_channels * kernel_h * kernel_w >= 32``,
+    including 1->16 channels 3x3 on 8x8 maps; the direct loop nest only won
+    for tiny layers such as 1->1 or 1->4 channels 3x3 on 4x4-8x8 maps, where
+    per-call BLAS overhead dominates.  Both methods give the same results up
+    to rounding, so this only affects speed.  ``out_h``/``out_w`` are accepted
+    for future tuning.
+    """
+    if n_filters * in_channels * kernel_h * kernel_w >= 32:
+        return "gemm"
+    return "direct"
+
+
+def single_threaded_blas():
+    """Context manager that limits BLAS (OpenBLAS/MKL) to one thread.
+
+    The ``*_gemm`` kernels call BLAS from inside Numba's parallel threads;
+    if BLAS also starts its own threads the two pools oversubscribe the cores
+    (measured, 2 cores, batch 64, float32, 16->32 channels 3x3 on 16x16
+    maps: forward 1.3 ms with 2 Numba threads and 1 OpenBLAS thread, 6.9 ms
+    with 2 OpenBLAS threads, over 60 ms on a busy machine).  Wrap a whole
+    fit/predict loop, not each call: entering the context scans the loaded
+    libraries.  Results do not depend on the BLAS thread count either way.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+# ---------------------------------------------------------------------------
+# Small jitted helpers
+# ---------------------------------------------------------------------------
+
+# Numba treats a signed array index as possibly negative and emits a
+# wraparound select for it, which blocks vectorisation (measured ~10x slower
+# inner loops).  Every index in the hot loops below is known to be in range
+# and is cast with ``_U`` (a free bit cast in LLVM) so no wraparound is
+# emitted.  Only cast values that are already >= 0.
+_U = np.uint64
+
+
+@kernel
+def _valid_range(off, stride, size, n_out):
+    """Range ``[lo, hi)`` of ``j`` in ``[0, n_out)`` with ``0 <= j*stride + off < size``."""
+    lo = 0
+    if off < 0:
+        lo = (-off + stride - 1) // stride
+    hi = 0
+    if size > off:
+        hi = (size - off + stride - 1) // stride
+    if hi > n_out:
+        hi = n_out
+    if hi < lo:
+        hi = lo
+    return lo, hi
+
+
+@kernel
+def _check_conv_args(out_shape, x_shape, w_shape, b_shape, stride, pad_h, pad_w):
+    if stride < 1:
+        raise ValueError("stride must be >= 1")
+    if pad_h < 0 or pad_w < 0:
+        raise ValueError("padding must be >= 0")
+    if w_shape[1] != x_shape[1]:
+        raise ValueError("w.shape[1] must equal x.shape[1] (input channels)")
+    if out_shape[0] != x_shape[0] or out_shape[1] != w_shape[0]:
+        raise ValueError("out/dout must have shape (N, F, OH, OW)")
+    if b_shape[0] != w_shape[0]:
+        raise ValueError("bias/db must have shape (F,)")
+
+
+@kernel
+def _check_backward_args(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx,
+                         work, ncol):
+    _check_conv_args(dout.shape, x.shape, w.shape, db.shape, stride, pad_h, pad_w)
+    if dw.shape != w.shape:
+        raise ValueError("dw must have the shape of w")
+    if need_dx and dx.shape != x.shape:
+        raise ValueError("dx must have the shape of x")
+    if work.shape[0] < 1 or work.shape[1] < ncol:
+        raise ValueError("work is too small, see conv2d_workspace_shape")
+
+
+@kernel
+def _block_bounds(blk, nblock, n):
+    """Samples ``[n0, n1)`` of block ``blk`` out of ``nblock`` (fixed rule)."""
+    return (blk * n) // nblock, ((blk + 1) * n) // nblock
+
+
+@kernel
+def _reduce_blocks(dw, db, work):
+    """``dw.flat[m] = sum_blk work[blk, m]`` for ``m < F*K`` and
+    ``db[f] = sum_blk work[blk, F*K + f]``, blocks added in order 0, 1, ...
+
+    Serial: it costs ``B*F*(K+1)`` additions, negligible next to the
+    ``N*F*K*OH*OW`` multiply-adds of the backward pass, and a separate
+    parallel region would add compile time.
+    """
+    F = dw.shape[0]
+    M = F * dw.shape[1] * dw.shape[2] * dw.shape[3]
+    nb = work.shape[0]
+    dwf = dw.reshape(M)
+    for m in range(M):
+        dwf[_U(m)] = work[0, _U(m)]
+    for f in range(F):
+        db[_U(f)] = work[0, _U(M + f)]
+    for blk in range(1, nb):
+        for m in range(M):
+            dwf[_U(m)] += work[_U(blk), _U(m)]
+        for f in range(F):
+            db[_U(f)] += work[_U(blk), _U(M + f)]
+
+
+# ---------------------------------------------------------------------------
+# Direct convolution
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def _conv_fwd_one(out, x, w, b, n, f, stride, pad_h, pad_w):
+    """``out[n, f] = b[f] + sum_{c,p,q} w[f,c,p,q] * x[n, c, shifted]``.
+
+    Each output element is summed in (c, p, q) order.
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    KH, KW = w.shape[2], w.shape[3]
+    OH, OW = out.shape[2], out.shape[3]
+    un = _U(n)
+    uf = _U(f)
+    bf = b[uf]
+    for i in range(OH):
+        for j in range(OW):
+            out[un, uf, _U(i), _U(j)] = bf
+    for c in range(C):
+        uc = _U(c)
+        for p in range(KH):
+            offh = p - pad_h
+            ilo, ihi = _valid_range(offh, stride, H, OH)
+            for q in range(KW):
+                offw = q - pad_w
+                jlo, jhi = _valid_range(offw, stride, W, OW)
+                wv = w[uf, uc, _U(p), _U(q)]
+                for i in range(ilo, ihi):
+                    ui = _U(i)
+                    uh = _U(i * stride + offh)
+                    for j in range(jlo, jhi):
+                        out[un, uf, ui, _U(j)] += wv * x[un, uc, uh, _U(j * stride + offw)]
+
+
+@parallel_kernel
+def conv2d_forward(out, x, w, b, stride, pad_h, pad_w):
+    """Direct 2-D convolution (cross-correlation) plus bias.
+
+    ``out[n,f,i,j] = b[f] + sum_{c,p,q} w[f,c,p,q] * x[n, c, i*stride+p-pad_h, j*stride+q-pad_w]``
+    (out-of-range ``x`` is zero; each element summed in (c, p, q) order).
+
+    Shapes: ``out (N, F, OH, OW)`` (written), ``x (N, C, H, W)``,
+    ``w (F, C, KH, KW)``, ``b (F,)``.  No workspace.  Parallel over ``(n, f)``.
+    """
+    _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
+    N = x.shape[0]
+    F = w.shape[0]
+    for t in prange(N * F):
+        n = t // F
+        f = t - n * F
+        _conv_fwd_one(out, x, w, b, n, f, stride, pad_h, pad_w)
+
+
+@kernel
+def _conv_dw_block(work, blk, dout, x, f, n0, n1, stride, pad_h, pad_w, KH, KW):
+    """Partial gradients of filter ``f`` over samples ``[n0, n1)``.
+
+    ``work[blk, f*K + (c*KH+p)*KW + q] = sum_n sum_{i,j} dout[n,f,i,j] * x[n,c,i*s+p-ph,j*s+q-pw]``
+    and ``work[blk, F*K + f] = sum_n sum_{i,j} dout[n,f,i,j]`` (``K = C*KH*KW``).
+    Summation order: samples in order, and within a sample (i, j) row-major.
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    F, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
+    K = C * KH * KW
+    ub = _U(blk)
+    uf = _U(f)
+    base = f * K
+    zero = work.dtype.type(0)
+    for k in range(K):
+        work[ub, _U(base + k)] = zero
+    sb = zero
+    for n in range(n0, n1):
+        un = _U(n)
+        s = zero
+        for i in range(OH):
+            for j in range(OW):
+                s += dout[un, uf, _U(i), _U(j)]
+        sb += s
+        for c in range(C):
+            uc = _U(c)
+            for p in range(KH):
+                offh = p - pad_h
+                ilo, ihi = _valid_range(offh, stride, H, OH)
+                for q in range(KW):
+                    offw = q - pad_w
+                    jlo, jhi = _valid_range(offw, stride, W, OW)
+                    s = zero
+                    for i in range(ilo, ihi):
+                        ui = _U(i)
+                        uh = _U(i * stride + offh)
+                        for j in range(jlo, jhi):
+                            s += dout[un, uf, ui, _U(j)] * x[un, uc, uh, _U(j * stride + offw)]
+                    work[ub, _U(base + (c * KH + p) * KW + q)] += s
+    work[ub, _U(F * K + f)] = sb
+
+
+@kernel
+def _conv_dx_one(dx, dout, w, n, c, stride, pad_h, pad_w):
+    """``dx[n, c] = sum_{f,p,q} w[f,c,p,q] * dout[n, f]`` scattered back.
+
+    Each element is summed in (f, p, q) order.
+    """
+    H, W = dx.shape[2], dx.shape[3]
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    OH, OW = dout.shape[2], dout.shape[3]
+    un = _U(n)
+    uc = _U(c)
+    zero = dx.dtype.type(0)
+    for h in range(H):
+        for v in range(W):
+            dx[un, uc, _U(h), _U(v)] = zero
+    for f in range(F):
+        uf = _U(f)
+        for p in range(KH):
+            offh = p - pad_h
+            ilo, ihi = _valid_range(offh, stride, H, OH)
+            for q in range(KW):
+                offw = q - pad_w
+                jlo, jhi = _valid_range(offw, stride, W, OW)
+                wv = w[uf, uc, _U(p), _U(q)]
+                for i in range(ilo, ihi):
+                    ui = _U(i)
+                    uh = _U(i * stride + offh)
+                    for j in range(jlo, jhi):
+                        dx[un, uc, uh, _U(j * stride + offw)] += wv * dout[un, uf, ui, _U(j)]
+
+
+@parallel_kernel
+def conv2d_backward(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx, work):
+    """Gradients of the convolution, direct loop nests (batch sums, not means).
+
+    * ``dx[n,c,h,v] = sum_{f,p,q,i,j: i*s+p-ph=h, j*s+q-pw=v} w[f,c,p,q] * dout[n,f,i,j]``
+      (only if ``need_dx``; otherwise ``dx`` is not touched and may be any
+      4-D array of the right dtype, e.g. ``np.empty((0, 0, 0, 0))``),
+    * ``dw[f,c,p,q] = sum_{n,i,j} dout[n,f,i,j] * x[n, c, i*s+p-ph, j*s+q-pw]``,
+    * ``db[f] = sum_{n,i,j} dout[n,f,i,j]``.
+
+    Shapes: ``dx (N, C, H, W)``, ``dw (F, C, KH, KW)``, ``db (F,)`` (all
+    written), ``dout (N, F, OH, OW)``, ``x (N, C, H, W)``, ``w (F, C, KH, KW)``,
+    ``work (B, >= F*K + F)`` with ``K = C*KH*KW`` (see
+    :func:`conv2d_workspace_shape`, ``method="direct"``).  The batch is split
+    into ``B = work.shape[0]`` fixed blocks; parallel over ``(block, f)`` for
+    the partial sums (then a serial in-order block reduction) and over
+    ``(n, c)`` for ``dx``.
+
+    The direct kernels are kept simple (one loop nest per quantity, short to
+    compile); use the GEMM kernels for speed on all but tiny layers
+    (:func:`conv2d_method`).
+    """
+    N, C = x.shape[0], x.shape[1]
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    K = C * KH * KW
+    _check_backward_args(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx,
+                         work, F * K + F)
+    nb = work.shape[0]
+    for t in prange(nb * F):
+        blk = t // F
+        f = t - blk * F
+        n0, n1 = _block_bounds(blk, nb, N)
+        _conv_dw_block(work, blk, dout, x, f, n0, n1, stride, pad_h, pad_w, KH, KW)
+    _reduce_blocks(dw, db, work)
+    if need_dx:
+        for t in prange(N * C):
+            n = t // C
+            c = t - n * C
+            _conv_dx_one(dx, dout, w, n, c, stride, pad_h, pad_w)
+
+
+# ---------------------------------------------------------------------------
+# im2col + GEMM convolution
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW):
+    """``cols[(c*KH+p)*KW+q, i*OW+j] = x[n, c, i*s+p-ph, j*s+q-pw]`` (0 outside)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    un = _U(n)
+    zero = cols.dtype.type(0)
+    for c in range(C):
+        uc = _U(c)
+        for p in range(KH):
+            offh = p - pad_h
+            for q in range(KW):
+                offw = q - pad_w
+                ur = _U((c * KH + p) * KW + q)
+                jlo, jhi = _valid_range(offw, stride, W, OW)
+                for i in range(OH):
+                    base = i * OW
+                    ih = i * stride + offh
+                    if ih < 0 or ih >= H:
+                        for j in range(OW):
+                            cols[ur, _U(base + j)] = zero
+                        continue
+                    uh = _U(ih)
+                    for j in range(jlo):
+                        cols[ur, _U(base + j)] = zero
+                    if stride == 1:
+                        for j in range(jlo, jhi):
+                            cols[ur, _U(base + j)] = x[un, uc, uh, _U(j + offw)]
+                    else:
+                        for j in range(jlo, jhi):
+                            cols[ur, _U(base + j)] = x[un, uc, uh, _U(j * stride + offw)]
+                    for j in range(jhi, OW):
+                        cols[ur, _U(base + j)] = zero
+
+
+@kernel
+def _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW):
+    """``dx[n] = 0``, then ``dx[n, c, i*s+p-ph, j*s+q-pw] += cols[(c*KH+p)*KW+q, i*OW+j]``.
+
+    Each element is summed in (c, p, q) row order.
+    """
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    un = _U(n)
+    zero = dx.dtype.type(0)
+    for c in range(C):
+        for h in range(H):
+            for v in range(W):
+                dx[un, _U(c), _U(h), _U(v)] = zero
+    for c in range(C):
+        uc = _U(c)
+        for p in range(KH):
+            offh = p - pad_h
+            ilo, ihi = _valid_range(offh, stride, H, OH)
+            for q in range(KW):
+                offw = q - pad_w
+                ur = _U((c * KH + p) * KW + q)
+                jlo, jhi = _valid_range(offw, stride, W, OW)
+                for i in range(ilo, ihi):
+                    uh = _U(i * stride + offh)
+                    base = i * OW
+                    if stride == 1:
+                        for j in range(jlo, jhi):
+                            dx[un, uc, uh, _U(j + offw)] += cols[ur, _U(base + j)]
+                    else:
+                        for j in range(jlo, jhi):
+                            dx[un, uc, uh, _U(j * stride + offw)] += cols[ur, _U(base + j)]
+
+
+@kernel
+def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk):
+    """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``."""
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    K = w.shape[1] * KH * KW
+    OH, OW = out.shape[2], out.shape[3]
+    P = OH * OW
+    n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
+    wmat = w.reshape(F, K)
+    cols = work[blk, 0:K * P].reshape(K, P)
+    for n in range(n0, n1):
+        _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        o = out[n].reshape(F, P)
+        np.dot(wmat, cols, o)
+        for f in range(F):
+            uf = _U(f)
+            bf = b[uf]
+            for j in range(P):
+                o[uf, _U(j)] += bf
+
+
+@parallel_kernel
+def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work):
+    """im2col + GEMM version of :func:`conv2d_forward` (same formula).
+
+    Per sample: ``cols (K, P) = im2col(x[n])``, then
+    ``out[n] as (F, P) = w as (F, K) @ cols + b[:, None]``, with
+    ``K = C*KH*KW`` and ``P = OH*OW``.
+
+    Shapes as :func:`conv2d_forward`, plus ``work (B, >= K*P)`` (see
+    :func:`conv2d_workspace_shape`, ``method="gemm"``).  Parallel over the
+    ``B = work.shape[0]`` sample blocks; block ``k`` uses row ``k`` of ``work``.
+    """
+    _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
+    K = x.shape[1] * w.shape[2] * w.shape[3]
+    P = out.shape[2] * out.shape[3]
+    if work.shape[0] < 1 or work.shape[1] < K * P:
+        raise ValueError("work is too small, see conv2d_workspace_shape")
+    for blk in prange(work.shape[0]):
+        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk)
+
+
+@kernel
+def _conv_gemm_bwd_block(dx, dout, x, w, stride, pad_h, pad_w, need_dx, work, blk):
+    """Partial ``dW`` (into ``acc (F, K)``), ``db`` (into ``bacc (F,)``) and
+    ``dx[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``."""
+    N = x.shape[0]
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    K = w.shape[1] * KH * KW
+    OH, OW = dout.shape[2], dout.shape[3]
+    P = OH * OW
+    n0, n1 = _block_bounds(blk, work.shape[0], N)
+    wmat = w.reshape(F, K)
+    c0 = F * K + F
+    t0 = c0 + K * P
+    acc = work[blk, 0:F * K].reshape(F, K)
+    bacc = work[blk, F * K:c0]
+    cols = work[blk, c0:t0].reshape(K, P)
+    tmp = work[blk, t0:t0 + F * K].reshape(F, K)
+    zero = acc.dtype.type(0)
+    for f in range(F):
+        bacc[f] = zero
+        for k in range(K):
+            acc[_U(f), _U(k)] = zero
+    for n in range(n0, n1):
+        g = dout[n].reshape(F, P)
+        _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        np.dot(g, cols.T, tmp)
+        for f in range(F):
+            uf = _U(f)
+            for k in range(K):
+                acc[uf, _U(k)] += tmp[uf, _U(k)]
+            s = zero
+            for j in range(P):
+                s += g[uf, _U(j)]
+            bacc[uf] += s
+        if need_dx:
+            np.dot(wmat.T, g, cols)
+            _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW)
+
+
+@parallel_kernel
+def conv2d_backward_gemm(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx, work):
+    """im2col + GEMM version of :func:`conv2d_backward` (same formulas).
+
+    Per sample ``n`` (``K = C*KH*KW``, ``P = OH*OW``, ``G = dout[n]`` as
+    ``(F, P)``): ``cols = im2col(x[n])``; block partials ``dW += G @ cols.T``
+    and ``db += G.sum(1)``; if ``need_dx``: ``dx[n] = col2im(w(F, K).T @ G)``.
+
+    Shapes as :func:`conv2d_backward`, with ``work (B, >= 2*F*K + F + K*P)``
+    (see :func:`conv2d_workspace_shape`, ``method="gemm"``); row ``k`` holds
+    ``[dW partial (F*K) | db partial (F) | cols (K*P) | G @ cols.T (F*K)]``.
+    Parallel over the ``B`` sample blocks, then a serial in-order block
+    reduction.
+    """
+    F = w.shape[0]
+    K = x.shape[1] * w.shape[2] * w.shape[3]
+    P = dout.shape[2] * dout.shape[3]
+    _check_backward_args(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx,
+                         work, 2 * F * K + F + K * P)
+    for blk in prange(work.shape[0]):
+        _conv_gemm_bwd_block(dx, dout, x, w, stride, pad_h, pad_w, need_dx, work, blk)
+    _reduce_blocks(dw, db, work)
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def _check_pool_args(out_shape, x_shape, size_h, size_w):
+    if size_h < 1 or size_w < 1:
+        raise ValueError("pool size must be >= 1")
+    if out_shape[0] != x_shape[0] or out_shape[1] != x_shape[1]:
+        raise ValueError("pooled array must have shape (N, C, OH, OW)")
+    if out_shape[2] * size_h > x_shape[2] or out_shape[3] * size_w > x_shape[3]:
+        raise ValueError("pooled output is larger than the input allows")
+
+
+@kernel
+def _maxpool_fwd_one(out, argmax, x, n, c, size_h, size_w):
+    OH, OW = out.shape[2], out.shape[3]
+    un = _U(n)
+    uc = _U(c)
+    for i in range(OH):
+        ui = _U(i)
+        for j in range(OW):
+            uj = _U(j)
+            h0 = i * size_h
+            v0 = j * size_w
+            best = x[un, uc, _U(h0), _U(v0)]
+            arg = 0
+            for p in range(size_h):
+                uh = _U(h0 + p)
+                for q in range(size_w):
+                    v = x[un, uc, uh, _U(v0 + q)]
+                    # first maximum wins; a NaN wins and then stays
+                    if v > best or (v != v and best == best):
+                        best = v
+                        arg = p * size_w + q
+            out[un, uc, ui, uj] = best
+            argmax[un, uc, ui, uj] = arg
+
+
+@parallel_kernel
+def maxpool2d_forward(out, argmax, x, size_h, size_w):
+    """Max pooling over ``size_h x size_w`` windows with the same stride (floor mode).
+
+    ``out[n,c,i,j] = max_{p < size_h, q < size_w} x[n, c, i*size_h+p, j*size_w+q]``
+    and ``argmax[n,c,i,j] = p*size_w + q`` of the first maximum in row-major
+    window order (a NaN in the window wins, so NaNs propagate).
+
+    Shapes: ``out (N, C, OH, OW)``, ``argmax (N, C, OH, OW)`` int32 or int64
+    (both written), ``x (N, C, H, W)`` with ``OH*size_h <= H`` and
+    ``OW*size_w <= W`` (normally ``OH = H // size_h``, ``OW = W // size_w``).
+    Parallel over ``(n, c)``.
+    """
+    _check_pool_args(out.shape, x.shape, size_h, size_w)
+    if argmax.shape != out.shape:
+        raise ValueError("argmax must have the shape of out")
+    N, C = x.shape[0], x.shape[1]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        _maxpool_fwd_one(out, argmax, x, n, c, size_h, size_w)
+
+
+@kernel
+def _maxpool_bwd_one(dx, dout, argmax, n, c, size_h, size_w):
+    H, W = dx.shape[2], dx.shape[3]
+    OH, OW = dout.shape[2], dout.shape[3]
+    un = _U(n)
+    uc = _U(c)
+    zero = dx.dtype.type(0)
+    for h in range(H):
+        for v in range(W):
+            dx[un, uc, _U(h), _U(v)] = zero
+    for i in range(OH):
+        for j in range(OW):
+            a = argmax[un, uc, _U(i), _U(j)]
+            p = a // size_w
+            q = a - p * size_w
+            dx[un, uc, _U(i * size_h + p), _U(j * size_w + q)] = dout[un, uc, _U(i), _U(j)]
+
+
+@parallel_kernel
+def maxpool2d_backward(dx, dout, argmax, size_h, size_w):
+    """Gradient of :func:`maxpool2d_forward`.
+
+    ``dx[n, c, i*size_h+p, j*size_w+q] = dout[n,c,i,j]`` where
+    ``p*size_w + q = argmax[n,c,i,j]``; every other element of ``dx``
+    (including dropped trailing rows/columns) is set to 0.
+
+    Shapes: ``dx (N, C, H, W)`` (written), ``dout (N, C, OH, OW)``,
+    ``argmax (N, C, OH, OW)`` from the forward call (values must be in
+    ``[0, size_h*size_w)``; they are not checked).  Parallel over ``(n, c)``.
+    """
+    _check_pool_args(dout.shape, dx.shape, size_h, size_w)
+    if argmax.shape != dout.shape:
+        raise ValueError("argmax must have the shape of dout")
+    N, C = dx.shape[0], dx.shape[1]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        _maxpool_bwd_one(dx, dout, argmax, n, c, size_h, size_w)
+
+
+@kernel
+def _meanpool_fwd_one(out, x, n, c, size_h, size_w):
+    OH, OW = out.shape[2], out.shape[3]
+    un = _U(n)
+    uc = _U(c)
+    area = out.dtype.type(size_h * size_w)
+    for i in range(OH):
+        for j in range(OW):
+            h0 = i * size_h
+            v0 = j * size_w
+            s = out.dtype.type(0)
+            for p in range(size_h):
+                uh = _U(h0 + p)
+                for q in range(size_w):
+                    s += x[un, uc, uh, _U(v0 + q)]
+            out[un, uc, _U(i), _U(j)] = s / area
+
+
+@parallel_kernel
+def meanpool2d_forward(out, x, size_h, size_w):
+    """Mean pooling over ``size_h x size_w`` windows with the same stride (floor mode).
+
+    ``out[n,c,i,j] = (sum_{p < size_h, q < size_w} x[n, c, i*size_h+p, j*size_w+q])
+    / (size_h*size_w)`` (row-major summation order).
+
+    Shapes: ``out (N, C, OH, OW)`` (written), ``x (N, C, H, W)`` with
+    ``OH*size_h <= H`` and ``OW*size_w <= W``.  Parallel over ``(n, c)``.
+    """
+    _check_pool_args(out.shape, x.shape, size_h, size_w)
+    N, C = x.shape[0], x.shape[1]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        _meanpool_fwd_one(out, x, n, c, size_h, size_w)
+
+
+@kernel
+def _meanpool_bwd_one(dx, dout, n, c, size_h, size_w):
+    H, W = dx.shape[2], dx.shape[3]
+    OH, OW = dout.shape[2], dout.shape[3]
+    un = _U(n)
+    uc = _U(c)
+    zero = dx.dtype.type(0)
+    area = dx.dtype.type(size_h * size_w)
+    for h in range(H):
+        for v in range(W):
+            dx[un, uc, _U(h), _U(v)] = zero
+    for i in range(OH):
+        for j in range(OW):
+            val = dout[un, uc, _U(i), _U(j)] / area
+            for p in range(size_h):
+                uh = _U(i * size_h + p)
+                for q in range(size_w):
+                    dx[un, uc, uh, _U(j * size_w + q)] = val
+
+
+@parallel_kernel
+def meanpool2d_backward(dx, dout, size_h, size_w):
+    """Gradient of :func:`meanpool2d_forward`.
+
+    ``dx[n, c, i*size_h+p, j*size_w+q] = dout[n,c,i,j] / (size_h*size_w)``;
+    dropped trailing rows/columns of ``dx`` are set to 0.
+
+    Shapes: ``dx (N, C, H, W)`` (written), ``dout (N, C, OH, OW)``.
+    Parallel over ``(n, c)``.
+    """
+    _check_pool_args(dout.shape, dx.shape, size_h, size_w)
+    N, C = dx.shape[0], dx.shape[1]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        _meanpool_bwd_one(dx, dout, n, c, size_h, size_w)
