@@ -38,7 +38,6 @@ from ._kernels.dense import (
     dense_forward_parallel,
 )
 from ._layers import LAYERS, PARALLEL_MIN_MACS, CSRBatch, Dense, Layer, n_rows
-from ._threads import current_threads
 
 NOISE_TYPES = ("gaussian", "mask")
 
@@ -101,8 +100,7 @@ class TiedDense(Layer):
         self.xt = np.empty(max_batch * self.n_in, dtype=dtype)
         # Gradient with respect to the transposed weights, (n_in, n_out).
         self.gwt = np.empty((self.n_in, self.n_out), dtype=dtype)
-        parallel = (current_threads() > 1
-                    and max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS)
+        parallel = max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS
         self._fwd = dense_forward_parallel if parallel else dense_forward
         self._bwd = dense_backward_parallel if parallel else dense_backward
 

@@ -21,6 +21,8 @@ Why these options
 
 import logging
 
+import types
+
 import numba
 
 from ._threads import ParallelKernel
@@ -58,7 +60,19 @@ def parallel_kernel(func):
     disjoint outputs, so results do not depend on the thread count.
 
     Launches go through :class:`sknn._threads.ParallelKernel`, which picks a
-    safe threading layer on first use and serialises launches when the layer
-    is not thread-safe (see :mod:`sknn._threads`).
+    safe threading layer on first use, serialises launches when the layer is
+    not thread-safe, and in a forked child of a GNU OpenMP process runs the
+    kernel's serial twin: a renamed copy of ``func`` (its own cache entry)
+    compiled without ``parallel=True``, so ``prange`` runs as ``range`` over
+    the same chunks and gives the same bits (see :mod:`sknn._threads`).
     """
-    return ParallelKernel(_njit(func, parallel=True))
+    def make_serial():
+        twin = types.FunctionType(func.__code__, func.__globals__,
+                                  func.__name__ + "__serial", func.__defaults__,
+                                  func.__closure__)
+        twin.__qualname__ = func.__qualname__ + "__serial"
+        twin.__module__ = func.__module__
+        twin.__doc__ = func.__doc__
+        return _njit(twin)
+
+    return ParallelKernel(_njit(func, parallel=True), make_serial)

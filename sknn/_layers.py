@@ -27,13 +27,15 @@ from ._kernels.dense import (
     dense_forward,
     dense_forward_parallel,
 )
-from ._threads import current_threads
 
-# Below this many multiply-adds per call, launching a parallel region costs
-# more than it saves (measured: ~10 us per launch on a quiet 2-core machine,
-# milliseconds on a loaded one). Serial and parallel kernels use the same
-# chunks, so the choice never changes results.
-PARALLEL_MIN_MACS = 1_000_000
+# A layer runs the parallel kernels when one forward GEMM of a full batch has
+# at least this many multiply-adds, the serial ones otherwise.  The choice
+# depends on the layer's shape only (never on n_jobs), so the same layer runs
+# the same arithmetic for any thread count and results stay bit-identical.
+# Measured on this 2-core machine: a parallel launch costs ~5-100 us depending
+# on the threading layer, a 1.3M-MAC float64 GEMM ~50 us on one core, so below
+# ~8M MACs splitting the work does not pay.
+PARALLEL_MIN_MACS = 8_000_000
 from ._kernels.regularization import dropout_forward, multiply
 
 
@@ -118,8 +120,7 @@ class Dense(Layer):
         self.out = np.empty((max_batch, self.n_out), dtype=dtype)
         self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
         self.xt = np.empty(max_batch * self.n_in, dtype=dtype)
-        parallel = (current_threads() > 1
-                    and max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS)
+        parallel = max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS
         self._fwd = dense_forward_parallel if parallel else dense_forward
         self._bwd = dense_backward_parallel if parallel else dense_backward
 

@@ -42,38 +42,31 @@ sknn therefore makes the choice itself, lazily, just before its first
 parallel launch, and only when nobody configured one: ``NUMBA_THREADING_LAYER``
 and ``NUMBA_THREADING_LAYER_PRIORITY`` unset (environment or
 ``.numba_config.yaml``), ``numba.config`` untouched, and no parallel Numba code
-run yet in the process.  It then asks Numba for ``tbb`` first and
-``workqueue`` second (skipping ``omp``), and restores Numba's priority setting
-right after (the layer, once loaded, cannot change).  Nothing happens at
-import time.
+run yet in the process.  It asks for ``tbb``, then ``omp``, then
+``workqueue``, and restores Numba's priority setting right after (the layer,
+once loaded, cannot change).  Nothing happens at import time.
 
-Whatever layer ends up loaded (chosen here, by the user, or by other Numba code
-that ran first), sknn adapts to it:
+``omp`` is preferred over ``workqueue`` because of launch cost, measured on
+this project's quiet 2-core machine: an empty parallel launch takes 1.4 us on
+``omp`` and 93 us on ``workqueue``; a 200x64x100 float64 GEMM split in two
+chunks takes 28 us on ``omp`` (52 us on one core) but 119 us on
+``workqueue``, so on ``workqueue`` two cores are slower than one for every
+layer of a typical MLP.  Its one flaw, fork-safety, is handled here:
 
-* ``workqueue``: every sknn parallel launch takes one process-wide lock, so
-  launches from several Python threads are serialised instead of aborting.
-  The lock is re-created in forked children (``os.register_at_fork``), so a
-  fork while another thread holds it cannot deadlock the child.  Serial
-  kernels (most of the work for small layers) and everything between
-  launches still run concurrently.
-* ``tbb`` / ``omp``: no lock (both are thread-safe).
-* GNU ``omp`` in a forked child of a process that initialised it: a parallel
-  launch raises a ``RuntimeError`` that explains the problem, instead of the
-  child being killed; use the ``spawn``/``forkserver`` start methods (joblib's
-  default ``loky`` backend is fine) or leave the layer to sknn.
+* GNU ``omp`` in a forked child of a process that ran parallel kernels: every
+  parallel kernel runs its *serial twin*, the same Python function compiled
+  without ``parallel=True`` (``prange`` becomes ``range``), compiled on first
+  use in the child.  The twin loops over the same shape-determined chunks in
+  the same order, so the child's results are bit-identical to the parent's,
+  and libgomp is never entered.
+* ``workqueue`` (only when omp is unavailable): every sknn parallel launch
+  takes one process-wide lock, so launches from several Python threads are
+  serialised instead of aborting.  The lock is re-created in forked children
+  (``os.register_at_fork``).
+* ``tbb`` / ``omp`` otherwise: no lock (both are thread-safe).
 
-Cost, measured on a shared 2-core machine (load average 4-5), ``n_jobs=2``,
-batch 200, adam, min over 7 fits, 3 runs per layer: one training step of a
-256-256-128-10 MLP took 3.4-5.5 ms on ``workqueue`` against 4.6-20 ms on
-``omp``, and of a 512-1024-512-10 MLP 30-50 ms against 67-106 ms: busy-waiting
-OpenMP workers suffer more from a loaded machine.  A bare launch costs more on
-``workqueue`` (50-110 us against 3-12 us); only layers above
-``sknn._layers.PARALLEL_MIN_MACS`` launch in parallel (a step has a handful
-of launches each doing a millisecond or more of BLAS work), so even on an idle
-machine the difference stays within a few percent of a step.  If your own
-code also launches ``parallel=True`` Numba functions from several Python
-threads, install ``tbb`` (sknn then picks it) or set
-``NUMBA_THREADING_LAYER=omp`` yourself (and avoid ``fork``).
+If your own code also launches ``parallel=True`` Numba functions from several
+Python threads under ``workqueue``, install ``tbb`` or use ``omp``.
 """
 
 import os
@@ -87,7 +80,7 @@ _local = threading.local()
 
 # -- threading layer ---------------------------------------------------------
 _NUMBA_DEFAULT_PRIORITY = ["tbb", "omp", "workqueue"]
-_SKNN_PRIORITY = ["tbb", "workqueue", "omp"]
+_SKNN_PRIORITY = ["tbb", "omp", "workqueue"]
 
 _select_lock = threading.Lock()
 _layer = None  # name of the loaded threading layer, once known
@@ -185,13 +178,15 @@ class ParallelKernel:
     """A ``parallel=True`` dispatcher behind sknn's launch policy.
 
     Calls select the threading layer on first use, serialise launches when the
-    layer is not thread-safe, and refuse (with an explanation) to launch in a
-    forked child of a GNU OpenMP process.  Attribute access falls through to
+    layer is not thread-safe, and run the serial twin in a forked child of a
+    GNU OpenMP process.  Attribute access falls through to
     the Numba dispatcher (``py_func``, ``signatures``, ...).
     """
 
-    def __init__(self, dispatcher):
+    def __init__(self, dispatcher, make_serial=None):
         self.dispatcher = dispatcher
+        self._make_serial = make_serial
+        self._serial = None
         self.__wrapped__ = dispatcher
         self.__name__ = getattr(dispatcher, "__name__", "kernel")
         self.__qualname__ = getattr(dispatcher, "__qualname__", self.__name__)
@@ -202,12 +197,21 @@ class ParallelKernel:
         if _layer is None:
             threading_layer()
         if _gnu_omp_child:
-            raise RuntimeError(_GNU_OMP_FORK_MSG)
+            return self.serial(*args, **kwargs)
         lock = _launch_lock
         if lock is None:
             return self.dispatcher(*args, **kwargs)
         with lock:
             return self.dispatcher(*args, **kwargs)
+
+    @property
+    def serial(self):
+        """The serial twin (same chunks, no threading layer), built on demand."""
+        if self._serial is None:
+            if self._make_serial is None:
+                raise RuntimeError(_GNU_OMP_FORK_MSG)
+            self._serial = self._make_serial()
+        return self._serial
 
     def __getattr__(self, name):
         if name == "dispatcher":  # not set yet (copy, unpickling)

@@ -419,7 +419,7 @@ def test_fresh_process_loads_predicts_continues_and_reproduces(fitted_models, tm
     assert report["priority_at_import"] == report["priority_after"]
     if "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
         assert report["priority_after"] == default
-        assert report["layer"] in ("tbb", "workqueue")
+        assert report["layer"] in ("tbb", "omp", "workqueue")
 
 
 # -- threads ------------------------------------------------------------------------
@@ -459,7 +459,9 @@ def test_threading_layer_choice():
         assert threads._launch_lock is not None
     configured = threads._user_configured_layer()
     if not configured:
-        assert layer in ("tbb", "workqueue")
+        # omp's launches cost ~1 us against ~90 us for workqueue: workqueue is
+        # only the fallback when neither tbb nor an OpenMP runtime loads.
+        assert layer in ("tbb", "omp", "workqueue")
     from numba.core import config
 
     if "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
@@ -541,10 +543,8 @@ def test_fork_after_fit(name):
         pytest.fail("the forked child hung")
     assert result is not None, f"child died with exit code {proc.exitcode}"
     status, out, fresh = result
-    if threads.threading_layer() == "omp" and threads._omp_vendor() == "GNU":
-        # the user forced GNU OpenMP: a clear error instead of a killed child
-        assert status == "error" and "fork" in out
-        return
+    # Under GNU OpenMP the child runs the kernels' serial twins (same chunks,
+    # same order), so it must still match the parent bit for bit.
     assert status == "ok", out
     assert proc.exitcode == 0
     np.testing.assert_array_equal(out, ref)
@@ -560,14 +560,14 @@ GNU_OMP_FORK_SCRIPT = textwrap.dedent("""
     X = rng.rand(2000, 64); y = X[:, 0]
     est = MLPRegressorX(hidden_layer_sizes=(256,), max_iter=1, n_jobs=2,
                         random_state=0).fit(X, y)
+    ref = est.predict(X)
     print("layer", numba.threading_layer())
 
     def child(conn):
         try:
-            est.predict(X)
-            conn.send("no error")
-        except RuntimeError as exc:
-            conn.send(str(exc))
+            conn.send(bool(np.array_equal(est.predict(X), ref)))
+        except Exception as exc:
+            conn.send(repr(exc))
 
     ctx = mp.get_context("fork")
     a, b = ctx.Pipe(duplex=False)
@@ -581,7 +581,9 @@ GNU_OMP_FORK_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="GNU OpenMP fork issue: Linux")
-def test_user_forced_gnu_openmp_fork_gives_a_clear_error(tmp_path):
+def test_gnu_openmp_fork_child_runs_serial_twins(tmp_path):
+    """libgomp kills a forked child at its first parallel region; sknn's
+    kernels run their serial twins there instead, with identical results."""
     script = tmp_path / "omp_fork.py"
     script.write_text(GNU_OMP_FORK_SCRIPT)
     env = {**os.environ, "NUMBA_THREADING_LAYER": "omp"}
@@ -595,8 +597,7 @@ def test_user_forced_gnu_openmp_fork_gives_a_clear_error(tmp_path):
 
     if getattr(omppool, "openmp_vendor", "GNU") != "GNU":
         pytest.skip("not GNU OpenMP")
-    # the forked child gets an explanation instead of being killed by libgomp
-    assert "child: This process was forked" in proc.stdout
+    assert "child: True" in proc.stdout, proc.stdout
     assert "exitcode 0" in proc.stdout
     assert "parent still works True" in proc.stdout
 

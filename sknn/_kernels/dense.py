@@ -18,10 +18,11 @@ from numba import prange
 from .._jit import kernel, parallel_kernel
 from .activations import activate, activation_grad
 
-# Work is split into a number of chunks that depends on the problem shape
-# only, never on the thread count: each chunk is one single-threaded BLAS call
-# on its own rows (BLAS is pinned to one thread inside sknn's calls), so the
-# result is bit-identical for any ``n_jobs`` and no partial sums are needed.
+# Parallel kernels split work into a number of chunks that depends on the
+# problem shape only, never on the thread count: each chunk is one
+# single-threaded BLAS call on its own rows (BLAS is pinned to one thread
+# inside sknn's calls), so the result is bit-identical for any ``n_jobs`` and
+# no partial sums are needed.
 MAX_CHUNKS = 8
 MIN_ROWS = 16
 
@@ -48,19 +49,21 @@ def dense_forward(out, x, w, b, act):
     """``out = f(x @ w + b)`` with activation code ``act`` (serial).
 
     Shapes: ``x (n, n_in)``, ``w (n_in, n_out)``, ``b (n_out,)``,
-    ``out (n, n_out)``.  Rows are processed in :func:`n_chunks` chunks, the
-    same chunks as :func:`dense_forward_parallel`, so both give bit-identical
-    results.
+    ``out (n, n_out)``.  One GEMM over all rows: layers choose the serial or
+    the parallel kernel from their shape alone (never from the thread
+    count), so a given layer always runs the same arithmetic.
     """
-    n = x.shape[0]
-    nc = n_chunks(n, MIN_ROWS)
-    for c in range(nc):
-        _forward_rows(out, x, w, b, act, c * n // nc, (c + 1) * n // nc)
+    _forward_rows(out, x, w, b, act, 0, x.shape[0])
 
 
 @parallel_kernel
 def dense_forward_parallel(out, x, w, b, act):
-    """Parallel :func:`dense_forward` (one chunk per ``prange`` iteration)."""
+    """Parallel :func:`dense_forward`: rows split in :func:`n_chunks` chunks.
+
+    The chunks depend on the shape only, so the result is bit-identical for
+    any thread count (it may differ in the last bits from the serial kernel,
+    which a given layer never mixes with this one).
+    """
     n = x.shape[0]
     nc = n_chunks(n, MIN_ROWS)
     for c in prange(nc):
@@ -101,30 +104,25 @@ def dense_backward(dx, dw, db, xt, dout, out, x, w, act, need_dx):
     """Backward pass of :func:`dense_forward` (serial).
 
     ``dout`` (n, n_out) holds dL/d(out); it is overwritten with
-    ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz`` (split over the rows of
-    ``dw``, using ``xt``, a flat workspace of at least ``n * n_in`` elements,
-    for a contiguous transposed copy of ``x``), ``db = sum_rows(dz)`` and,
-    when ``need_dx``, ``dx = dz @ w.T`` (split over rows).  Gradients are sums
-    over the batch (the optimizer scales by ``1 / sum(sample_weight)``).
+    ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz``, ``db = sum_rows(dz)`` and,
+    when ``need_dx``, ``dx = dz @ w.T``.  Gradients are sums over the batch
+    (the optimizer scales by ``1 / sum(sample_weight)``).  ``xt`` is unused
+    here (the parallel twin needs it) so both share one signature.
     """
-    n = dout.shape[0]
-    k = x.shape[1]
-    nc = n_chunks(n, MIN_ROWS)
-    for c in range(nc):
-        _grad_rows(dout, out, act, c * n // nc, (c + 1) * n // nc)
-    xtv = xt[: k * n].reshape(k, n)
-    kc = n_chunks(k, 8)
-    for c in range(kc):
-        _dw_rows(dw, xtv, x, dout, c * k // kc, (c + 1) * k // kc)
+    _grad_rows(dout, out, act, 0, dout.shape[0])
+    np.dot(x.T, dout, dw)
     _bias_grad(db, dout)
     if need_dx:
-        for c in range(nc):
-            _dx_rows(dx, dout, w, c * n // nc, (c + 1) * n // nc)
+        np.dot(dout, w.T, dx)
 
 
 @parallel_kernel
 def dense_backward_parallel(dx, dw, db, xt, dout, out, x, w, act, need_dx):
-    """Parallel :func:`dense_backward` over the same chunks (same results)."""
+    """Parallel :func:`dense_backward` over shape-determined chunks.
+
+    ``dw`` is split over its rows using ``xt``, a flat workspace of at least
+    ``n * n_in`` elements that receives a contiguous transposed copy of ``x``.
+    """
     n = dout.shape[0]
     k = x.shape[1]
     nc = n_chunks(n, MIN_ROWS)

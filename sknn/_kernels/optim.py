@@ -31,22 +31,33 @@ def scale_grad_l2(grad, params, n_weights, alpha, inv_sw):
 
 
 @kernel
-def sgd_step(params, grad, velocity, n_weights, alpha, inv_sw, lr, momentum, nesterov):
-    """SGD with (Nesterov) momentum, scikit-learn's formulation.
+def _sum_sq(x, lo, hi):
+    """``sum(x[lo:hi]**2)`` with four fixed accumulators.
 
-    ``v = momentum * v - lr * g``; ``w += momentum * v - lr * g`` (Nesterov)
-    or ``w += v``.
+    A single running sum is a serial dependency chain that also keeps the
+    surrounding loop from vectorising; four partial sums added in a fixed
+    order keep the result deterministic.
     """
-    sq = 0.0
-    n = params.shape[0]
-    for i in range(n):
+    s0 = s1 = s2 = s3 = 0.0
+    i = lo
+    while i + 4 <= hi:
+        s0 += x[i] * x[i]
+        s1 += x[i + 1] * x[i + 1]
+        s2 += x[i + 2] * x[i + 2]
+        s3 += x[i + 3] * x[i + 3]
+        i += 4
+    while i < hi:
+        s0 += x[i] * x[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@kernel
+def _sgd_range(params, grad, velocity, lo, hi, alpha, inv_sw, lr, momentum, nesterov):
+    sq = _sum_sq(params, lo, hi)
+    for i in range(lo, hi):
         w = params[i]
-        g = grad[i]
-        if i < n_weights:
-            sq += w * w
-            g = (g + alpha * w) * inv_sw
-        else:
-            g = g * inv_sw
+        g = (grad[i] + alpha * w) * inv_sw
         v = momentum * velocity[i] - lr * g
         velocity[i] = v
         if nesterov:
@@ -57,28 +68,47 @@ def sgd_step(params, grad, velocity, n_weights, alpha, inv_sw, lr, momentum, nes
 
 
 @kernel
+def sgd_step(params, grad, velocity, n_weights, alpha, inv_sw, lr, momentum, nesterov):
+    """SGD with (Nesterov) momentum, scikit-learn's formulation.
+
+    ``v = momentum * v - lr * g``; ``w += momentum * v - lr * g`` (Nesterov)
+    or ``w += v``.  Weights and biases are two branch-free loops (biases get
+    ``alpha = 0``) so both vectorise.
+    """
+    sq = _sgd_range(params, grad, velocity, 0, n_weights, alpha, inv_sw, lr, momentum,
+                    nesterov)
+    _sgd_range(params, grad, velocity, n_weights, params.shape[0], 0.0, inv_sw, lr,
+               momentum, nesterov)
+    return sq
+
+
+@kernel
+def _adam_range(params, grad, m, v, lo, hi, alpha, inv_sw, lr_t, beta_1, beta_2, eps):
+    sq = _sum_sq(params, lo, hi)
+    for i in range(lo, hi):
+        w = params[i]
+        g = (grad[i] + alpha * w) * inv_sw
+        mi = beta_1 * m[i] + (1 - beta_1) * g
+        vi = beta_2 * v[i] + (1 - beta_2) * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] = w - lr_t * mi / (np.sqrt(vi) + eps)
+    return sq
+
+
+@kernel
 def adam_step(params, grad, m, v, n_weights, alpha, inv_sw, lr_t, beta_1, beta_2, eps):
     """Adam (Kingma & Ba), with the bias correction folded into ``lr_t``.
 
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g**2``;
     ``w -= lr_t * m / (sqrt(v) + eps)`` with
     ``lr_t = lr * sqrt(1 - b2**t) / (1 - b1**t)`` computed by the caller.
+    Weights and biases are two branch-free loops so both vectorise.
     """
-    sq = 0.0
-    n = params.shape[0]
-    for i in range(n):
-        w = params[i]
-        g = grad[i]
-        if i < n_weights:
-            sq += w * w
-            g = (g + alpha * w) * inv_sw
-        else:
-            g = g * inv_sw
-        mi = beta_1 * m[i] + (1 - beta_1) * g
-        vi = beta_2 * v[i] + (1 - beta_2) * g * g
-        m[i] = mi
-        v[i] = vi
-        params[i] = w - lr_t * mi / (np.sqrt(vi) + eps)
+    sq = _adam_range(params, grad, m, v, 0, n_weights, alpha, inv_sw, lr_t, beta_1,
+                     beta_2, eps)
+    _adam_range(params, grad, m, v, n_weights, params.shape[0], 0.0, inv_sw, lr_t,
+                beta_1, beta_2, eps)
     return sq
 
 

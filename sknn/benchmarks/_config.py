@@ -1,0 +1,165 @@
+"""Sizes, epochs and hyperparameters of every workload.
+
+Edit the constants here to make the suite longer or shorter.  ``FULL`` is
+what ``python -m sknn.benchmarks`` runs (about 10 minutes on 2 cores);
+``QUICK`` is what ``--quick`` runs (a smoke test of a few seconds per
+workload).  Epoch counts are *per round*: each round fits every
+implementation once for that many epochs and divides its wall time by the
+number of epochs actually run.
+"""
+
+from dataclasses import dataclass
+
+#: Seed of every generated data set and of every model.
+SEED = 0
+
+#: Workloads 1, 2 and 7: a 784-256-128-10 classifier.
+MLP_FEATURES = 784
+MLP_HIDDEN = (256, 128)
+MLP_CLASSES = 10
+MLP_BATCH = 256
+
+#: Workload 3: digits, one hidden layer of 100, scikit-learn's default batch.
+DIGITS_HIDDEN = (100,)
+DIGITS_BATCH = "auto"
+DIGITS_AUTO_BATCH = 200
+
+#: Workload 4: LeNet-style CNN on 28x28x1 images.
+LENET_SHAPE = (1, 28, 28)
+LENET_FILTERS = (8, 16)
+LENET_KERNEL = 5
+LENET_PADDING = "valid"
+LENET_HIDDEN = (128,)
+CNN_BATCH = 128
+POOL_SIZE = 2
+
+#: Workload 5: digits CNN.
+DIGITS_CNN_SHAPE = (1, 8, 8)
+DIGITS_CNN_FILTERS = (16,)
+DIGITS_CNN_KERNEL = 3
+DIGITS_CNN_PADDING = "same"
+DIGITS_CNN_HIDDEN = ()
+
+#: Workload 6: 784-256-32-256-784 autoencoder.
+AE_COMPONENTS = 32
+AE_HIDDEN = (256,)
+AE_BATCH = 256
+
+#: Adam and L2 settings shared by every implementation (scikit-learn's
+#: defaults).
+LEARNING_RATE = 1e-3
+ALPHA = 1e-4
+
+#: Untimed pause before every measurement, in seconds: idle worker threads of
+#: the previous implementation (OpenBLAS, OpenMP) spin for a while after their
+#: last job and would otherwise steal the 2 cores from the next one.
+SETTLE_SECONDS = 0.25
+
+#: Rows of the one-epoch warm-up fit made before timing an implementation.
+WARMUP_ROWS = 1000
+
+#: Absolute targets of the cold-compile workloads, in seconds.
+COLD_MLP_MAX_SECONDS = 15.0
+COLD_CNN_MAX_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Data sizes and epochs per round of every workload.
+
+    Attributes
+    ----------
+    mlp_samples : int
+        Rows of the synthetic 784-feature data (workloads 1, 2 and 7).
+    mlp_epochs : int
+        Epochs per round of workloads 1 and 2.
+    digits_epochs : int
+        Epochs per round of workload 3.
+    lenet_samples : int
+        Synthetic 28x28 images of workload 4.
+    lenet_epochs : int
+        Epochs per round of workload 4.
+    digits_cnn_epochs : int
+        Epochs per round of workload 5.
+    ae_samples : int
+        Rows of the autoencoder data (workload 6).
+    ae_epochs : int
+        Epochs per round of workload 6.
+    latency_calls : int
+        One-row ``predict_proba`` calls per round (workload 7).
+    throughput_rows : int
+        Rows of the bulk ``predict_proba`` call (workload 7).
+    first_fit_epochs : int
+        Epochs of the fit in a new process (workload 8).
+    cold_fit_epochs : int
+        Epochs of the fit with an empty Numba cache (workload 9).
+    import_repeats : int
+        Fresh-process imports per round; their median is the round's time
+        (workload 10).
+    """
+
+    mlp_samples: int
+    mlp_epochs: int
+    digits_epochs: int
+    lenet_samples: int
+    lenet_epochs: int
+    digits_cnn_epochs: int
+    ae_samples: int
+    ae_epochs: int
+    latency_calls: int
+    throughput_rows: int
+    first_fit_epochs: int
+    cold_fit_epochs: int
+    import_repeats: int
+
+
+FULL = Sizes(
+    mlp_samples=20_000,
+    mlp_epochs=3,
+    digits_epochs=200,
+    lenet_samples=10_000,
+    lenet_epochs=2,
+    digits_cnn_epochs=20,
+    ae_samples=20_000,
+    ae_epochs=3,
+    latency_calls=2_000,
+    throughput_rows=100_000,
+    first_fit_epochs=200,
+    cold_fit_epochs=5,
+    import_repeats=3,
+)
+
+QUICK = Sizes(
+    mlp_samples=2_048,
+    mlp_epochs=1,
+    digits_epochs=5,
+    lenet_samples=512,
+    lenet_epochs=1,
+    digits_cnn_epochs=2,
+    ae_samples=2_048,
+    ae_epochs=1,
+    latency_calls=50,
+    throughput_rows=5_000,
+    first_fit_epochs=5,
+    cold_fit_epochs=1,
+    import_repeats=1,
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one run of the suite.
+
+    Attributes
+    ----------
+    sizes : Sizes
+        ``FULL`` or ``QUICK``.
+    threads : int
+        Threads given to every implementation.
+    rounds : int
+        Round-robin rounds per workload.
+    """
+
+    sizes: Sizes
+    threads: int
+    rounds: int

@@ -1,0 +1,211 @@
+"""Machine description, result tables (plain and Markdown) and JSON dump."""
+
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+
+_COLUMNS = ("workload", "implementation", "median s", "per", "spread", "samples/s",
+            "GFLOP/s", "ratio", "target", "met", "note")
+
+
+def cpu_model():
+    """Return ``lscpu``'s model name, or ``platform.processor()`` without it.
+
+    Returns
+    -------
+    str
+    """
+    try:
+        proc = subprocess.run(["lscpu"], capture_output=True, text=True, check=True)
+        out = proc.stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def machine():
+    """Return the CPU model, core counts and the current 1-minute load.
+
+    Returns
+    -------
+    dict
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable,
+            "load_average_1min": load, "platform": platform.platform()}
+
+
+def _version(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _blas():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown"
+    found = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+             for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(found) or "unknown"
+
+
+def versions():
+    """Return the versions of Python and the benchmarked libraries.
+
+    PyTorch is reported ``"absent"`` when it cannot be found, without
+    importing it.
+
+    Returns
+    -------
+    dict
+    """
+    found = {"python": platform.python_version()}
+    for name, dist in (("numpy", "numpy"), ("scipy", "scipy"),
+                       ("sklearn", "scikit-learn"), ("numba", "numba")):
+        found[name] = _version(dist)
+    has_torch = importlib.util.find_spec("torch") is not None
+    found["torch"] = _version("torch") if has_torch else "absent"
+    found["blas"] = _blas()
+    return found
+
+
+def header_lines(info, found, settings):
+    """Return the lines printed above the results.
+
+    Parameters
+    ----------
+    info : dict
+        From :func:`machine`.
+    found : dict
+        From :func:`versions`.
+    settings : dict
+        Run settings (threads, rounds, quick, ...).
+
+    Returns
+    -------
+    list of str
+    """
+    cpu = (f"machine: {info['cpu']}, {info['cores']} cores "
+           f"({info['usable_cores']} usable), load average "
+           f"{info['load_average_1min']}, {info['platform']}")
+    lines = [cpu,
+             "versions: " + ", ".join(f"{k} {v}" for k, v in found.items()),
+             "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())]
+    return lines
+
+
+def _fmt(value, spec):
+    return "" if value is None else format(value, spec)
+
+
+def _shorten(text, width=90):
+    """Return ``text`` on one line, cut to ``width`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _spread(row):
+    """Return max/min of the rounds, e.g. ``"1.08x"``: the run's noise."""
+    if row.median is None or len(row.seconds) < 2 or min(row.seconds) <= 0:
+        return ""
+    return f"{max(row.seconds) / min(row.seconds):.2f}x"
+
+
+def _cells(row):
+    met = {True: "yes", False: "NO", None: ""}[row.met]
+    note = "" if row.status == "ok" else _shorten(row.status)
+    return (row.workload, row.implementation, _fmt(row.median, ".4g"), row.unit,
+            _spread(row), _fmt(row.samples_per_s, ",.0f"), _fmt(row.gflops, ".2f"),
+            _fmt(row.ratio, ".2f"), row.target, met, note)
+
+
+def plain_table(rows):
+    """Return the results as an aligned text table.
+
+    Parameters
+    ----------
+    rows : list of Row
+
+    Returns
+    -------
+    str
+    """
+    cells = [_COLUMNS] + [_cells(r) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(rows):
+    """Return the results as a Markdown table.
+
+    Parameters
+    ----------
+    rows : list of Row
+
+    Returns
+    -------
+    str
+    """
+    def line(cells):
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    aligns = ["---", "---", "---:", "---", "---:", "---:", "---:", "---:", "---", "---",
+              "---"]
+    return "\n".join([line(_COLUMNS), "|" + "|".join(aligns) + "|"]
+                     + [line(_cells(r)) for r in rows])
+
+
+def summary(rows):
+    """Return one line counting targets met, missed and not measurable.
+
+    Parameters
+    ----------
+    rows : list of Row
+
+    Returns
+    -------
+    str
+    """
+    targeted = [r for r in rows if r.target]
+    met = sum(r.met is True for r in targeted)
+    missed = sum(r.met is False for r in targeted)
+    return (f"targets: {met} met, {missed} missed, "
+            f"{len(targeted) - met - missed} not measurable")
+
+
+def dump_json(path, header, workloads, rows, elapsed):
+    """Write the run's description and every row to ``path``.
+
+    Parameters
+    ----------
+    path : str
+        Output file.
+    header : dict
+        ``machine``, ``versions`` and ``settings`` of the run.
+    workloads : list of Workload
+        The workloads run, for their descriptions.
+    rows : list of Row
+    elapsed : float
+        Wall time of the whole run, in seconds.
+    """
+    document = {**header, "elapsed_seconds": elapsed,
+                "load_average_end": machine()["load_average_1min"],
+                "workloads": {w.name: w.description for w in workloads},
+                "results": [dataclasses.asdict(r) for r in rows]}
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(document, stream, indent=2)
+        stream.write("\n")

@@ -1,0 +1,231 @@
+"""Implementations timed as whole fresh Python processes (workloads 8-10).
+
+A measurement is the wall time of ``python -c CODE``: interpreter start,
+imports and the work itself.  Every child gets the BLAS/OpenMP thread
+variables set to ``--threads`` and the repository root on ``PYTHONPATH``,
+and runs in a scratch directory that is removed when the suite exits.
+"""
+
+import atexit
+import functools
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._peers import sknn_class
+from ._types import Implementation, Unavailable
+
+#: The ``sknn`` package directory and the directory that contains it.
+SKNN_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = SKNN_DIR.parent
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+FIT_SCRIPT = """\
+import warnings
+import numpy as np
+from {module} import {cls}
+warnings.simplefilter("ignore")
+data = np.load({path!r})
+{cls}(**{params!r}, n_iter_no_change=float("inf")).fit(data["X"], data["y"])
+"""
+
+
+@functools.cache
+def scratch_dir():
+    """Return a temporary directory that lives until the process exits.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = tempfile.mkdtemp(prefix="sknn-bench-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return Path(path)
+
+
+def child_env(threads, first_paths=(), **extra):
+    """Return the environment of a child process.
+
+    Parameters
+    ----------
+    threads : int
+        Value of the BLAS/OpenMP thread-count variables.
+    first_paths : sequence of path-like, default=()
+        Directories put on ``PYTHONPATH`` before the repository root.
+    **extra : str
+        Further variables, e.g. ``NUMBA_CACHE_DIR``.
+
+    Returns
+    -------
+    dict
+    """
+    env = dict(os.environ)
+    env.update({name: str(threads) for name in _THREAD_VARIABLES})
+    paths = [str(p) for p in first_paths] + [str(REPO_ROOT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra)
+    return env
+
+
+def run_python(code, env):
+    """Run ``python -c code`` and return its wall time in seconds.
+
+    Parameters
+    ----------
+    code : str
+        Program text.
+    env : dict
+        Its environment (see :func:`child_env`).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    RuntimeError
+        With the last line of standard error when the child fails.
+    """
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=scratch_dir(),
+                          capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode:
+        lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
+        raise RuntimeError(lines[-1])
+    return elapsed
+
+
+def saved_arrays(name, get_args):
+    """Save ``X, y = get_args()`` once to ``<scratch>/<name>.npz``.
+
+    Parameters
+    ----------
+    name : str
+        File stem, unique per data set.
+    get_args : callable
+        Returns ``(X, y)``.
+
+    Returns
+    -------
+    str
+        The file's path.
+    """
+    path = scratch_dir() / f"{name}.npz"
+    if not path.exists():
+        X, y = get_args()
+        np.savez(path, X=X, y=y)
+    return str(path)
+
+
+def fit_script(module, cls, params, path):
+    """Return a program that loads ``path`` and fits ``cls(**params)`` on it.
+
+    Parameters
+    ----------
+    module : str
+        ``"sknn"`` or ``"sklearn.neural_network"``.
+    cls : str
+        Estimator class name.
+    params : dict
+        Constructor parameters with plain-literal values; the program adds
+        ``n_iter_no_change=inf``.
+    path : str
+        An ``.npz`` file holding ``X`` and ``y``.
+
+    Returns
+    -------
+    str
+    """
+    return FIT_SCRIPT.format(module=module, cls=cls, params=params, path=path)
+
+
+def _checked(code, env):
+    try:
+        run_python(code, env)
+    except RuntimeError as exc:
+        raise Unavailable(f"not available: {exc}") from None
+
+
+def warm_process_impl(name, make_code, threads, repeats=1):
+    """Time a fresh process after one untimed warm-up run.
+
+    The warm-up fills Numba's cache and the OS file cache, so the timed
+    runs see what a user's second session sees.
+
+    Parameters
+    ----------
+    name : str
+        Row label.
+    make_code : callable
+        Returns the program text (called once, in ``prepare``).
+    threads : int
+        Thread count of the child.
+    repeats : int, default=1
+        Processes per timed call; the call returns their median.
+
+    Returns
+    -------
+    Implementation
+    """
+
+    def timed(code, env):
+        return statistics.median(run_python(code, env) for _ in range(repeats))
+
+    def prepare():
+        code, env = make_code(), child_env(threads)
+        _checked(code, env)
+        return functools.partial(timed, code, env)
+
+    return Implementation(name, prepare)
+
+
+def _cold_fit_seconds(code, threads):
+    with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
+        source = Path(tmp) / "src"
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
+        shutil.copytree(SKNN_DIR, source / "sknn", ignore=ignore)
+        env = child_env(threads, [source], NUMBA_CACHE_DIR=str(Path(tmp) / "numba"))
+        return run_python(code, env)
+
+
+def cold_process_impl(cls, make_code, threads):
+    """Time a first fit ever: fresh package copy and empty Numba cache.
+
+    Each timed call copies the ``sknn`` package, without any
+    ``__pycache__``, to a new temporary directory put first on
+    ``PYTHONPATH`` and points ``NUMBA_CACHE_DIR`` at a new empty directory,
+    so every kernel is compiled from scratch.  The copy is not timed.
+
+    Parameters
+    ----------
+    cls : str
+        The sknn estimator class; checked importable in ``prepare``.
+    make_code : callable
+        Returns the program text.
+    threads : int
+        Thread count of the child.
+
+    Returns
+    -------
+    Implementation
+    """
+
+    def prepare():
+        sknn_class(cls)
+        code = make_code()
+        scratch = str(scratch_dir())
+        assert_code = f"import sknn; assert sknn.__path__[0].startswith({scratch!r})\n"
+        return functools.partial(_cold_fit_seconds, assert_code + code, threads)
+
+    return Implementation("sknn", prepare)

@@ -1,0 +1,407 @@
+"""The ten workloads of the suite, each a :class:`~._types.Workload`.
+
+Building a workload imports nothing heavy: data sets, estimators and PyTorch
+are reached lazily through each implementation's ``prepare``.
+"""
+
+import functools
+
+from . import _config as C
+from ._data import digits, gaussian_clusters, synthetic_images
+from ._flops import (
+    cnn_layer_macs,
+    dense_macs,
+    inference_flops_per_sample,
+    training_flops_per_sample,
+)
+from ._peers import (
+    accepted_params,
+    estimator_impl,
+    fixed_epochs,
+    gemm_floor_impl,
+    predict_latency_impl,
+    predict_throughput_impl,
+    sklearn_class,
+    sknn_class,
+    torch_cnn,
+    torch_impl,
+    torch_mlp,
+)
+from ._subproc import cold_process_impl, fit_script, saved_arrays, warm_process_impl
+from ._types import Target, Workload
+
+_SHORT = {"float32": "f32", "float64": "f64"}
+
+
+def _dense_params(hidden, batch_size):
+    """Return the MLP hyperparameters shared by sknn and scikit-learn."""
+    return {"hidden_layer_sizes": hidden, "activation": "relu", "solver": "adam",
+            "batch_size": batch_size, "learning_rate_init": C.LEARNING_RATE,
+            "alpha": C.ALPHA, "random_state": C.SEED}
+
+
+def _with_jobs(params, cfg):
+    """Return ``params`` plus sknn's ``n_jobs``."""
+    return {**params, "n_jobs": cfg.threads}
+
+
+def _sknn(name):
+    return functools.partial(sknn_class, name)
+
+
+def _sklearn(name):
+    return functools.partial(sklearn_class, name)
+
+
+def _epoch_workload(name, description, n_samples, layer_macs, impls, targets):
+    per_sample = training_flops_per_sample(layer_macs)
+    return Workload(name=name, description=description, unit="epoch",
+                    implementations=tuple(impls), targets=tuple(targets),
+                    samples_per_unit=n_samples, flops_per_unit=n_samples * per_sample)
+
+
+def mlp_784(cfg, dtype, sklearn_ratio, with_torch):
+    """Workloads 1 and 2: 784-256-128-10 classifier on 20000 synthetic rows.
+
+    Parameters
+    ----------
+    cfg : Config
+    dtype : str
+        ``"float32"`` (workload 1) or ``"float64"`` (workload 2).
+    sklearn_ratio : float
+        Target of sklearn/sknn.
+    with_torch : bool
+        Whether PyTorch is a peer (float32 only).
+
+    Returns
+    -------
+    Workload
+    """
+    n, epochs = cfg.sizes.mlp_samples, cfg.sizes.mlp_epochs
+    sizes = (C.MLP_FEATURES, *C.MLP_HIDDEN, C.MLP_CLASSES)
+    data = functools.partial(gaussian_clusters, n, C.MLP_FEATURES, C.MLP_CLASSES, dtype)
+    params = _dense_params(C.MLP_HIDDEN, C.MLP_BATCH)
+    impls = [
+        estimator_impl("sknn", _sknn("MLPClassifierX"), _with_jobs(params, cfg), data,
+                       epochs),
+        estimator_impl("sklearn", _sklearn("MLPClassifier"), params, data, epochs),
+    ]
+    targets = [Target("sklearn", min_ratio=sklearn_ratio)]
+    if with_torch:
+        build = functools.partial(torch_mlp, layer_sizes=sizes)
+        impls.append(torch_impl(build, data, epochs, C.MLP_BATCH, None, cfg.threads))
+        targets.append(Target("torch", min_ratio=1.5))
+    impls.append(gemm_floor_impl(sizes, n, C.MLP_BATCH, dtype, epochs, cfg.threads))
+    targets.append(Target("gemm-floor", min_ratio=0.8))
+    return _epoch_workload(
+        f"mlp-784-{_SHORT[dtype]}",
+        f"MLP 784-256-128-10, {n} synthetic rows, {dtype}, adam, batch {C.MLP_BATCH}, "
+        f"{epochs} epochs/round",
+        n, dense_macs(sizes), impls, targets)
+
+
+def digits_mlp(cfg):
+    """Workload 3: digits, hidden (100,), default batch, float64.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    epochs = cfg.sizes.digits_epochs
+    data = functools.partial(digits, "float64")
+    n = 1797
+    sizes = (64, *C.DIGITS_HIDDEN, 10)
+    params = _dense_params(C.DIGITS_HIDDEN, C.DIGITS_BATCH)
+    impls = [
+        estimator_impl("sknn", _sknn("MLPClassifierX"), _with_jobs(params, cfg), data,
+                       epochs),
+        estimator_impl("sklearn", _sklearn("MLPClassifier"), params, data, epochs),
+        gemm_floor_impl(sizes, n, min(C.DIGITS_AUTO_BATCH, n), "float64", epochs,
+                        cfg.threads),
+    ]
+    targets = [Target("sklearn", min_ratio=5.0), Target("gemm-floor", min_ratio=0.8)]
+    return _epoch_workload(
+        "digits-mlp-f64",
+        f"digits 1797x64, MLP hidden (100,), float64, adam, batch auto, "
+        f"{epochs} epochs/round",
+        n, dense_macs(sizes), impls, targets)
+
+
+def _cnn_params(shape, filters, kernel, padding, hidden, cfg):
+    return {"input_shape": shape, "filters": filters, "kernel_size": kernel,
+            "stride": 1, "padding": padding, "pool": "max", "pool_size": C.POOL_SIZE,
+            "hidden_layer_sizes": hidden, "activation": "relu", "solver": "adam",
+            "batch_size": C.CNN_BATCH, "learning_rate_init": C.LEARNING_RATE,
+            "alpha": C.ALPHA, "random_state": C.SEED, "n_jobs": cfg.threads}
+
+
+def _cnn_workload(cfg, name, description, data, n, epochs, geometry, torch_ratio):
+    shape, filters, kernel, padding, hidden = geometry
+    macs, flat = cnn_layer_macs(shape, filters, kernel, padding, C.POOL_SIZE, hidden,
+                                10)
+    build = functools.partial(torch_cnn, in_channels=shape[0], filters=filters,
+                              kernel_size=kernel, padding=padding,
+                              pool_size=C.POOL_SIZE, flat=flat, hidden=hidden,
+                              n_classes=10)
+    params = _cnn_params(shape, filters, kernel, padding, hidden, cfg)
+    impls = [
+        estimator_impl("sknn", _sknn("ConvClassifier"), params, data, epochs),
+        torch_impl(build, data, epochs, C.CNN_BATCH, shape, cfg.threads),
+    ]
+    return _epoch_workload(name, description, n, macs, impls,
+                           [Target("torch", min_ratio=torch_ratio)])
+
+
+def lenet(cfg):
+    """Workload 4: LeNet-style CNN on synthetic 28x28x1 images vs PyTorch.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    n, epochs = cfg.sizes.lenet_samples, cfg.sizes.lenet_epochs
+    data = functools.partial(synthetic_images, n, C.LENET_SHAPE[1], 10, "float32")
+    geometry = (C.LENET_SHAPE, C.LENET_FILTERS, C.LENET_KERNEL, C.LENET_PADDING,
+                C.LENET_HIDDEN)
+    description = (f"LeNet CNN conv5x5x8-pool-conv5x5x16-pool-128-10, {n} images "
+                   f"28x28, float32, adam, batch {C.CNN_BATCH}, {epochs} epochs/round")
+    return _cnn_workload(cfg, "lenet-cnn", description, data, n, epochs, geometry, 1.0)
+
+
+def digits_cnn(cfg):
+    """Workload 5: digits as 1x8x8 images, conv 3x3x16 same, pool, dense 10.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    epochs = cfg.sizes.digits_cnn_epochs
+    data = functools.partial(digits, "float32")
+    geometry = (C.DIGITS_CNN_SHAPE, C.DIGITS_CNN_FILTERS, C.DIGITS_CNN_KERNEL,
+                C.DIGITS_CNN_PADDING, C.DIGITS_CNN_HIDDEN)
+    description = (f"digits CNN 1x8x8 conv3x3x16 same-pool-10, float32, adam, "
+                   f"batch {C.CNN_BATCH}, {epochs} epochs/round")
+    return _cnn_workload(cfg, "digits-cnn", description, data, 1797, epochs, geometry,
+                         4.0)
+
+
+def autoencoder(cfg):
+    """Workload 6: 784-256-32-256-784 autoencoder vs MLPRegressor on (X, X).
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    n, epochs = cfg.sizes.ae_samples, cfg.sizes.ae_epochs
+    sizes = (C.MLP_FEATURES, *C.AE_HIDDEN, C.AE_COMPONENTS, *C.AE_HIDDEN[::-1],
+             C.MLP_FEATURES)
+
+    def x_only():
+        return gaussian_clusters(n, C.MLP_FEATURES, C.MLP_CLASSES, "float32")[:1]
+
+    def x_and_x():
+        return x_only() * 2
+
+    sknn_params = {"n_components": C.AE_COMPONENTS, "hidden_layer_sizes": C.AE_HIDDEN,
+                   "activation": "relu", "solver": "adam", "batch_size": C.AE_BATCH,
+                   "learning_rate_init": C.LEARNING_RATE, "alpha": C.ALPHA,
+                   "random_state": C.SEED, "n_jobs": cfg.threads}
+    impls = [
+        estimator_impl("sknn", _sknn("AutoEncoderTransformer"), sknn_params, x_only,
+                       epochs),
+        estimator_impl("sklearn", _sklearn("MLPRegressor"),
+                       _dense_params(sizes[1:-1], C.AE_BATCH), x_and_x, epochs),
+        gemm_floor_impl(sizes, n, C.AE_BATCH, "float32", epochs, cfg.threads),
+    ]
+    targets = [Target("sklearn", min_ratio=2.5), Target("gemm-floor", min_ratio=0.8)]
+    return _epoch_workload(
+        "autoencoder-784",
+        f"autoencoder 784-256-32-256-784, {n} rows, float32, adam, batch {C.AE_BATCH}, "
+        f"{epochs} epochs/round", n, dense_macs(sizes), impls, targets)
+
+
+@functools.cache
+def _fitted_mlp(library, cfg):
+    """Return the workload-1 classifier of ``library`` fitted for one epoch."""
+    params = _dense_params(C.MLP_HIDDEN, C.MLP_BATCH)
+    if library == "sknn":
+        cls, params = sknn_class("MLPClassifierX"), _with_jobs(params, cfg)
+    else:
+        cls = sklearn_class("MLPClassifier")
+    X, y = gaussian_clusters(cfg.sizes.mlp_samples, C.MLP_FEATURES, C.MLP_CLASSES,
+                             "float32")
+    return cls(**accepted_params(cls, {**params, **fixed_epochs(1)})).fit(X, y)
+
+
+def _predict_rows(cfg):
+    return gaussian_clusters(cfg.sizes.throughput_rows, C.MLP_FEATURES, C.MLP_CLASSES,
+                             "float32", seed=C.SEED + 3)[0]
+
+
+def predict_workloads(cfg):
+    """Workload 7: ``predict_proba`` latency (1 row) and throughput.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    list of Workload
+    """
+    macs = dense_macs((C.MLP_FEATURES, *C.MLP_HIDDEN, C.MLP_CLASSES))
+    flops = inference_flops_per_sample(macs)
+    rows = functools.partial(_predict_rows, cfg)
+    models = {lib: functools.partial(_fitted_mlp, lib, cfg)
+              for lib in ("sknn", "sklearn")}
+    n_rows, calls = cfg.sizes.throughput_rows, cfg.sizes.latency_calls
+    latency = Workload(
+        name="predict-latency",
+        description=f"predict_proba of 1 row, MLP of mlp-784-f32 (1 epoch), "
+                    f"median of {calls} calls/round",
+        unit="call",
+        implementations=tuple(predict_latency_impl(lib, m, rows, calls)
+                              for lib, m in models.items()),
+        targets=(Target("sklearn", min_ratio=1.0),),
+        samples_per_unit=1, flops_per_unit=flops)
+    throughput = Workload(
+        name="predict-throughput",
+        description=f"predict_proba of {n_rows} rows, MLP of mlp-784-f32 (1 epoch)",
+        unit=f"{n_rows} rows",
+        implementations=tuple(predict_throughput_impl(lib, m, rows)
+                              for lib, m in models.items()),
+        targets=(Target("sklearn", min_ratio=2.0),),
+        samples_per_unit=n_rows, flops_per_unit=n_rows * flops)
+    return [latency, throughput]
+
+
+def _digits_fit_code(module, cls, params):
+    path = saved_arrays("digits-f64", functools.partial(digits, "float64"))
+    return fit_script(module, cls, params, path)
+
+
+def first_fit(cfg):
+    """Workload 8: import + digits fit in a new process, Numba cache warm.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    epochs = cfg.sizes.first_fit_epochs
+    params = {**_dense_params(C.DIGITS_HIDDEN, C.DIGITS_BATCH), **fixed_epochs(epochs)}
+    del params["n_iter_no_change"]
+    sides = {
+        "sknn": ("sknn", "MLPClassifierX", _with_jobs(params, cfg)),
+        "sklearn": ("sklearn.neural_network", "MLPClassifier", params),
+    }
+    impls = tuple(warm_process_impl(name, functools.partial(_digits_fit_code, *side),
+                                    cfg.threads)
+                  for name, side in sides.items())
+    return Workload(
+        name="first-fit-warm",
+        description=f"new process: import + digits MLP fit ({epochs} epochs), "
+                    f"Numba cache warm",
+        unit="process", implementations=impls,
+        targets=(Target("sklearn", min_ratio=1.0),))
+
+
+def cold_compile(cfg):
+    """Workload 9: first fit ever with an empty Numba cache.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    list of Workload
+    """
+    epochs = cfg.sizes.cold_fit_epochs
+    mlp = {**_with_jobs(_dense_params(C.DIGITS_HIDDEN, C.DIGITS_BATCH), cfg),
+           **fixed_epochs(epochs)}
+    cnn = {**_cnn_params(C.DIGITS_CNN_SHAPE, C.DIGITS_CNN_FILTERS, C.DIGITS_CNN_KERNEL,
+                         C.DIGITS_CNN_PADDING, C.DIGITS_CNN_HIDDEN, cfg),
+           **fixed_epochs(epochs)}
+    del mlp["n_iter_no_change"], cnn["n_iter_no_change"]
+    cases = [("cold-compile-mlp", "MLPClassifierX", mlp, C.COLD_MLP_MAX_SECONDS),
+             ("cold-compile-cnn", "ConvClassifier", cnn, C.COLD_CNN_MAX_SECONDS)]
+    return [
+        Workload(
+            name=name,
+            description=f"new process, empty Numba cache: import + {cls} digits fit "
+                        f"({epochs} epochs)",
+            unit="process",
+            implementations=(cold_process_impl(
+                cls, functools.partial(_digits_fit_code, "sknn", cls, params),
+                cfg.threads),),
+            targets=(Target("sknn", max_seconds=limit),))
+        for name, cls, params, limit in cases
+    ]
+
+
+def import_time(cfg):
+    """Workload 10: ``import sknn`` vs ``import sklearn.neural_network``.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    repeats = cfg.sizes.import_repeats
+    sides = {"sknn": "import sknn", "sklearn": "import sklearn.neural_network"}
+    impls = tuple(warm_process_impl(name, functools.partial(str, code), cfg.threads,
+                                    repeats)
+                  for name, code in sides.items())
+    return Workload(
+        name="import-time",
+        description=f"fresh process running only the import, median of {repeats}/round",
+        unit="process", implementations=impls,
+        targets=(Target("sklearn", min_ratio=1.0),))
+
+
+def build_workloads(cfg):
+    """Return every workload of the suite, in the order they run.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    list of Workload
+    """
+    return [
+        mlp_784(cfg, "float32", 2.5, with_torch=True),
+        mlp_784(cfg, "float64", 2.0, with_torch=False),
+        digits_mlp(cfg),
+        lenet(cfg),
+        digits_cnn(cfg),
+        autoencoder(cfg),
+        *predict_workloads(cfg),
+        first_fit(cfg),
+        *cold_compile(cfg),
+        import_time(cfg),
+    ]
