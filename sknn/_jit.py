@@ -20,7 +20,6 @@ Why these options
 """
 
 import logging
-
 import types
 
 import numba

@@ -27,6 +27,7 @@ from ._kernels.dense import (
     dense_forward,
     dense_forward_parallel,
 )
+from ._kernels.regularization import dropout_forward, multiply
 
 # A layer runs the parallel kernels when one forward GEMM of a full batch has
 # at least this many multiply-adds, the serial ones otherwise.  The choice
@@ -36,7 +37,6 @@ from ._kernels.dense import (
 # on the threading layer, a 1.3M-MAC float64 GEMM ~50 us on one core, so below
 # ~8M MACs splitting the work does not pay.
 PARALLEL_MIN_MACS = 8_000_000
-from ._kernels.regularization import dropout_forward, multiply
 
 
 class CSRBatch:

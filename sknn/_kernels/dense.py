@@ -24,7 +24,7 @@ from .activations import activate, activation_grad
 # inside sknn's calls), so the result is bit-identical for any ``n_jobs`` and
 # no partial sums are needed.
 MAX_CHUNKS = 8
-MIN_ROWS = 16
+MIN_ROWS = 128
 
 
 @kernel
@@ -129,7 +129,7 @@ def dense_backward_parallel(dx, dw, db, xt, dout, out, x, w, act, need_dx):
     for c in prange(nc):
         _grad_rows(dout, out, act, c * n // nc, (c + 1) * n // nc)
     xtv = xt[: k * n].reshape(k, n)
-    kc = n_chunks(k, 8)
+    kc = n_chunks(k, 64)
     for c in prange(kc):
         _dw_rows(dw, xtv, x, dout, c * k // kc, (c + 1) * k // kc)
     _bias_grad(db, dout)

@@ -54,6 +54,8 @@ def _sum_sq(x, lo, hi):
 
 @kernel
 def _sgd_range(params, grad, velocity, lo, hi, alpha, inv_sw, lr, momentum, nesterov):
+    t = params.dtype.type
+    alpha, inv_sw, lr, momentum = t(alpha), t(inv_sw), t(lr), t(momentum)
     sq = _sum_sq(params, lo, hi)
     for i in range(lo, hi):
         w = params[i]
@@ -84,12 +86,18 @@ def sgd_step(params, grad, velocity, n_weights, alpha, inv_sw, lr, momentum, nes
 
 @kernel
 def _adam_range(params, grad, m, v, lo, hi, alpha, inv_sw, lr_t, beta_1, beta_2, eps):
+    # Scalars in the arrays' dtype: float32 models update in float32 (as
+    # scikit-learn's NumPy code does) and the loop vectorises at full width.
+    t = params.dtype.type
+    alpha, inv_sw, lr_t, eps = t(alpha), t(inv_sw), t(lr_t), t(eps)
+    b1, b2 = t(beta_1), t(beta_2)
+    c1, c2 = t(1.0 - beta_1), t(1.0 - beta_2)
     sq = _sum_sq(params, lo, hi)
     for i in range(lo, hi):
         w = params[i]
         g = (grad[i] + alpha * w) * inv_sw
-        mi = beta_1 * m[i] + (1 - beta_1) * g
-        vi = beta_2 * v[i] + (1 - beta_2) * g * g
+        mi = b1 * m[i] + c1 * g
+        vi = b2 * v[i] + c2 * g * g
         m[i] = mi
         v[i] = vi
         params[i] = w - lr_t * mi / (np.sqrt(vi) + eps)
