@@ -37,6 +37,9 @@ from ._threads import kernel_threads
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
+# OpenBLAS runs a GEMM on one thread below m*n*k = 65536 * 4.
+SMALL_GEMM_MACS = 262_144
+
 # Parameters every estimator on the engine shares (scikit-learn's MLP set).
 ENGINE_CONSTRAINTS = {
     "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
@@ -471,7 +474,11 @@ class BaseNeuralNetwork(BaseEstimator):
         coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
         net.bind_arrays(coefs, intercepts)
-        with kernel_threads(self.n_jobs):
+        # Tiny predictions (a few rows) never reach BLAS's threading
+        # threshold, so they skip the cost of limiting it.
+        widest = max((c.size for c in coefs), default=0)
+        blas = X.shape[0] * widest >= SMALL_GEMM_MACS
+        with kernel_threads(self.n_jobs, blas=blas):
             return predict_outputs(net, X)
 
     def __sklearn_tags__(self):

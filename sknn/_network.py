@@ -11,6 +11,8 @@ vector (:meth:`Network.pack`), trains, and publishes new arrays
 published arrays directly (:meth:`Network.bind_arrays`).
 """
 
+import math
+
 import numpy as np
 
 from ._kernels.losses import apply_link
@@ -38,15 +40,15 @@ class Network:
                 continue
             self.param_layers.append(layer)
             self._slots.append([layer, ws, bs])
-            wsize += int(np.prod(ws)) if ws is not None else 0
-            bsize += int(np.prod(bs)) if bs is not None else 0
+            wsize += math.prod(ws) if ws is not None else 0
+            bsize += math.prod(bs) if bs is not None else 0
         self.n_weights = wsize
         self.n_params = wsize + bsize
         w_off, b_off = 0, wsize
         for slot in self._slots:
             _, ws, bs = slot
-            wn = int(np.prod(ws)) if ws is not None else 0
-            bn = int(np.prod(bs)) if bs is not None else 0
+            wn = math.prod(ws) if ws is not None else 0
+            bn = math.prod(bs) if bs is not None else 0
             slot.append(slice(w_off, w_off + wn) if ws is not None else None)
             slot.append(slice(b_off, b_off + bn) if bs is not None else None)
             w_off += wn

@@ -317,8 +317,14 @@ def effective_n_jobs(n_jobs):
 
 
 @contextmanager
-def kernel_threads(n_jobs):
-    """Run the body with ``n_jobs`` Numba threads and single-threaded BLAS."""
+def kernel_threads(n_jobs, blas=True):
+    """Run the body with ``n_jobs`` Numba threads and single-threaded BLAS.
+
+    ``blas=False`` skips the BLAS limit, for calls whose every GEMM is below
+    the size at which BLAS libraries start threads (OpenBLAS: m*n*k < 262144),
+    such as predicting a few rows: there the limit (two library calls each
+    way, ~30 us) would cost more than the prediction.
+    """
     n = effective_n_jobs(n_jobs)
     threading_layer()  # before Numba's first thread call loads a layer
     previous = numba.get_num_threads()
@@ -327,10 +333,11 @@ def kernel_threads(n_jobs):
     _local.n = n
     # BLAS runs single-threaded inside our kernels: parallelism comes from
     # the kernels' fixed chunks, which keeps results independent of n.
-    local = _blas_enter()
+    local = _blas_enter() if blas else None
     try:
         yield n
     finally:
-        _blas_exit(local)
+        if blas:
+            _blas_exit(local)
         _local.n = previous_local
         numba.set_num_threads(previous)
