@@ -27,7 +27,6 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _ae_layers  # noqa: F401  (registers the autoencoder layers)
 from ._base import (
     ACTIVATIONS,
-    STOCHASTIC_SOLVERS,
     BaseNeuralNetwork,
     build_network,
     check_activation,
@@ -473,14 +472,6 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         return self._fit(X, None, sample_weight=sample_weight, incremental=False,
                          X_val=X_val, y_val=X_val)
-
-    def _check_solver(self):
-        if self.solver not in STOCHASTIC_SOLVERS:
-            raise AttributeError(
-                "partial_fit is only available for stochastic"
-                " optimizers. %s is not stochastic." % self.solver
-            )
-        return True
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

@@ -77,11 +77,12 @@ ENGINE_CONSTRAINTS = {
 ACTIVATIONS = set(ACTIVATION_CODES)
 
 
-def per_layer(value, n_layers, name, check):
+def per_layer(value, n_layers, name, check, layers="hidden layers"):
     """Expand a scalar-or-list hyperparameter to one value per layer.
 
     Raises a ``ValueError`` naming ``name`` when a list has the wrong length
     or an element fails ``check`` (a callable returning an error text or None).
+    ``layers`` names what the list must match, for the message.
     """
     if isinstance(value, str) or np.isscalar(value):
         values = [value] * n_layers
@@ -90,7 +91,7 @@ def per_layer(value, n_layers, name, check):
         if len(values) != n_layers:
             raise ValueError(
                 f"{name} has {len(values)} entries but the network has {n_layers} "
-                f"hidden layers; give one value or one per hidden layer."
+                f"{layers}; give one value or one per layer."
             )
     for v in values:
         err = check(v)

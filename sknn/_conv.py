@@ -30,23 +30,6 @@ def _infer_shape(n_features):
     return (1, 1, n_features)
 
 
-def _check_per_conv(value, n, name, check):
-    if isinstance(value, (Integral, str)) and not isinstance(value, bool):
-        values = [value] * n
-    else:
-        values = list(value)
-        if len(values) != n:
-            raise ValueError(
-                f"{name} has {len(values)} entries but there are {n} convolution "
-                f"layers (filters has {n} entries); give one value or one per layer."
-            )
-    for v in values:
-        err = check(v)
-        if err:
-            raise ValueError(f"Invalid value in {name}: {err}")
-    return values
-
-
 def _positive_int(v):
     if isinstance(v, bool) or not isinstance(v, (Integral, np.integer)) or v < 1:
         return f"{v!r} must be a positive int."
@@ -295,13 +278,15 @@ class ConvClassifier(NeuralClassifierMixin, ClassifierMixin, BaseNeuralNetwork):
                 raise ValueError(f"Invalid value in filters: {err}")
         self._filters = [int(f) for f in filters]
         n_conv = len(self._filters)
-        self._kernels = _check_per_conv(self.kernel_size, n_conv, "kernel_size",
-                                        _positive_int)
-        self._strides = _check_per_conv(self.stride, n_conv, "stride", _positive_int)
-        self._paddings = _check_per_conv(self.padding, n_conv, "padding", _padding)
+        conv = "convolution layers (one per entry of filters)"
+        self._kernels = per_layer(self.kernel_size, n_conv, "kernel_size",
+                                  _positive_int, conv)
+        self._strides = per_layer(self.stride, n_conv, "stride", _positive_int, conv)
+        self._paddings = per_layer(self.padding, n_conv, "padding", _padding, conv)
         self._hidden = hidden_sizes(self.hidden_layer_sizes)
-        self._activations = per_layer(self.activation, n_conv + len(self._hidden),
-                                      "activation", check_activation)
+        self._activations = per_layer(
+            self.activation, n_conv + len(self._hidden), "activation",
+            check_activation, "convolution and dense hidden layers")
         self._dropouts = per_layer(self.dropout, len(self._hidden), "dropout",
                                    check_rate)
 
