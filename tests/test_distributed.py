@@ -163,8 +163,8 @@ def test_conv_grid_search_on_cluster_matches_local(client, data):
     ConvClassifier = sknn_estimator("ConvClassifier")
     X, y = data
     X, y = X[:240], y[:240]
-    est = make(ConvClassifier, input_shape=(1, 8, 8), image_shape=(1, 8, 8),
-               max_iter=3, random_state=0, n_jobs=1)
+    est = ConvClassifier(input_shape=(1, 8, 8), filters=(4,), max_iter=3,
+                         random_state=0, n_jobs=1)
     grid = {"alpha": [1e-4, 1e-1], "learning_rate_init": [1e-3, 1e-2]}
     cv = StratifiedKFold(2)
     local = GridSearchCV(clone(est), grid, cv=cv).fit(X, y)
