@@ -14,6 +14,8 @@ with its previous weights.
 """
 
 import copy
+import threading
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,7 +26,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     validate_data,
 )
 
@@ -36,6 +37,9 @@ from ._optim import make_optimizer
 from ._threads import kernel_threads
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Per-thread prediction networks, keyed weakly by estimator.
+_PREDICT_CACHE = threading.local()
 
 # OpenBLAS runs a GEMM on one thread below m*n*k = 65536 * 4.
 SMALL_GEMM_MACS = 262_144
@@ -462,8 +466,11 @@ class BaseNeuralNetwork(BaseEstimator):
 
     # -- prediction -------------------------------------------------------
     def _outputs(self, X, check_input=True):
-        """Link-applied network outputs for ``X`` (validated unless told not)."""
-        check_is_fitted(self)
+        """Link-applied network outputs for ``X`` (validated unless told not).
+
+        Callers (``predict``, ``predict_proba``) check that the estimator is
+        fitted first.
+        """
         if check_input:
             X = validate_data(
                 self, self._prepare_X(X), dtype=(np.float64, np.float32), reset=False,
@@ -471,7 +478,7 @@ class BaseNeuralNetwork(BaseEstimator):
             )
         X = self._as_kernel_input(X)
         dtype = X.dtype
-        net = build_network(self._layer_specs_, self._loss_code())
+        net = self._inference_network()
         coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
         net.bind_arrays(coefs, intercepts)
@@ -481,6 +488,26 @@ class BaseNeuralNetwork(BaseEstimator):
         blas = X.shape[0] * widest >= SMALL_GEMM_MACS
         with kernel_threads(self.n_jobs, blas=blas):
             return predict_outputs(net, X)
+
+    def _inference_network(self):
+        """This thread's prediction network for the fitted architecture.
+
+        Layers own scratch buffers, so each Python thread gets its own network
+        (concurrent predicts never share buffers); within a thread it is
+        reused across calls, which makes predicting a few rows cheap. The
+        cache lives outside the estimator (a per-thread weak-keyed map), so
+        predict leaves ``__dict__`` untouched and pickles never see it.
+        """
+        cache = getattr(_PREDICT_CACHE, "nets", None)
+        if cache is None:
+            cache = _PREDICT_CACHE.nets = weakref.WeakKeyDictionary()
+        specs = self._layer_specs_
+        code = self._loss_code()
+        entry = cache.get(self)
+        if entry is None or entry[0] is not specs or entry[1] != code:
+            entry = (specs, code, build_network(specs, code))
+            cache[self] = entry
+        return entry[2]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -127,8 +127,13 @@ class Network:
 
     # -- passes -----------------------------------------------------------
     def allocate(self, max_batch, dtype):
+        """(Re)allocate every layer's buffers; a no-op when nothing changed."""
+        key = (int(max_batch), np.dtype(dtype))
+        if getattr(self, "_allocated", None) == key:
+            return
         for layer in self.layers:
             layer.allocate(max_batch, dtype)
+        self._allocated = key
 
     def forward(self, x, training=False, rng=None):
         """Output-layer pre-activations ``z`` (a view of the last buffer)."""
