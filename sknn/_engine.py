@@ -388,8 +388,7 @@ def _validate(val_net, val, params, alpha, score_fn):
 
 
 def _predict_sparse(net, X, chunk=2048):
-    from ._kernels.losses import apply_link
-
+    """Link-applied outputs for CSR ``X``, one chunk of rows at a time."""
     n = X.shape[0]
     out = np.empty((n,) + tuple(net.out_shape), dtype=X.dtype)
     net.allocate(min(chunk, n), X.dtype)
