@@ -32,10 +32,12 @@ from ._kernels.autoencoder import (
     mask_corrupt,
 )
 from ._kernels.dense import (
+    MAX_CHUNKS,
     dense_backward,
     dense_backward_parallel,
     dense_forward,
     dense_forward_parallel,
+    work_split,
 )
 from ._layers import LAYERS, PARALLEL_MIN_MACS, CSRBatch, Dense, Layer, n_rows
 
@@ -97,7 +99,8 @@ class TiedDense(Layer):
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch, self.n_out), dtype=dtype)
         self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
-        self.xt = np.empty(max_batch * self.n_in, dtype=dtype)
+        self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
+        self.split = work_split()
         # Gradient with respect to the transposed weights, (n_in, n_out).
         self.gwt = np.empty((self.n_in, self.n_out), dtype=dtype)
         parallel = max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS
@@ -108,15 +111,15 @@ class TiedDense(Layer):
         n = n_rows(x)
         out = self.out[:n]
         x = x.reshape(n, self.n_in)
-        self._fwd(out, x, self.source.w.T, self.b, self.act)
+        self._fwd(out, x, self.source.w.T, self.b, self.act, self.split)
         self.x = x
         return out
 
     def backward(self, dout, need_dx):
         n = n_rows(self.x)
         dx = self.dx[:n]
-        self._bwd(dx, self.gwt, self.db, self.xt, dout, self.out[:n], self.x,
-                  self.source.w.T, self.act, need_dx)
+        self._bwd(dx, self.gwt, self.db, self.work, dout, self.out[:n], self.x,
+                  self.source.w.T, self.act, need_dx, self.split)
         self.pending = True
         return dx if need_dx else None
 

@@ -627,6 +627,6 @@ def _warm(X, y, dtype):
     w = np.zeros((a, b), dtype=dtype)
     x, out = np.zeros((n, b), dtype=dtype), np.zeros((n, a), dtype=dtype)
     bias, gwt = np.zeros(a, dtype=dtype), np.zeros((b, a), dtype=dtype)
-    dense_forward_parallel(out, x, w.T, bias, 0)
+    dense_forward_parallel(out, x, w.T, bias, 0, 2)
     dense_backward_parallel(np.zeros((n, b), dtype=dtype), gwt, bias,
-                            np.zeros(n * b, dtype=dtype), out, out, x, w.T, 0, True)
+                            np.zeros(8 * a, dtype=dtype), out, out, x, w.T, 0, True, 2)

@@ -20,7 +20,15 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.autoencoder import csr_rows_to_dense
-from ._kernels.dense import csr_gather, gather_rows, gather_vector, vector_sum
+from ._kernels.dense import (
+    csr_gather,
+    gather_batch,
+    gather_batch_parallel,
+    gather_rows,
+    gather_vector,
+    vector_sum,
+    work_split,
+)
 from ._kernels.losses import apply_link, link_loss_grad
 from ._kernels.optim import all_finite, scale_grad_l2, sum_squares
 from ._layers import CSRBatch
@@ -64,12 +72,19 @@ class TrainData:
         return TrainData(self.X[idx], self.Y[idx], self.sw[idx])
 
 
+# Batches of at least this many elements (rows x (features + targets)) are
+# gathered by both threads: a 256 x 784 float32 batch drawn at random from a
+# large X takes ~47 us on one core and ~25 us on two.
+PARALLEL_GATHER_MIN = 65536
+
+
 class BatchBuffers:
     """Engine-owned batch buffers, allocated once per fit."""
 
     def __init__(self, data, batch_size):
         dtype = data.Y.dtype
         self.idx = None
+        self.fused = not data.sparse and isinstance(data.Y, np.ndarray)
         if data.sparse:
             X = data.X
             row_nnz = np.diff(X.indptr)
@@ -83,10 +98,20 @@ class BatchBuffers:
         self.y = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.sw = np.empty(batch_size, dtype=dtype)
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
+        if self.fused:
+            self.x2 = self.x.reshape(batch_size, -1)
+            size = batch_size * (self.x2.shape[1] + self.y.shape[1])
+            self.split = work_split()
+            self._gather = (gather_batch_parallel if size >= PARALLEL_GATHER_MIN
+                            else gather_batch)
 
     def gather(self, data, idx):
         """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
         n = idx.shape[0]
+        if self.fused:  # dense X and Y: one kernel call
+            sw_sum = self._gather(self.x2, self.y, self.sw, data.X.reshape(data.n, -1),
+                                  data.Y, data.sw, idx, self.split)
+            return self.x[:n], self.y[:n], self.sw[:n], sw_sum
         if data.sparse:
             X = data.X
             csr_gather(self.data, self.indices, self.indptr, X.data, X.indices,

@@ -22,10 +22,12 @@ from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
 from ._kernels.dense import (
     csr_dense_backward,
     csr_dense_forward,
+    MAX_CHUNKS,
     dense_backward,
     dense_backward_parallel,
     dense_forward,
     dense_forward_parallel,
+    work_split,
 )
 from ._kernels.regularization import dropout_forward, multiply
 
@@ -119,7 +121,8 @@ class Dense(Layer):
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch, self.n_out), dtype=dtype)
         self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
-        self.xt = np.empty(max_batch * self.n_in, dtype=dtype)
+        self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
+        self.split = work_split()
         parallel = max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS
         self._fwd = dense_forward_parallel if parallel else dense_forward
         self._bwd = dense_backward_parallel if parallel else dense_backward
@@ -130,7 +133,7 @@ class Dense(Layer):
         if isinstance(x, CSRBatch):
             csr_dense_forward(out, x.data, x.indices, x.indptr, self.w, self.b, self.act)
         else:
-            self._fwd(out, x.reshape(n, self.n_in), self.w, self.b, self.act)
+            self._fwd(out, x.reshape(n, self.n_in), self.w, self.b, self.act, self.split)
         self.x = x
         return out
 
@@ -145,8 +148,8 @@ class Dense(Layer):
             return None
         dx = self.dx[:n]
         self._bwd(
-            dx, self.dw, self.db, self.xt, dout, self.out[:n], x.reshape(n, self.n_in),
-            self.w, self.act, need_dx,
+            dx, self.dw, self.db, self.work, dout, self.out[:n], x.reshape(n, self.n_in),
+            self.w, self.act, need_dx, self.split,
         )
         return dx.reshape((n,) + self.in_shape) if need_dx else None
 

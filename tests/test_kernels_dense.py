@@ -8,6 +8,7 @@ from sknn._kernels.dense import (
     csr_dense_backward,
     csr_dense_forward,
     csr_gather,
+    MAX_CHUNKS,
     dense_backward,
     dense_backward_parallel,
     dense_forward,
@@ -49,7 +50,7 @@ def test_dense_forward_backward_reference(name, dtype):
     b = rng.standard_normal(4).astype(dtype)
     code = A.ACTIVATION_CODES[name]
     out = np.empty((7, 4), dtype)
-    dense_forward(out, x, w, b, code)
+    dense_forward(out, x, w, b, code, 1)
     z = x.astype(np.float64) @ w + b
     np.testing.assert_allclose(out, REF_ACT[name](z), rtol=TOL[dtype] * 10,
                                atol=TOL[dtype] * 10)
@@ -57,7 +58,8 @@ def test_dense_forward_backward_reference(name, dtype):
     dout = rng.standard_normal((7, 4)).astype(dtype)
     dz = dout * REF_DERIV[name](z)
     dx, dw, db = np.empty((7, 5), dtype), np.empty((5, 4), dtype), np.empty(4, dtype)
-    dense_backward(dx, dw, db, np.empty(35, dtype), dout.copy(), out, x, w, code, True)
+    dense_backward(dx, dw, db, np.empty(35, dtype), dout.copy(), out, x, w, code, True,
+                   1)
     tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
     np.testing.assert_allclose(db, dz.sum(0), **tol)
@@ -95,7 +97,7 @@ def test_csr_kernels_match_dense(dtype):
     b = rng.standard_normal(3).astype(dtype)
     out_s, out_d = np.empty((4, 3), dtype), np.empty((4, 3), dtype)
     csr_dense_forward(out_s, data, ind, ptr, w, b, A.TANH)
-    dense_forward(out_d, np.ascontiguousarray(sub), w, b, A.TANH)
+    dense_forward(out_d, np.ascontiguousarray(sub), w, b, A.TANH, 1)
     np.testing.assert_allclose(out_s, out_d, rtol=TOL[dtype] * 10)
     dout = rng.standard_normal((4, 3)).astype(dtype)
     dw_s, db_s = np.empty((6, 3), dtype), np.empty(3, dtype)
@@ -103,7 +105,7 @@ def test_csr_kernels_match_dense(dtype):
     csr_dense_backward(dw_s, db_s, dout.copy(), out_s, data, ind, ptr, A.TANH)
     dense_backward(np.empty((4, 6), dtype), dw_d, db_d, np.empty(24, dtype), dout.copy(),
                    out_d,
-                   np.ascontiguousarray(sub), w, A.TANH, False)
+                   np.ascontiguousarray(sub), w, A.TANH, False, 1)
     np.testing.assert_allclose(dw_s, dw_d, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 10)
     np.testing.assert_allclose(db_s, db_d, rtol=TOL[dtype] * 100)
 
@@ -210,28 +212,30 @@ def test_dense_chunked_matches_reference_on_many_chunks(dtype):
     w = rng.standard_normal((k, m)).astype(dtype)
     b = rng.standard_normal(m).astype(dtype)
     out = np.empty((n, m), dtype)
-    dense_forward(out, x, w, b, A.TANH)
+    dense_forward(out, x, w, b, A.TANH, 1)
     z = x.astype(np.float64) @ w + b
     tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
     np.testing.assert_allclose(out, np.tanh(z), **tol)
     dout = rng.standard_normal((n, m)).astype(dtype)
     dz = dout * (1 - np.tanh(z) ** 2)
     dx, dw, db = np.empty((n, k), dtype), np.empty((k, m), dtype), np.empty(m, dtype)
-    dense_backward(dx, dw, db, np.empty(n * k, dtype), dout, out, x, w, A.TANH, True)
+    dense_backward(dx, dw, db, np.empty(n * k, dtype), dout, out, x, w, A.TANH, True,
+                   1)
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
     np.testing.assert_allclose(dx, dz @ w.T, **tol)
     np.testing.assert_allclose(db, dz.sum(0), **tol)
 
 
+@pytest.mark.parametrize("split", [2, 3, 8])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_parallel_dense_kernels_are_thread_count_independent(dtype):
-    """The parallel kernels give the same bits for 1 and all threads, and so
-    does their serial twin (run in forked GNU-OpenMP children); they agree
-    with the unchunked serial kernels to rounding."""
+def test_parallel_dense_kernels_are_thread_count_independent(dtype, split):
+    """For a given ``split`` the parallel kernels give the same bits for 1 and
+    all threads, and so does their serial twin (run in forked GNU-OpenMP
+    children); they agree with the unchunked serial kernels to rounding."""
     import numba
 
     rng = np.random.default_rng(6)
-    n, k, m = 150, 40, 9
+    n, k, m = 300, 200, 9  # up to 2 row chunks, 3 chunks of dw rows
     x = rng.standard_normal((n, k)).astype(dtype)
     w = rng.standard_normal((k, m)).astype(dtype)
     b = rng.standard_normal(m).astype(dtype)
@@ -239,9 +243,10 @@ def test_parallel_dense_kernels_are_thread_count_independent(dtype):
 
     def run(fwd, bwd):
         out = np.empty((n, m), dtype)
-        fwd(out, x, w, b, A.ELU)
+        fwd(out, x, w, b, A.ELU, split)
         dx, dw, db = np.empty((n, k), dtype), np.empty((k, m), dtype), np.empty(m, dtype)
-        bwd(dx, dw, db, np.empty(n * k, dtype), dout.copy(), out, x, w, A.ELU, True)
+        bwd(dx, dw, db, np.empty(MAX_CHUNKS * m, dtype), dout.copy(), out, x, w, A.ELU,
+            True, split)
         return out, dx, dw, db
 
     previous = numba.get_num_threads()
@@ -258,3 +263,76 @@ def test_parallel_dense_kernels_are_thread_count_independent(dtype):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(a, t)
         np.testing.assert_allclose(a, s, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, k, m, i0, i1", [
+    (7, 5, 3, 0, 5), (7, 5, 3, 2, 4), (1, 1, 1, 0, 1), (300, 200, 9, 67, 133),
+    (5, 4, 6, 4, 4), (0, 4, 3, 1, 3),
+])
+def test_gemm_tn_matches_numpy_on_column_blocks(dtype, n, k, m, i0, i1):
+    """``gemm_tn`` (BLAS on a column block in place) equals NumPy's product and
+    leaves the rows of ``c`` outside ``i0:i1`` untouched."""
+    from sknn._kernels.blas import gemm_tn
+
+    rng = np.random.default_rng(n + k + m)
+    a = rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal((n, m)).astype(dtype)
+    c = np.full((k, m), 7.0, dtype)
+    gemm_tn(c, a, b, i0, i1)
+    ref = a[:, i0:i1].T.astype(np.float64) @ b
+    np.testing.assert_allclose(c[i0:i1], ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    assert np.all(c[:i0] == 7.0) and np.all(c[i1:] == 7.0)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_block_parallel_optimizer_is_bit_identical_to_serial(dtype, solver):
+    """Large vectors update block-parallel: same bits as the serial kernel for
+    1 and all threads and in the serial twin, including ``sum(w**2)``, and
+    equal to a NumPy reference (weights end mid-block)."""
+    import numba
+
+    from sknn._kernels import optim
+
+    rng = np.random.default_rng(8)
+    n = 3 * optim.BLOCK + 77
+    nw = optim.BLOCK + 1000
+    p0 = rng.standard_normal(n).astype(dtype)
+    g0 = rng.standard_normal(n).astype(dtype)
+    s0 = np.abs(rng.standard_normal(n)).astype(dtype)
+    alpha, inv = 0.3, 0.25
+    if solver == "adam":
+        args, hyper = (0.01, 0.9, 0.999, 1e-8), True
+    else:
+        args, hyper = (0.1, 0.9, 1.0 if solver == "nesterov" else 0.0, 0.0), False
+
+    def run(kern):
+        p, s1, s2 = p0.copy(), s0.copy(), s0.copy()
+        sq = kern(p, g0.copy(), s1, s2, nw, alpha, inv, *args, hyper)
+        return p, s1, s2, sq
+
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run(optim._step_parallel)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = run(optim._step_parallel)
+    finally:
+        numba.set_num_threads(previous)
+    for other in (many, run(optim._step_parallel.serial), run(optim._step)):
+        for a, b in zip(one, other):
+            np.testing.assert_array_equal(a, b)
+
+    g = g0.astype(np.float64) * inv
+    g[:nw] += alpha * p0[:nw] * inv
+    tol = TOL[dtype] * 10
+    if solver == "adam":
+        m = 0.9 * s0 + 0.1 * g
+        v = 0.999 * s0 + 0.001 * g * g
+        ref = p0 - 0.01 * m / (np.sqrt(v) + 1e-8)
+    else:
+        vel = 0.9 * s0 - 0.1 * g
+        ref = p0 + (0.9 * vel - 0.1 * g if solver == "nesterov" else vel)
+    np.testing.assert_allclose(one[0], ref, rtol=tol, atol=tol)
+    assert one[3] == pytest.approx(float((p0[:nw].astype(np.float64) ** 2).sum()), rel=tol)

@@ -12,25 +12,41 @@ Sparse first layers use the CSR kernels at the end of the module; the CSR
 weight gradient scatters rows serially, in row order, so it is deterministic.
 """
 
+import os
+
 import numpy as np
 from numba import prange
 
 from .._jit import kernel, parallel_kernel
 from .activations import activate, activation_grad
+from .blas import gemm_tn
 
-# Parallel kernels split work into a number of chunks that depends on the
-# problem shape only, never on the thread count: each chunk is one
-# single-threaded BLAS call on its own rows (BLAS is pinned to one thread
-# inside sknn's calls), so the result is bit-identical for any ``n_jobs`` and
-# no partial sums are needed.
+# Parallel kernels split work into chunks that depend on the problem shape
+# and on ``split``, a number fixed per machine (:func:`work_split`), never on
+# the thread count: each chunk is one single-threaded BLAS call on its own
+# rows (BLAS is pinned to one thread inside sknn's calls), so the result is
+# bit-identical for any ``n_jobs``, ``OMP_NUM_THREADS`` or
+# ``NUMBA_NUM_THREADS``, and no partial sums of products are needed.
 MAX_CHUNKS = 8
 MIN_ROWS = 128
 
 
+def work_split():
+    """How many chunks parallel kernels may split a dimension into.
+
+    The machine's CPU count (capped at ``MAX_CHUNKS``), not the thread count:
+    every extra BLAS call on a smaller block costs its own packing (measured
+    here: splitting a 784x256 weight gradient in 8 blocks instead of 2 made
+    it 18% slower), so the chunks should match the cores there are, but they
+    must not follow ``n_jobs`` or the results would change with it.
+    """
+    return max(1, min(MAX_CHUNKS, os.cpu_count() or 1))
+
+
 @kernel
-def n_chunks(n, min_rows):
-    """How many chunks ``n`` rows are split into (shape-only, deterministic)."""
-    return min(MAX_CHUNKS, max(1, n // min_rows))
+def n_chunks(n, min_rows, split):
+    """How many chunks ``n`` rows are split into (deterministic, see above)."""
+    return min(split, max(1, n // min_rows))
 
 
 @kernel
@@ -45,27 +61,28 @@ def _forward_rows(out, x, w, b, act, r0, r1):
 
 
 @kernel
-def dense_forward(out, x, w, b, act):
+def dense_forward(out, x, w, b, act, split):
     """``out = f(x @ w + b)`` with activation code ``act`` (serial).
 
     Shapes: ``x (n, n_in)``, ``w (n_in, n_out)``, ``b (n_out,)``,
     ``out (n, n_out)``.  One GEMM over all rows: layers choose the serial or
     the parallel kernel from their shape alone (never from the thread
-    count), so a given layer always runs the same arithmetic.
+    count), so a given layer always runs the same arithmetic.  ``split`` is
+    unused (the parallel twin's chunking; both share one signature).
     """
     _forward_rows(out, x, w, b, act, 0, x.shape[0])
 
 
 @parallel_kernel
-def dense_forward_parallel(out, x, w, b, act):
+def dense_forward_parallel(out, x, w, b, act, split):
     """Parallel :func:`dense_forward`: rows split in :func:`n_chunks` chunks.
 
-    The chunks depend on the shape only, so the result is bit-identical for
-    any thread count (it may differ in the last bits from the serial kernel,
+    The chunks depend on the shape and ``split`` only, so the result is
+    bit-identical for any thread count (it may differ in the last bits from the serial kernel,
     which a given layer never mixes with this one).
     """
     n = x.shape[0]
-    nc = n_chunks(n, MIN_ROWS)
+    nc = n_chunks(n, MIN_ROWS, split)
     for c in prange(nc):
         _forward_rows(out, x, w, b, act, c * n // nc, (c + 1) * n // nc)
 
@@ -73,15 +90,6 @@ def dense_forward_parallel(out, x, w, b, act):
 @kernel
 def _grad_rows(dout, out, act, r0, r1):
     activation_grad(dout[r0:r1].reshape(-1), out[r0:r1].reshape(-1), act)
-
-
-@kernel
-def _dw_rows(dw, xtv, x, dout, i0, i1):
-    n = x.shape[0]
-    for i in range(i0, i1):
-        for r in range(n):
-            xtv[i, r] = x[r, i]
-    np.dot(xtv[i0:i1], dout, dw[i0:i1])
 
 
 @kernel
@@ -100,14 +108,15 @@ def _bias_grad(db, dout):
 
 
 @kernel
-def dense_backward(dx, dw, db, xt, dout, out, x, w, act, need_dx):
+def dense_backward(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     """Backward pass of :func:`dense_forward` (serial).
 
     ``dout`` (n, n_out) holds dL/d(out); it is overwritten with
     ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz``, ``db = sum_rows(dz)`` and,
     when ``need_dx``, ``dx = dz @ w.T``.  Gradients are sums over the batch
-    (the optimizer scales by ``1 / sum(sample_weight)``).  ``xt`` is unused
-    here (the parallel twin needs it) so both share one signature.
+    (the optimizer scales by ``1 / sum(sample_weight)``).  ``work`` and
+    ``split`` are unused here (the parallel twin needs them) so both share one
+    signature.
     """
     _grad_rows(dout, out, act, 0, dout.shape[0])
     np.dot(x.T, dout, dw)
@@ -117,35 +126,54 @@ def dense_backward(dx, dw, db, xt, dout, out, x, w, act, need_dx):
 
 
 @parallel_kernel
-def dense_backward_parallel(dx, dw, db, xt, dout, out, x, w, act, need_dx):
+def dense_backward_parallel(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     """Parallel :func:`dense_backward` over shape-determined chunks.
 
-    ``dw`` is split over its rows using ``xt``, a flat workspace of at least
-    ``n * n_in`` elements that receives a contiguous transposed copy of ``x``.
+    ``dw`` is split over its rows: chunk ``c`` is ``x[:, i0:i1].T @ dz``, one
+    BLAS call on the column block in place (:func:`.blas.gemm_tn`).  ``db``
+    sums each row chunk into ``work`` (at least ``MAX_CHUNKS * n_out``
+    elements), then adds the chunk sums in chunk order.
     """
     n = dout.shape[0]
     k = x.shape[1]
-    nc = n_chunks(n, MIN_ROWS)
+    m = dout.shape[1]
+    nc = n_chunks(n, MIN_ROWS, split)
+    part = work[: nc * m].reshape(nc, m)
     for c in prange(nc):
-        _grad_rows(dout, out, act, c * n // nc, (c + 1) * n // nc)
-    xtv = xt[: k * n].reshape(k, n)
-    kc = n_chunks(k, 64)
+        r0 = c * n // nc
+        r1 = (c + 1) * n // nc
+        _grad_rows(dout, out, act, r0, r1)
+        _bias_grad(part[c], dout[r0:r1])
+    kc = n_chunks(k, 64, split)
     for c in prange(kc):
-        _dw_rows(dw, xtv, x, dout, c * k // kc, (c + 1) * k // kc)
-    _bias_grad(db, dout)
+        gemm_tn(dw, x, dout, c * k // kc, (c + 1) * k // kc)
+    for j in range(m):
+        db[j] = part[0, j]
+    for c in range(1, nc):
+        for j in range(m):
+            db[j] += part[c, j]
     if need_dx:
         for c in prange(nc):
             _dx_rows(dx, dout, w, c * n // nc, (c + 1) * n // nc)
 
 
 @kernel
+def _copy(dst, src):
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@kernel
+def _gather_range(out, x, idx, k0, k1):
+    # Row views, not an (index, column) loop nest: the copy then vectorises.
+    for k in range(k0, k1):
+        _copy(out[k], x[idx[k]])
+
+
+@kernel
 def gather_rows(out, x, idx):
     """``out[k] = x[idx[k]]`` for the first ``len(idx)`` rows of ``out``."""
-    m = x.shape[1]
-    for k in range(idx.shape[0]):
-        r = idx[k]
-        for j in range(m):
-            out[k, j] = x[r, j]
+    _gather_range(out, x, idx, 0, idx.shape[0])
 
 
 @kernel
@@ -157,6 +185,34 @@ def gather_vector(out, x, idx):
         out[k] = v
         s += v
     return s
+
+
+@kernel
+def gather_batch(xo, yo, swo, x, y, sw, idx, split):
+    """One mini-batch: rows ``idx`` of ``x``, ``y`` and ``sw`` into the first
+    ``len(idx)`` rows of ``xo``, ``yo``, ``swo``; returns ``sum(swo)``.
+
+    ``x``/``y`` are 2-D C-contiguous (the engine flattens images), ``sw`` 1-D.
+    ``split`` is unused (the parallel twin's chunking; one signature).
+    """
+    n = idx.shape[0]
+    _gather_range(xo, x, idx, 0, n)
+    _gather_range(yo, y, idx, 0, n)
+    return gather_vector(swo, sw, idx)
+
+
+@parallel_kernel
+def gather_batch_parallel(xo, yo, swo, x, y, sw, idx, split):
+    """:func:`gather_batch` with the row copies split in chunks (a copy: the
+    same bits for any chunking)."""
+    n = idx.shape[0]
+    nc = n_chunks(n, 32, split)
+    for c in prange(nc):
+        k0 = c * n // nc
+        k1 = (c + 1) * n // nc
+        _gather_range(xo, x, idx, k0, k1)
+        _gather_range(yo, y, idx, k0, k1)
+    return gather_vector(swo, sw, idx)
 
 
 @kernel
