@@ -20,9 +20,9 @@ import numpy as np
 
 from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
 from ._kernels.dense import (
+    MAX_CHUNKS,
     csr_dense_backward,
     csr_dense_forward,
-    MAX_CHUNKS,
     dense_backward,
     dense_backward_parallel,
     dense_forward,

@@ -5,10 +5,10 @@ import pytest
 
 from sknn._kernels import activations as A
 from sknn._kernels.dense import (
+    MAX_CHUNKS,
     csr_dense_backward,
     csr_dense_forward,
     csr_gather,
-    MAX_CHUNKS,
     dense_backward,
     dense_backward_parallel,
     dense_forward,
