@@ -17,12 +17,23 @@ Why these options
   finite checks whose NaN/Inf semantics must hold.
 * ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead of
   raising inside a kernel (inputs are validated before any kernel runs).
+* **Lazy.** ``import sknn`` does not import Numba (about 0.3 s of
+  Numba and llvmlite imports, more than the rest of sknn).  :func:`kernel`
+  and :func:`parallel_kernel` return :class:`LazyKernel` placeholders; the
+  first call of any of them imports Numba and decorates *every* sknn kernel
+  at once (:func:`materialize`), then rebinds the placeholders in sknn's
+  module namespaces to the real dispatchers.  Kernels that call other
+  kernels thus see dispatchers when Numba compiles them, and Python code
+  that bound a placeholder early keeps working through it (one extra call).
+  Kernel modules write ``prange`` from this module (a placeholder rebound to
+  ``numba.prange``) and register Numba-dependent globals with
+  :func:`on_materialize`.
 """
 
 import logging
+import sys
+import threading
 import types
-
-import numba
 
 from ._threads import ParallelKernel
 
@@ -30,9 +41,37 @@ _COMMON = dict(nogil=True, error_model="numpy")
 _cache_usable = True
 
 
+class _PrangePlaceholder:
+    """Stands for ``numba.prange`` until Numba is imported (see module doc)."""
+
+    def __repr__(self):
+        return "prange (placeholder until sknn's kernels are compiled)"
+
+
+prange = _PrangePlaceholder()
+
+_registry = []  # every LazyKernel, in definition order
+_hooks = []  # callables run once Numba is imported, before any decoration
+_materialized = False
+_materialize_lock = threading.RLock()
+
+
+def on_materialize(hook):
+    """Run ``hook()`` when Numba is first needed (to build Numba globals)."""
+    _hooks.append(hook)
+    if _materialized:
+        hook()
+    return hook
+
+
 def _njit(func, **options):
     """``numba.njit(cache=True)``, or no cache when none can be written."""
     global _cache_usable
+    import numba
+
+    if _materialized:
+        _resolve_globals(func.__globals__, numba,
+                         {id(lazy): lazy.target for lazy in _registry})
     if _cache_usable:
         try:
             return numba.njit(cache=True, **_COMMON, **options)(func)
@@ -46,9 +85,100 @@ def _njit(func, **options):
     return numba.njit(cache=False, **_COMMON, **options)(func)
 
 
+def _serial_twin(func):
+    twin = types.FunctionType(func.__code__, func.__globals__,
+                              func.__name__ + "__serial", func.__defaults__,
+                              func.__closure__)
+    twin.__qualname__ = func.__qualname__ + "__serial"
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return _njit(twin)
+
+
+class LazyKernel:
+    """Placeholder for a kernel until Numba is needed (see module doc).
+
+    Calling it (or reading a dispatcher attribute such as ``py_func`` or
+    ``serial``) materializes every kernel and forwards to the real one.
+    """
+
+    def __init__(self, func, parallel):
+        self.py_func = func
+        self.parallel = parallel
+        self.target = None
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+        _registry.append(self)
+
+    def _build(self):
+        func = self.py_func
+        if self.parallel:
+            return ParallelKernel(_njit(func, parallel=True),
+                                  lambda: _serial_twin(func))
+        return _njit(func)
+
+    def __call__(self, *args, **kwargs):
+        target = self.target
+        if target is None:
+            materialize()
+            target = self.target
+        return target(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name in ("target", "py_func", "parallel"):  # not set yet (copying)
+            raise AttributeError(name)
+        if self.target is None:
+            materialize()
+        return getattr(self.target, name)
+
+    def __repr__(self):
+        state = "pending" if self.target is None else repr(self.target)
+        return f"LazyKernel({self.__qualname__}: {state})"
+
+
+def _resolve_globals(ns, numba, built):
+    """Rebind placeholders in namespace ``ns`` to ``numba.prange`` and to the
+    built dispatchers (``built``: ``id(LazyKernel) -> dispatcher``)."""
+    for key, value in list(ns.items()):
+        if isinstance(value, _PrangePlaceholder):
+            ns[key] = numba.prange
+        elif isinstance(value, LazyKernel) and id(value) in built:
+            ns[key] = built[id(value)]
+
+
+def materialize():
+    """Import Numba and decorate every sknn kernel (idempotent, thread-safe)."""
+    global _materialized
+    if _materialized:
+        return
+    with _materialize_lock:
+        if _materialized:
+            return
+        import numba
+
+        for hook in _hooks:
+            hook()
+        built = {id(lazy): lazy._build() for lazy in _registry}
+        # Numba reads a kernel's globals (callees, prange) when it compiles,
+        # at the first call: every namespace is rebound before any
+        # placeholder lets a call through (targets are published last).
+        modules = [m for name, m in list(sys.modules.items())
+                   if m is not None and (name == "sknn" or name.startswith("sknn."))]
+        for mod in modules:
+            _resolve_globals(vars(mod), numba, built)
+        for lazy in _registry:
+            lazy.target = built[id(lazy)]
+        _materialized = True
+
+
 def kernel(func):
-    """Compile ``func`` as a serial, cached, GIL-free kernel."""
-    return _njit(func)
+    """Compile ``func`` as a serial, cached, GIL-free kernel (lazily)."""
+    if _materialized:
+        return _njit(func)
+    return LazyKernel(func, parallel=False)
 
 
 def parallel_kernel(func):
@@ -65,13 +195,6 @@ def parallel_kernel(func):
     compiled without ``parallel=True``, so ``prange`` runs as ``range`` over
     the same chunks and gives the same bits (see :mod:`sknn._threads`).
     """
-    def make_serial():
-        twin = types.FunctionType(func.__code__, func.__globals__,
-                                  func.__name__ + "__serial", func.__defaults__,
-                                  func.__closure__)
-        twin.__qualname__ = func.__qualname__ + "__serial"
-        twin.__module__ = func.__module__
-        twin.__doc__ = func.__doc__
-        return _njit(twin)
-
-    return ParallelKernel(_njit(func, parallel=True), make_serial)
+    if _materialized:
+        return LazyKernel(func, parallel=True)._build()
+    return LazyKernel(func, parallel=True)

@@ -73,8 +73,6 @@ import os
 import threading
 from contextlib import contextmanager
 
-import numba
-
 _controller = None
 _local = threading.local()
 
@@ -143,6 +141,7 @@ def _after_fork_in_child():
 def _select_layer():
     """Load Numba's threading layer (sknn's choice unless configured)."""
     global _layer, _launch_lock, _fork_hook_registered
+    import numba  # not at module level: `import sknn` must not load Numba
     from numba.core import config
 
     if not _layer_initialized() and not _user_configured_layer():
@@ -303,6 +302,8 @@ def _blas_exit(local):
 
 def effective_n_jobs(n_jobs):
     """Number of kernel threads for ``n_jobs`` (None, positive, or negative)."""
+    import numba  # not at module level: `import sknn` must not load Numba
+
     max_threads = numba.config.NUMBA_NUM_THREADS
     if n_jobs is None:
         n = max_threads
@@ -325,6 +326,8 @@ def kernel_threads(n_jobs, blas=True):
     such as predicting a few rows: there the limit (two library calls each
     way, ~30 us) would cost more than the prediction.
     """
+    import numba  # not at module level: `import sknn` must not load Numba
+
     n = effective_n_jobs(n_jobs)
     threading_layer()  # before Numba's first thread call loads a layer
     previous = numba.get_num_threads()

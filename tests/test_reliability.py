@@ -16,6 +16,7 @@ import pickletools
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import tracemalloc
@@ -746,3 +747,51 @@ def test_same_random_state_same_weights_for_any_n_jobs(name):
         fits.append(fit(est, kind, X, y))
     for other in fits[1:]:
         assert_same_weights(fits[0], other)
+
+
+# -- lazy Numba ---------------------------------------------------------------
+
+
+def test_import_sknn_does_not_import_numba_and_first_call_binds_kernels():
+    """``import sknn`` loads neither Numba nor llvmlite (a third of a second);
+    the first fit materializes every kernel: module namespaces then hold the
+    real dispatchers (no placeholder, ``numba.prange`` in the kernel modules)
+    and the fit matches a process where Numba was imported first."""
+    code = """
+import sys
+import sknn
+assert 'numba' not in sys.modules and 'llvmlite' not in sys.modules, 'eager'
+import numpy as np
+from sklearn.datasets import load_digits
+X, y = load_digits(return_X_y=True)
+X = X[:300] / 16.0
+m = sknn.MLPClassifierX(hidden_layer_sizes=(300,), max_iter=3, random_state=0)
+import warnings
+warnings.simplefilter("ignore")
+m.fit(X, y[:300])
+import numba
+from sknn import _jit
+from sknn._kernels import dense, optim
+assert dense.prange is numba.prange and optim.prange is numba.prange
+for mod in [m for n, m in sys.modules.items() if n.startswith('sknn')]:
+    for k, v in vars(mod).items():
+        assert not isinstance(v, (_jit.LazyKernel, _jit._PrangePlaceholder)), (mod, k)
+np.save(sys.argv[1], m.predict_proba(X))
+"""
+
+    from sklearn.datasets import load_digits
+
+    from sknn import MLPClassifierX
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "p.npy")
+        subprocess.run([sys.executable, "-c", code, path], check=True,
+                       capture_output=True, text=True)
+        lazy = np.load(path)
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16.0
+    here = MLPClassifierX(hidden_layer_sizes=(300,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        here.fit(X, y[:300])
+    np.testing.assert_array_equal(lazy, here.predict_proba(X))

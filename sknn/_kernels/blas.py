@@ -14,24 +14,30 @@ cacheable.  ``tests/test_kernels_dense.py`` checks it against NumPy.
 """
 
 import numpy as np
-from numba import types
-from numba.np.linalg import ensure_blas
 
-from .._jit import kernel
+from .._jit import kernel, on_materialize
 
-ensure_blas()  # SciPy's BLAS must be importable, as for np.dot in a kernel
+_XXGEMM = None  # the Numba external function, built when Numba is imported
 
-_XXGEMM = types.ExternalFunction(
-    "numba_xxgemm",
-    types.intc(
-        types.char,  # kind: 's' or 'd'
-        types.char, types.char,  # transa, transb: 'n' or 't'
-        types.intp, types.intp, types.intp,  # m, n, k
-        types.voidptr, types.voidptr, types.intp,  # alpha, a, lda
-        types.voidptr, types.intp,  # b, ldb
-        types.voidptr, types.voidptr, types.intp,  # beta, c, ldc
-    ),
-)
+
+@on_materialize
+def _declare_gemm():
+    global _XXGEMM
+    from numba import types
+    from numba.np.linalg import ensure_blas
+
+    ensure_blas()  # SciPy's BLAS must be importable, as for np.dot in a kernel
+    _XXGEMM = types.ExternalFunction(
+        "numba_xxgemm",
+        types.intc(
+            types.char,  # kind: 's' or 'd'
+            types.char, types.char,  # transa, transb: 'n' or 't'
+            types.intp, types.intp, types.intp,  # m, n, k
+            types.voidptr, types.voidptr, types.intp,  # alpha, a, lda
+            types.voidptr, types.intp,  # b, ldb
+            types.voidptr, types.voidptr, types.intp,  # beta, c, ldc
+        ),
+    )
 _N, _T = 110, 116  # ord('n'), ord('t')
 
 

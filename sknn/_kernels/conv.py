@@ -46,9 +46,8 @@ compute the same quantities (to floating-point rounding);
 """
 
 import numpy as np
-from numba import prange
 
-from sknn._jit import kernel, parallel_kernel
+from .._jit import kernel, parallel_kernel, prange
 
 __all__ = [
     "CONV_NBLOCK",

@@ -15,9 +15,8 @@ weight gradient scatters rows serially, in row order, so it is deterministic.
 import os
 
 import numpy as np
-from numba import prange
 
-from .._jit import kernel, parallel_kernel
+from .._jit import kernel, parallel_kernel, prange
 from .activations import activate, activation_grad
 from .blas import gemm_tn
 

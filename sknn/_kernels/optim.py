@@ -10,9 +10,8 @@ the parameters is needed.
 """
 
 import numpy as np
-from numba import prange
 
-from .._jit import kernel, parallel_kernel
+from .._jit import kernel, parallel_kernel, prange
 
 
 @kernel
