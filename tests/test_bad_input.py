@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _extras import sknn_estimator
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 N, N_FEATURES = 30, 16  # 16 features = one 1x4x4 image for ConvClassifier
@@ -456,3 +457,43 @@ def test_fit_time_combinations(name):
     for a, b in zip(before, est.coefs_):
         np.testing.assert_array_equal(a, b)
     assert est.n_features_in_ == N_FEATURES
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_plain_input_fast_path_matches_validate_data(dtype, monkeypatch):
+    """Small plain float arrays skip ``validate_data`` in predict; the result
+    is the same bits, and inputs that must warn or raise still do."""
+    import pandas as pd
+
+    from sknn import MLPClassifierX
+    from sknn._base import BaseNeuralNetwork
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5)).astype(dtype)
+    y = (X[:, 0] > 0).astype(int)
+    est = MLPClassifierX(hidden_layer_sizes=(7,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert est._plain_input(X[:3])
+    fast = est.predict_proba(X[:3])
+    monkeypatch.setattr(BaseNeuralNetwork, "_plain_input", lambda self, X: False)
+    np.testing.assert_array_equal(fast, est.predict_proba(X[:3]))
+    monkeypatch.undo()
+
+    bad = X[:3].copy()
+    bad[1, 2] = np.nan
+    assert not est._plain_input(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(bad)
+    with pytest.raises(ValueError, match="5 features"):
+        est.predict(X[:3, :4])
+    assert not est._plain_input(X[:0])
+    with pytest.raises(ValueError, match="0 sample"):
+        est.predict(X[:0])
+    named = clone(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        named.fit(pd.DataFrame(X, columns=list("abcde")), y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X[:3])
