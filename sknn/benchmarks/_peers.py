@@ -388,6 +388,37 @@ def gemm_floor_impl(layer_sizes, n_samples, batch_size, dtype, epochs, threads):
     return Implementation("gemm-floor", prepare)
 
 
+class _GemmForward:
+    """The forward matrix products of predicting ``rows`` rows at once."""
+
+    def __init__(self, layer_sizes, rows, dtype):
+        rng = np.random.default_rng(SEED)
+        pairs = list(itertools.pairwise(layer_sizes))
+        self.weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype)
+                        for a, b in pairs]
+        self.acts = [rng.standard_normal((rows, w)).astype(dtype) for w in layer_sizes]
+
+    def run(self):
+        for i, w in enumerate(self.weights):
+            np.dot(self.acts[i], w, out=self.acts[i + 1])
+
+
+def gemm_forward_floor_impl(layer_sizes, rows, dtype, threads):
+    """Time the forward products of a ``rows``-row prediction alone.
+
+    The prediction counterpart of :func:`gemm_floor_impl` (same BLAS thread
+    rule): what no implementation of that prediction can beat.
+    """
+    blas_threads = sorted({threads, 1}, reverse=True)
+
+    def prepare():
+        plan = _GemmForward(layer_sizes, rows, dtype)
+        plan.run()
+        return functools.partial(_floor_seconds_per_epoch, plan, 1, blas_threads)
+
+    return Implementation("gemm-floor", prepare)
+
+
 def _latency(model, row, calls):
     times = []
     for _ in range(calls):

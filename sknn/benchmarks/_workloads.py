@@ -19,6 +19,7 @@ from ._peers import (
     estimator_impl,
     fixed_epochs,
     gemm_floor_impl,
+    gemm_forward_floor_impl,
     predict_latency_impl,
     predict_throughput_impl,
     sklearn_class,
@@ -284,8 +285,10 @@ def predict_workloads(cfg):
         name="predict-throughput",
         description=f"predict_proba of {n_rows} rows, MLP of mlp-784-f32 (1 epoch)",
         unit=f"{n_rows} rows",
-        implementations=tuple(predict_throughput_impl(lib, m, rows)
-                              for lib, m in models.items()),
+        implementations=(
+            *(predict_throughput_impl(lib, m, rows) for lib, m in models.items()),
+            gemm_forward_floor_impl((C.MLP_FEATURES, *C.MLP_HIDDEN, C.MLP_CLASSES),
+                                    n_rows, "float32", cfg.threads)),
         targets=(Target("sklearn", min_ratio=2.0),),
         samples_per_unit=n_rows, flops_per_unit=n_rows * flops)
     return [latency, throughput]
