@@ -341,7 +341,8 @@ def meanpool(x, sh, sw):
 
 @pytest.mark.parametrize("dtype, idx_dtype", [(np.float64, np.int64), (np.float32, np.int32)])
 @pytest.mark.parametrize(
-    "sh, sw, H, W", [(2, 2, 7, 8), (3, 3, 9, 7), (1, 1, 3, 2), (2, 3, 5, 7), (1, 3, 1, 7)]
+    "sh, sw, H, W",
+    [(2, 2, 7, 8), (2, 2, 6, 9), (3, 3, 9, 7), (1, 1, 3, 2), (2, 3, 5, 7), (1, 3, 1, 7)],
 )
 def test_pooling_matches_reference(dtype, idx_dtype, sh, sw, H, W):
     rng = np.random.default_rng(sh * 10 + sw)
@@ -403,6 +404,18 @@ def test_pooling_float32_matches_float64():
             bwd(d64, R, 2, 2)
             bwd(d32, R32, 2, 2)
         np.testing.assert_allclose(d32, d64, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("sh, sw", [(2, 2), (3, 2)])
+def test_maxpool_ties_pick_the_first_maximum(sh, sw):
+    """2x2 windows take an unrolled path; ties resolve like the general one
+    and like NumPy's argmax (first in row-major window order)."""
+    rng = np.random.default_rng(9)
+    x = rng.integers(0, 3, (4, 3, 6, 6)).astype(np.float64)  # many ties
+    out, am = maxpool(x, sh, sw)
+    win = _windows(x, sh, sw)
+    np.testing.assert_array_equal(out, win.max(-1))
+    np.testing.assert_array_equal(am, win.argmax(-1))
 
 
 def test_maxpool_nan_propagates():
