@@ -137,22 +137,23 @@ def _ref_loss(code, p, y):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [3, 11])  # 11: the 4-wide loop and its tail
 @pytest.mark.parametrize("code", [SQUARED, POISSON, SOFTMAX_CE, BINARY_CE])
-def test_link_loss_grad_reference(code, dtype):
+def test_link_loss_grad_reference(code, dtype, k):
     rng = np.random.default_rng(2)
-    z = rng.standard_normal((6, 3)).astype(dtype)
+    z = rng.standard_normal((6, k)).astype(dtype)
     if code == SOFTMAX_CE:
-        y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 6)]
+        y = np.eye(k, dtype=dtype)[rng.integers(0, k, 6)]
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
     elif code == BINARY_CE:
-        y = rng.integers(0, 2, (6, 3)).astype(dtype)
+        y = rng.integers(0, 2, (6, k)).astype(dtype)
         p = 1 / (1 + np.exp(-z))
     elif code == POISSON:
-        y = rng.poisson(2.0, (6, 3)).astype(dtype)
+        y = rng.poisson(2.0, (6, k)).astype(dtype)
         p = np.exp(z)
     else:
-        y = rng.standard_normal((6, 3)).astype(dtype)
+        y = rng.standard_normal((6, k)).astype(dtype)
         p = z.copy()
     sw = rng.random(6).astype(dtype)
     delta = np.empty_like(z)
