@@ -6,7 +6,8 @@ last concurrent sknn call ends), so a user's own BLAS and Numba settings are
 untouched outside sknn's calls.
 
 Inside a call BLAS is pinned to ONE thread and all parallelism comes from the
-kernels' ``prange`` loops over fixed, shape-determined chunks, each chunk one
+kernels' ``prange`` loops over fixed chunks (set by the shapes and the
+machine's CPU count, see ``sknn._kernels.dense.work_split``), each chunk one
 single-threaded BLAS call.  Two reasons: (1) OpenBLAS's multi-threaded GEMM
 gives results that differ in the last bits between thread counts, which would
 break "same random_state, same weights, any n_jobs"; (2) measured here, OpenMP
