@@ -29,7 +29,7 @@ from ._kernels.dense import (
     vector_sum,
     work_split,
 )
-from ._kernels.losses import apply_link, link_loss_grad
+from ._kernels.losses import apply_link, link_loss_grad, link_loss_grad_parallel
 from ._kernels.optim import all_finite, scale_grad_l2, sum_squares
 from ._layers import CSRBatch
 
@@ -76,6 +76,10 @@ class TrainData:
 # gathered by both threads: a 256 x 784 float32 batch drawn at random from a
 # large X takes ~47 us on one core and ~25 us on two.
 PARALLEL_GATHER_MIN = 65536
+# Batches with at least this many outputs (rows x outputs, e.g. an
+# autoencoder's 256 x 784 reconstruction) compute the loss on both threads
+# (bit-identical to the serial kernel: row losses are added in row order).
+PARALLEL_LOSS_MIN = 65536
 
 
 class BatchBuffers:
@@ -300,6 +304,13 @@ def fit_stochastic(
     progress = reporter.progress
     best_params = params.copy() if early_stopping else None
     interrupted = False
+    loss_grad = link_loss_grad
+    if batch_size * bufs.delta.shape[1] >= PARALLEL_LOSS_MIN:
+        split = work_split()
+
+        def loss_grad(delta, z, y, sw, code):
+            return link_loss_grad_parallel(delta, z, y, sw, code, split)
+
     try:
         for _ in range(cfg["max_iter"]):
             if cfg["shuffle"]:
@@ -311,7 +322,7 @@ def fit_stochastic(
                 x, y, sw, sw_sum = bufs.gather(data, sample_idx[start:stop])
                 z = net.forward(x, True, dropout_rng)
                 delta = bufs.delta[: stop - start]
-                batch_loss = link_loss_grad(delta, z, y, sw, loss_code) + net.penalty(sw)
+                batch_loss = loss_grad(delta, z, y, sw, loss_code) + net.penalty(sw)
                 net.backward(delta)
                 sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum)
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum

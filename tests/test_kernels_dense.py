@@ -337,3 +337,36 @@ def test_block_parallel_optimizer_is_bit_identical_to_serial(dtype, solver):
         ref = p0 + (0.9 * vel - 0.1 * g if solver == "nesterov" else vel)
     np.testing.assert_allclose(one[0], ref, rtol=tol, atol=tol)
     assert one[3] == pytest.approx(float((p0[:nw].astype(np.float64) ** 2).sum()), rel=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", [SQUARED, POISSON, SOFTMAX_CE, BINARY_CE])
+def test_parallel_loss_is_bit_identical_to_serial(code, dtype):
+    """Wide outputs use the row-chunked loss kernel: same link output, same
+    gradient and the same loss bits as the serial kernel, for any split."""
+    from sknn._kernels.losses import link_loss_grad_parallel
+
+    rng = np.random.default_rng(12)
+    n, k = 150, 13
+    z = rng.standard_normal((n, k)).astype(dtype)
+    if code == SOFTMAX_CE:
+        y = np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
+    elif code == BINARY_CE:
+        y = rng.integers(0, 2, (n, k)).astype(dtype)
+    elif code == POISSON:
+        y = rng.poisson(2.0, (n, k)).astype(dtype)
+    else:
+        y = rng.standard_normal((n, k)).astype(dtype)
+    sw = rng.random(n).astype(dtype)
+
+    def run(kern, *extra):
+        zz, delta = z.copy(), np.empty_like(z)
+        total = kern(delta, zz, y, sw, code, *extra)
+        return zz, delta, total
+
+    ref = run(link_loss_grad)
+    for split in (1, 2, 3):
+        for a, b in zip(ref, run(link_loss_grad_parallel, split)):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(ref, run(link_loss_grad_parallel.serial, split)):
+            np.testing.assert_array_equal(a, b)

@@ -23,7 +23,7 @@ epsilon, as scikit-learn does.
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import kernel, parallel_kernel, prange
 from .activations import LOGISTIC, activate
 
 SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
@@ -89,43 +89,72 @@ def _squared_row(drow, zrow, yrow, s):
 
 
 @kernel
+def _row_loss(drow, zrow, yrow, s, code, eps):
+    """Loss of one sample (after its link); writes ``drow = (p - y) * s``."""
+    m = zrow.shape[0]
+    if code == SQUARED:  # identity link; 0.5 * mean_k (y - p)^2
+        return 0.5 * _squared_row(drow, zrow, yrow, s) / m
+    one = zrow.dtype.type(1.0)
+    li = 0.0
+    for j in range(m):
+        p = zrow[j]
+        t = yrow[j]
+        if code == POISSON:
+            if t > 0:
+                li += t * np.log(t / p)
+            li += p - t
+        elif code == SOFTMAX_CE:
+            if t != 0:
+                li -= t * np.log(min(max(p, eps), one - eps))
+        else:
+            pc = min(max(p, eps), one - eps)
+            if t != 0:
+                li -= t * np.log(pc)
+            if t != 1:
+                li -= (1 - t) * np.log(1 - pc)
+        drow[j] = (p - t) * s
+    return li
+
+
+@kernel
+def _loss_range(delta, z, y, sw, code, r0, r1, rows):
+    """Link, gradient and ``rows[i] = sw_i * loss_i`` for rows ``r0:r1``."""
+    apply_link(z[r0:r1], code)
+    eps = np.finfo(z.dtype).eps
+    for i in range(r0, r1):
+        rows[i] = sw[i] * _row_loss(delta[i], z[i], y[i], sw[i], code, eps)
+
+
+@kernel
+def _ordered_sum(rows):
+    total = 0.0
+    for i in range(rows.shape[0]):
+        total += rows[i]
+    return total
+
+
+@kernel
 def link_loss_grad(delta, z, y, sw, code):
     """Apply the link to ``z`` in place; return ``sum_i sw_i * loss_i``.
 
     Writes ``delta = (p - y) * sw[:, None]``.  Shapes: ``z, y, delta (n, k)``,
-    ``sw (n,)``.  The loss sum is accumulated in float64.
+    ``sw (n,)``.  The loss sum is accumulated in float64, in row order.
     """
-    n, m = z.shape
-    if code == SQUARED:  # identity link; 0.5 * mean_k (y - p)^2 per sample
-        total = 0.0
-        for i in range(n):
-            total += sw[i] * (0.5 * _squared_row(delta[i], z[i], y[i], sw[i]) / m)
-        return total
-    apply_link(z, code)
-    eps = np.finfo(z.dtype).eps
-    one = z.dtype.type(1.0)
-    total = 0.0
-    for i in range(n):
-        li = 0.0
-        for j in range(m):
-            p = z[i, j]
-            t = y[i, j]
-            if code == SQUARED:
-                d = t - p
-                li += 0.5 * d * d / m
-            elif code == POISSON:
-                if t > 0:
-                    li += t * np.log(t / p)
-                li += p - t
-            elif code == SOFTMAX_CE:
-                if t != 0:
-                    li -= t * np.log(min(max(p, eps), one - eps))
-            else:
-                pc = min(max(p, eps), one - eps)
-                if t != 0:
-                    li -= t * np.log(pc)
-                if t != 1:
-                    li -= (1 - t) * np.log(1 - pc)
-            delta[i, j] = (p - t) * sw[i]
-        total += sw[i] * li
-    return total
+    n = z.shape[0]
+    rows = np.empty(n)
+    _loss_range(delta, z, y, sw, code, 0, n, rows)
+    return _ordered_sum(rows)
+
+
+@parallel_kernel
+def link_loss_grad_parallel(delta, z, y, sw, code, split):
+    """:func:`link_loss_grad` over ``split`` row chunks: each row's loss is
+    the same arithmetic and the row losses are added in row order, so the
+    result is bit-identical to the serial kernel (for wide outputs, such as
+    an autoencoder's reconstruction)."""
+    n = z.shape[0]
+    rows = np.empty(n)
+    nc = min(split, max(1, n // 32))
+    for c in prange(nc):
+        _loss_range(delta, z, y, sw, code, c * n // nc, (c + 1) * n // nc, rows)
+    return _ordered_sum(rows)
