@@ -36,6 +36,13 @@ def warm(dtypes=(np.float64, np.float32)):
                 sp.csr_matrix(X), y).predict(sp.csr_matrix(X))
             for loss in ("squared_error", "poisson"):
                 MLPRegressorX(loss, (3,), max_iter=1, random_state=0).fit(X, X[:, 0])
+            # One batch big enough for the parallel paths: dense layers of
+            # >= 8M multiply-adds, >= 65536 parameters (optimizer), >= 65536
+            # batch elements (gather) and outputs (loss).
+            Xl = rng.rand(256, 256).astype(dtype)
+            big = MLPRegressorX(hidden_layer_sizes=(256,), batch_size=256, max_iter=1,
+                                random_state=0)
+            big.fit(Xl, Xl).predict(Xl)
             warm_autoencoder(X, y, dtype)
             Xi = rng.rand(12, 36).astype(dtype)
             for pool, filters in (("max", (2, 3)), ("mean", (8, 8))):

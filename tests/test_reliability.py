@@ -795,3 +795,21 @@ np.save(sys.argv[1], m.predict_proba(X))
         warnings.simplefilter("ignore", ConvergenceWarning)
         here.fit(X, y[:300])
     np.testing.assert_array_equal(lazy, here.predict_proba(X))
+
+
+def test_precompile_reaches_the_parallel_kernels():
+    """``sknn.precompile()`` (run by the session fixture) compiles the
+    parallel kernels that only big layers use, in both float dtypes, so a
+    precompiled cache covers large models too."""
+    import numba
+
+    from sknn._kernels import dense, losses, optim
+
+    for kern in (dense.dense_forward_parallel, dense.dense_backward_parallel,
+                 dense.gather_batch_parallel, optim._step_parallel,
+                 losses.link_loss_grad_parallel):
+        dispatcher = getattr(kern, "dispatcher", kern)
+        floats = {arg.dtype for sig in dispatcher.signatures for arg in sig
+                  if isinstance(arg, numba.types.Array)
+                  and isinstance(arg.dtype, numba.types.Float)}
+        assert floats >= {numba.float32, numba.float64}, (kern, floats)
