@@ -23,4 +23,18 @@ __all__ = [
     "precompile",
     "__version__",
 ]
-from ._precompile import precompile
+
+
+def precompile(verbose=True):
+    """Compile and cache all kernels (float32 and float64); return the seconds.
+
+    Fits small models of every estimator, solver and dtype (including one
+    batch big enough for the parallel kernels), so that later processes load
+    every kernel from Numba's cache. Also available as the ``sknn-precompile``
+    command and ``python -m sknn._precompile``.
+    """
+    # Imported here so that ``python -m sknn._precompile`` does not find the
+    # module already imported by the package.
+    from ._precompile import precompile as run
+
+    return run(verbose)
