@@ -25,6 +25,7 @@ import numpy as np
 
 from .._jit import kernel, parallel_kernel, prange
 from .activations import LOGISTIC, activate
+from .dense import vector_sum
 
 SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
 
@@ -126,14 +127,6 @@ def _loss_range(delta, z, y, sw, code, r0, r1, rows):
 
 
 @kernel
-def _ordered_sum(rows):
-    total = 0.0
-    for i in range(rows.shape[0]):
-        total += rows[i]
-    return total
-
-
-@kernel
 def link_loss_grad(delta, z, y, sw, code):
     """Apply the link to ``z`` in place; return ``sum_i sw_i * loss_i``.
 
@@ -143,7 +136,7 @@ def link_loss_grad(delta, z, y, sw, code):
     n = z.shape[0]
     rows = np.empty(n)
     _loss_range(delta, z, y, sw, code, 0, n, rows)
-    return _ordered_sum(rows)
+    return vector_sum(rows)
 
 
 @parallel_kernel
@@ -157,4 +150,4 @@ def link_loss_grad_parallel(delta, z, y, sw, code, split):
     nc = min(split, max(1, n // 32))
     for c in prange(nc):
         _loss_range(delta, z, y, sw, code, c * n // nc, (c + 1) * n // nc, rows)
-    return _ordered_sum(rows)
+    return vector_sum(rows)

@@ -12,6 +12,7 @@ the parameters is needed.
 import numpy as np
 
 from .._jit import kernel, parallel_kernel, prange
+from .dense import vector_sum
 
 
 @kernel
@@ -125,24 +126,6 @@ def _block_step(k, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h
                    h2 != 0)
 
 
-@kernel
-def _ordered_sum(part):
-    s = 0.0
-    for k in range(part.shape[0]):
-        s += part[k]
-    return s
-
-
-@kernel
-def _step(params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam):
-    nb = (params.shape[0] + BLOCK - 1) // BLOCK
-    part = np.empty(nb)
-    for k in range(nb):
-        _block_step(k, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
-                    is_adam, part)
-    return _ordered_sum(part)
-
-
 @parallel_kernel
 def _step_parallel(params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
                    is_adam):
@@ -151,11 +134,12 @@ def _step_parallel(params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h
     for k in prange(nb):
         _block_step(k, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
                     is_adam, part)
-    return _ordered_sum(part)
+    return vector_sum(part)
 
 
 def _stepper(params):
-    return _step_parallel if params.shape[0] >= PARALLEL_MIN_PARAMS else _step
+    # Small vectors: the serial twin (same blocks, same bits, no launch).
+    return _step_parallel if params.shape[0] >= PARALLEL_MIN_PARAMS else _step_parallel.serial
 
 
 def sgd_step(params, grad, velocity, n_weights, alpha, inv_sw, lr, momentum, nesterov):
