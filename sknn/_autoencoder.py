@@ -28,17 +28,15 @@ from . import _ae_layers  # noqa: F401  (registers the autoencoder layers)
 from ._base import (
     ACTIVATIONS,
     BaseNeuralNetwork,
-    build_network,
     check_activation,
     check_rate,
     hidden_sizes,
     per_layer,
 )
 from ._docstrings import ENGINE_PARAMS, FITTED_ATTRS
-from ._engine import TrainData, predict_outputs
+from ._engine import TrainData
 from ._kernels.autoencoder import csr_row_sq_error, row_sq_error
 from ._kernels.losses import BINARY_CE, SQUARED
-from ._threads import kernel_threads
 
 _LOSS_FOR_OUTPUT = {"identity": "squared_error", "logistic": "binary_crossentropy"}
 _CHUNK = 4096
@@ -352,8 +350,9 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _check_X(self, X, reset):
         """Validated ``X``: C-contiguous writeable array or canonical int64 CSR."""
-        X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                          dtype=(np.float64, np.float32), reset=reset)
+        if reset or not self._plain_input(X):  # see BaseNeuralNetwork._plain_input
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=reset)
         if sp.issparse(X):
             return _canonical_csr(X)
         X = np.ascontiguousarray(X)
@@ -431,20 +430,24 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             ii += 1
         return stack
 
-    def _nets(self, dtype):
-        """Encoder-only and decoder-only inference networks in ``dtype``."""
+    def _halves(self):
+        """``(specs, loss code, coefs, intercepts)`` of the encoder-only and the
+        decoder-only inference networks (tied weights made plain)."""
         stack = self._stack()
         half = len(stack) // 2
         out_code = BINARY_CE if self.out_activation_ == "logistic" else SQUARED
-        nets = []
-        for part, code in ((stack[:half], SQUARED), (stack[half:], out_code)):
-            specs = [("dense", {"n_in": w.shape[0], "n_out": w.shape[1],
-                                "activation": act}) for act, w, _ in part]
-            net = build_network(specs, code)
-            net.bind_arrays([np.ascontiguousarray(w, dtype=dtype) for _, w, _ in part],
-                            [np.ascontiguousarray(b, dtype=dtype) for _, _, b in part])
-            nets.append(net)
-        return nets
+        return [
+            ([("dense", {"n_in": w.shape[0], "n_out": w.shape[1], "activation": act})
+              for act, w, _ in part], code,
+             [w for _, w, _ in part], [b for _, _, b in part])
+            for part, code in ((stack[:half], SQUARED), (stack[half:], out_code))
+        ]
+
+    def _run_encoder(self, X, halves, chunk=_CHUNK):
+        return self._infer("encoder", X, *halves[0], chunk=chunk)
+
+    def _run_decoder(self, Z, halves, chunk=_CHUNK):
+        return self._infer("decoder", Z, *halves[1], chunk=chunk)
 
     # -- public API ---------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -508,10 +511,7 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             The codes, in the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        encoder, _ = self._nets(X.dtype)
-        with kernel_threads(self.n_jobs):
-            return predict_outputs(encoder, X, chunk=_CHUNK)
+        return self._run_encoder(self._check_X(X, reset=False), self._halves())
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -527,8 +527,11 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             The reconstructions, in the dtype of the codes.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=(np.float64, np.float32), order="C")
         n_code = self._n_features_out
+        if self._plain_input(X, n_code):  # what check_array would accept as is
+            Z = np.ascontiguousarray(X)
+        else:
+            Z = check_array(X, dtype=(np.float64, np.float32), order="C")
         if Z.shape[1] != n_code:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but {type(self).__name__} "
@@ -536,9 +539,7 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         if not Z.flags.writeable:
             Z = Z.copy()
-        _, decoder = self._nets(Z.dtype)
-        with kernel_threads(self.n_jobs):
-            return predict_outputs(decoder, Z, chunk=_CHUNK)
+        return self._run_decoder(Z, self._halves())
 
     def score_samples(self, X):
         """Negative reconstruction error of each sample.
@@ -557,14 +558,13 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        encoder, decoder = self._nets(X.dtype)
+        halves = self._halves()
         n = X.shape[0]
         errors = np.empty(n)
-        with kernel_threads(self.n_jobs):
-            for start in range(0, n, _CHUNK):
-                part = X[start:start + _CHUNK]
-                rec = predict_outputs(decoder, predict_outputs(encoder, part))
-                _row_errors(errors[start:start + part.shape[0]], part, rec)
+        for start in range(0, n, _CHUNK):
+            part = X[start:start + _CHUNK]
+            rec = self._run_decoder(self._run_encoder(part, halves), halves)
+            _row_errors(errors[start:start + part.shape[0]], part, rec)
         return -errors
 
     def score(self, X, y=None, sample_weight=None):

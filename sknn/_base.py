@@ -454,10 +454,11 @@ class BaseNeuralNetwork(BaseEstimator):
         sw = val.sw if val.user_sw else None
         return float(self._score_outputs(outputs, val.y_raw, sw))
 
-    def _plain_input(self, X):
+    def _plain_input(self, X, n_features=None):
         """True when ``validate_data(reset=False)`` would return ``X`` unchanged
         and silently: a small, finite, non-empty 2-D float ndarray with the
-        fitted number of features, and no feature names fitted.
+        fitted number of features (or ``n_features``), and no feature names
+        fitted.
 
         ``validate_data`` costs ~50 us per call (most of a one-row predict),
         mostly in looking for dataframe types; for inputs this check accepts
@@ -470,7 +471,8 @@ class BaseNeuralNetwork(BaseEstimator):
             and X.dtype in _FLOAT_DTYPES
             and 0 < X.shape[0]
             and X.size <= _PLAIN_MAX_SIZE
-            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and X.shape[1] == (getattr(self, "n_features_in_", -1) if n_features is None
+                               else n_features)
             and not hasattr(self, "feature_names_in_")
             and bool(np.isfinite(X).all())
         )
@@ -506,37 +508,50 @@ class BaseNeuralNetwork(BaseEstimator):
                     self, X, dtype=(np.float64, np.float32), reset=False,
                     **self._x_validation,
                 )
-        X = self._as_kernel_input(X)
+        return self._infer("full", self._as_kernel_input(X), self._layer_specs_,
+                           self._loss_code(), self.coefs_, self.intercepts_)
+
+    def _infer(self, name, X, specs, code, coefs, intercepts, chunk=4096):
+        """Link-applied outputs of network ``name`` (``specs``, loss ``code``)
+        with weights ``coefs``/``intercepts`` cast to ``X``'s dtype.
+
+        ``X`` is kernel input (see ``_as_kernel_input``).  Every prediction
+        path (``predict``, an autoencoder's ``transform``...) comes here, so
+        all share the cached network, the dtype cast and the small-input
+        threading shortcut.
+        """
         dtype = X.dtype
-        net = self._inference_network()
-        coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
-        intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
+        net = self._inference_network(name, specs, code)
+        coefs = [np.ascontiguousarray(c, dtype=dtype) for c in coefs]
+        intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in intercepts]
         net.bind_arrays(coefs, intercepts)
         # Tiny predictions (a few rows) never reach BLAS's threading
         # threshold, so they skip the cost of limiting it.
         widest = max((c.size for c in coefs), default=0)
         blas = X.shape[0] * widest >= SMALL_GEMM_MACS
         with kernel_threads(self.n_jobs, blas=blas):
-            return predict_outputs(net, X)
+            return predict_outputs(net, X, chunk=chunk)
 
-    def _inference_network(self):
-        """This thread's prediction network for the fitted architecture.
+    def _inference_network(self, name, specs, code):
+        """This thread's prediction network ``name`` for ``specs`` and ``code``.
 
         Layers own scratch buffers, so each Python thread gets its own network
         (concurrent predicts never share buffers); within a thread it is
-        reused across calls, which makes predicting a few rows cheap. The
-        cache lives outside the estimator (a per-thread weak-keyed map), so
-        predict leaves ``__dict__`` untouched and pickles never see it.
+        reused across calls (rebuilt when ``specs`` or ``code`` change), which
+        makes predicting a few rows cheap. The cache lives outside the
+        estimator (a per-thread weak-keyed map), so predict leaves
+        ``__dict__`` untouched and pickles never see it.
         """
         cache = getattr(_PREDICT_CACHE, "nets", None)
         if cache is None:
             cache = _PREDICT_CACHE.nets = weakref.WeakKeyDictionary()
-        specs = self._layer_specs_
-        code = self._loss_code()
-        entry = cache.get(self)
-        if entry is None or entry[0] is not specs or entry[1] != code:
-            entry = (specs, code, build_network(specs, code))
-            cache[self] = entry
+        nets = cache.get(self)
+        if nets is None:
+            nets = cache[self] = {}
+        entry = nets.get(name)
+        if entry is None or entry[1] != code or (entry[0] is not specs
+                                                 and entry[0] != specs):
+            entry = nets[name] = (specs, code, build_network(specs, code))
         return entry[2]
 
     def __sklearn_tags__(self):

@@ -497,3 +497,36 @@ def test_plain_input_fast_path_matches_validate_data(dtype, monkeypatch):
         named.fit(pd.DataFrame(X, columns=list("abcde")), y)
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         named.predict(X[:3])
+
+
+def test_autoencoder_plain_input_fast_path_matches_validated(monkeypatch):
+    """transform / inverse_transform / score_samples take the same shortcut
+    for small plain arrays: same bits as through validation, and bad codes or
+    inputs still raise."""
+    from sknn import AutoEncoderTransformer
+    from sknn._base import BaseNeuralNetwork
+
+    rng = np.random.default_rng(1)
+    X = rng.random((30, 6))
+    ae = AutoEncoderTransformer(2, (4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ae.fit(X)
+    Z = ae.transform(X[:4])
+    fast = (Z, ae.inverse_transform(Z), ae.score_samples(X[:4]),
+            ae.inverse_transform(np.asfortranarray(Z)))
+    monkeypatch.setattr(BaseNeuralNetwork, "_plain_input", lambda self, X, n=None: False)
+    slow_Z = ae.transform(X[:4])
+    slow = (slow_Z, ae.inverse_transform(slow_Z), ae.score_samples(X[:4]),
+            ae.inverse_transform(np.asfortranarray(slow_Z)))
+    monkeypatch.undo()
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    bad = Z.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        ae.inverse_transform(bad)
+    with pytest.raises(ValueError, match="code size"):
+        ae.inverse_transform(Z[:, :1])
+    with pytest.raises(ValueError, match="NaN"):
+        ae.transform(np.full((1, 6), np.nan))
