@@ -22,7 +22,6 @@ under ``"tied_dense"``, ``"noise"`` and ``"activity_l1"``.
 
 import numpy as np
 
-from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
 from ._kernels.autoencoder import (
     add_transposed,
     csr_gaussian_corrupt,
@@ -31,20 +30,12 @@ from ._kernels.autoencoder import (
     l1_penalty,
     mask_corrupt,
 )
-from ._kernels.dense import (
-    MAX_CHUNKS,
-    dense_backward,
-    dense_backward_parallel,
-    dense_forward,
-    dense_forward_parallel,
-    work_split,
-)
-from ._layers import LAYERS, PARALLEL_MIN_MACS, CSRBatch, Dense, Layer, n_rows
+from ._layers import LAYERS, CSRBatch, Dense, Layer, n_rows
 
 NOISE_TYPES = ("gaussian", "mask")
 
 
-class TiedDense(Layer):
+class TiedDense(Dense):
     """Dense layer whose weights are the transpose of layer ``tied_to``'s.
 
     Parameters
@@ -60,20 +51,22 @@ class TiedDense(Layer):
         Activation whose Glorot factor scales the initial bias (default: the
         layer's own activation). Only the bias is drawn: the weights belong to
         the source layer.
+
+    Forward and backward are :class:`Dense`'s, run on ``w = source.w.T``
+    with the weight gradient going to ``gwt`` (``(n_in, n_out)``), which is
+    added into the source's gradient once the whole backward pass is done.
     """
 
     def __init__(self, n_in, n_out, tied_to, activation="identity",
                  init_activation=None):
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
+        super().__init__(n_in, n_out, activation, init_activation)
         self.tied_to = int(tied_to)
-        self.in_shape = (self.n_in,)
-        self.out_shape = (self.n_out,)
-        self.act = ACTIVATION_CODES[activation]
-        init_act = activation if init_activation is None else init_activation
-        self.init_factor = 2.0 if ACTIVATION_CODES[init_act] == LOGISTIC else 6.0
         self.source = None
         self.pending = False
+
+    @property
+    def w(self):
+        return self.source.w.T
 
     def link(self, layers):
         src = layers[self.tied_to]
@@ -97,31 +90,14 @@ class TiedDense(Layer):
         self.b[...] = rs.uniform(-bound, bound, self.n_out)
 
     def allocate(self, max_batch, dtype):
-        self.out = np.empty((max_batch, self.n_out), dtype=dtype)
-        self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
-        self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
-        self.split = work_split()
+        super().allocate(max_batch, dtype)
         # Gradient with respect to the transposed weights, (n_in, n_out).
-        self.gwt = np.empty((self.n_in, self.n_out), dtype=dtype)
-        parallel = max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS
-        self._fwd = dense_forward_parallel if parallel else dense_forward
-        self._bwd = dense_backward_parallel if parallel else dense_backward
-
-    def forward(self, x, training, rng):
-        n = n_rows(x)
-        out = self.out[:n]
-        x = x.reshape(n, self.n_in)
-        self._fwd(out, x, self.source.w.T, self.b, self.act, self.split)
-        self.x = x
-        return out
+        self.dw = self.gwt = np.empty((self.n_in, self.n_out), dtype=dtype)
 
     def backward(self, dout, need_dx):
-        n = n_rows(self.x)
-        dx = self.dx[:n]
-        self._bwd(dx, self.gwt, self.db, self.work, dout, self.out[:n], self.x,
-                  self.source.w.T, self.act, need_dx, self.split)
+        dx = super().backward(dout, need_dx)
         self.pending = True
-        return dx if need_dx else None
+        return dx
 
     def finish_backward(self):
         # The source layer runs its own backward after this one (it is earlier
