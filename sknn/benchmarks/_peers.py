@@ -309,10 +309,12 @@ class _GemmEpoch:
 
     Per batch and layer: the forward product ``A @ W``, the weight gradient
     ``A.T @ D`` and, except for the first layer, the input gradient
-    ``D @ W.T``; all write into preallocated arrays with ``out=``.
+    ``D @ W.T``; all write into preallocated arrays with ``out=``.  With
+    ``backward=False`` only the forward products (a prediction).
     """
 
-    def __init__(self, layer_sizes, sizes_of_batches, dtype):
+    def __init__(self, layer_sizes, sizes_of_batches, dtype, backward=True):
+        self.backward = backward
         rng = np.random.default_rng(SEED)
         pairs = list(itertools.pairwise(layer_sizes))
         self.weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype)
@@ -332,6 +334,8 @@ class _GemmEpoch:
             acts, deltas = self.buffers[rows]
             for i, w in enumerate(weights):
                 np.dot(acts[i], w, out=acts[i + 1])
+            if not self.backward:
+                continue
             for i in range(len(weights) - 1, -1, -1):
                 np.dot(acts[i].T, deltas[i + 1], out=grads[i])
                 if i:
@@ -349,8 +353,12 @@ def _floor_seconds_per_epoch(plan, epochs, blas_threads):
     return best
 
 
-def gemm_floor_impl(layer_sizes, n_samples, batch_size, dtype, epochs, threads):
+def gemm_floor_impl(layer_sizes, n_samples, batch_size, dtype, epochs, threads,
+                    backward=True):
     """Time one epoch's GEMMs alone: the floor no implementation beats.
+
+    With ``backward=False``, the forward products of predicting ``n_samples``
+    rows in batches of ``batch_size`` (the floor of a prediction).
 
     The products run with BLAS limited to ``threads`` threads and, when
     ``threads > 1``, once more with one BLAS thread; the faster run is the
@@ -381,40 +389,10 @@ def gemm_floor_impl(layer_sizes, n_samples, batch_size, dtype, epochs, threads):
     blas_threads = sorted({threads, 1}, reverse=True)
 
     def prepare():
-        plan = _GemmEpoch(layer_sizes, batch_sizes(n_samples, batch_size), dtype)
+        plan = _GemmEpoch(layer_sizes, batch_sizes(n_samples, batch_size), dtype,
+                          backward)
         plan.run()
         return functools.partial(_floor_seconds_per_epoch, plan, epochs, blas_threads)
-
-    return Implementation("gemm-floor", prepare)
-
-
-class _GemmForward:
-    """The forward matrix products of predicting ``rows`` rows at once."""
-
-    def __init__(self, layer_sizes, rows, dtype):
-        rng = np.random.default_rng(SEED)
-        pairs = list(itertools.pairwise(layer_sizes))
-        self.weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype)
-                        for a, b in pairs]
-        self.acts = [rng.standard_normal((rows, w)).astype(dtype) for w in layer_sizes]
-
-    def run(self):
-        for i, w in enumerate(self.weights):
-            np.dot(self.acts[i], w, out=self.acts[i + 1])
-
-
-def gemm_forward_floor_impl(layer_sizes, rows, dtype, threads):
-    """Time the forward products of a ``rows``-row prediction alone.
-
-    The prediction counterpart of :func:`gemm_floor_impl` (same BLAS thread
-    rule): what no implementation of that prediction can beat.
-    """
-    blas_threads = sorted({threads, 1}, reverse=True)
-
-    def prepare():
-        plan = _GemmForward(layer_sizes, rows, dtype)
-        plan.run()
-        return functools.partial(_floor_seconds_per_epoch, plan, 1, blas_threads)
 
     return Implementation("gemm-floor", prepare)
 

@@ -19,7 +19,6 @@ from ._peers import (
     estimator_impl,
     fixed_epochs,
     gemm_floor_impl,
-    gemm_forward_floor_impl,
     predict_latency_impl,
     predict_throughput_impl,
     sklearn_class,
@@ -287,8 +286,8 @@ def predict_workloads(cfg):
         unit=f"{n_rows} rows",
         implementations=(
             *(predict_throughput_impl(lib, m, rows) for lib, m in models.items()),
-            gemm_forward_floor_impl((C.MLP_FEATURES, *C.MLP_HIDDEN, C.MLP_CLASSES),
-                                    n_rows, "float32", cfg.threads)),
+            gemm_floor_impl((C.MLP_FEATURES, *C.MLP_HIDDEN, C.MLP_CLASSES), n_rows,
+                            n_rows, "float32", 1, cfg.threads, backward=False)),
         targets=(Target("sklearn", min_ratio=2.0),),
         samples_per_unit=n_rows, flops_per_unit=n_rows * flops)
     return [latency, throughput]
