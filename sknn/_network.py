@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from ._jit import materialize
 from ._kernels.losses import apply_link
 
 
@@ -131,6 +132,10 @@ class Network:
         key = (int(max_batch), np.dtype(dtype))
         if getattr(self, "_allocated", None) == key:
             return
+        # Kernels run next: set them up now, so that the kernels layers pick
+        # here are the compiled dispatchers, not the lazy placeholders that
+        # would forward every call (see sknn._jit).
+        materialize()
         for layer in self.layers:
             layer.allocate(max_batch, dtype)
         self._allocated = key
