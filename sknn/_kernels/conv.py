@@ -680,34 +680,6 @@ def _pick(best, arg, v, k):
     return (v if take else best), (k if take else arg)
 
 
-@kernel
-def _maxpool22_row(o, am, r0, r1):
-    # One output row of 2x2 pooling from input rows r0, r1 (1-D views): the
-    # constant window unrolls, which made 2x2 pooling ~4x faster than the
-    # general loops.  Same window order, hence the same results.
-    for j in range(o.shape[0]):
-        best, arg = r0[2 * j], 0
-        best, arg = _pick(best, arg, r0[2 * j + 1], 1)
-        best, arg = _pick(best, arg, r1[2 * j], 2)
-        best, arg = _pick(best, arg, r1[2 * j + 1], 3)
-        o[j] = best
-        am[j] = arg
-
-
-@kernel
-def _maxpool22_bwd_row(d0, d1, g, am):
-    # Rows 2i, 2i+1 of dx from output row i: each window written once (its
-    # max gets the gradient, the rest 0), no separate zeroing pass.
-    zero = d0.dtype.type(0)
-    for j in range(g.shape[0]):
-        a = am[j]
-        v = g[j]
-        d0[2 * j] = v if a == 0 else zero
-        d0[2 * j + 1] = v if a == 1 else zero
-        d1[2 * j] = v if a == 2 else zero
-        d1[2 * j + 1] = v if a == 3 else zero
-
-
 @parallel_kernel
 def maxpool2d_forward(out, argmax, x, size_h, size_w):
     """Max pooling over ``size_h x size_w`` windows with the same stride (floor mode).
@@ -725,14 +697,25 @@ def maxpool2d_forward(out, argmax, x, size_h, size_w):
     if argmax.shape != out.shape:
         raise ValueError("argmax must have the shape of out")
     N, C = x.shape[0], x.shape[1]
-    OH = out.shape[2]
     if size_h == 2 and size_w == 2:
+        # Every index written out, inside the parallel loop: the constant
+        # window unrolls, and neither per-row views (reference-count updates)
+        # nor a helper call per map are paid; together 3-4x faster on digits
+        # maps than rows of views.  Same window order as the general loops,
+        # hence the same results.
         for t in prange(N * C):
             n = t // C
-            c = t - n * C
-            xs, os_, am = x[n, c], out[n, c], argmax[n, c]
-            for i in range(OH):
-                _maxpool22_row(os_[i], am[i], xs[2 * i], xs[2 * i + 1])
+            un, uc = _U(n), _U(t - n * C)
+            for i in range(out.shape[2]):
+                ui, h0, h1 = _U(i), _U(2 * i), _U(2 * i + 1)
+                for j in range(out.shape[3]):
+                    uj, v0, v1 = _U(j), _U(2 * j), _U(2 * j + 1)
+                    best, arg = x[un, uc, h0, v0], 0
+                    best, arg = _pick(best, arg, x[un, uc, h0, v1], 1)
+                    best, arg = _pick(best, arg, x[un, uc, h1, v0], 2)
+                    best, arg = _pick(best, arg, x[un, uc, h1, v1], 3)
+                    out[un, uc, ui, uj] = best
+                    argmax[un, uc, ui, uj] = arg
         return
     for t in prange(N * C):
         n = t // C
@@ -777,18 +760,34 @@ def maxpool2d_backward(dx, dout, argmax, size_h, size_w):
     H, W = dx.shape[2], dx.shape[3]
     OH, OW = dout.shape[2], dout.shape[3]
     if size_h == 2 and size_w == 2:
+        # Rows 2i and 2i+1 of dx from output row i, each written in its own
+        # sequential pass (a window's max gets the gradient, the rest 0), so
+        # no zeroing pass; 3-5x faster than writing both rows in one loop.
+        zero = dx.dtype.type(0)
         for t in prange(N * C):
             n = t // C
             c = t - n * C
-            ds, g, am = dx[n, c], dout[n, c], argmax[n, c]
+            un, uc = _U(n), _U(c)
             for i in range(OH):
-                _maxpool22_bwd_row(ds[2 * i], ds[2 * i + 1], g[i], am[i])
-            # rows and columns the floor-mode windows do not cover
-            for h in range(2 * OH, H):
-                ds[h, :] = 0
-            if 2 * OW < W:
-                for h in range(2 * OH):
-                    ds[h, 2 * OW:] = 0
+                ui, h0, h1 = _U(i), _U(2 * i), _U(2 * i + 1)
+                for j in range(OW):
+                    uj = _U(j)
+                    a, v = argmax[un, uc, ui, uj], dout[un, uc, ui, uj]
+                    dx[un, uc, h0, _U(2 * j)] = v if a == 0 else zero
+                    dx[un, uc, h0, _U(2 * j + 1)] = v if a == 1 else zero
+                for j in range(OW):
+                    uj = _U(j)
+                    a, v = argmax[un, uc, ui, uj], dout[un, uc, ui, uj]
+                    dx[un, uc, h1, _U(2 * j)] = v if a == 2 else zero
+                    dx[un, uc, h1, _U(2 * j + 1)] = v if a == 3 else zero
+        if 2 * OH < H or 2 * OW < W:
+            # rows and columns the floor-mode windows do not cover (a loop of
+            # its own: views in the loop above slowed it by half)
+            for t in prange(N * C):
+                n = t // C
+                ds = dx[n, t - n * C]
+                ds[2 * OH:, :] = 0
+                ds[:2 * OH, 2 * OW:] = 0
         return
     for t in prange(N * C):
         n = t // C
