@@ -8,7 +8,7 @@ of ``(channels, height, width)`` (a free reshape of the contiguous buffer).
 
 import numpy as np
 
-from ._kernels.activations import ACTIVATION_CODES, LOGISTIC, activate, activation_grad
+from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
 from ._kernels.conv import (
     conv2d_backward,
     conv2d_backward_gemm,
@@ -82,22 +82,21 @@ class Conv2D(Layer):
         out = self.out[:n]
         ph, pw = self.pad
         if self.method == "gemm":
-            conv2d_forward_gemm(out, x, self.w, self.b, self.stride, ph, pw, self.work)
+            conv2d_forward_gemm(out, x, self.w, self.b, self.stride, ph, pw, self.work,
+                                self.act)
         else:
-            conv2d_forward(out, x, self.w, self.b, self.stride, ph, pw)
-        activate(out.reshape(-1), self.act)
+            conv2d_forward(out, x, self.w, self.b, self.stride, ph, pw, self.act)
         self.x = x
         return out
 
     def backward(self, dout, need_dx):
         n = dout.shape[0]
         dout = dout.reshape((n,) + self.out_shape)
-        activation_grad(dout.reshape(-1), self.out[:n].reshape(-1), self.act)
         dx = self.dx[:n]
         ph, pw = self.pad
         fn = conv2d_backward_gemm if self.method == "gemm" else conv2d_backward
-        fn(dx, self.dw, self.db, dout, self.x, self.w, self.stride, ph, pw, need_dx,
-           self.work)
+        fn(dx, self.dw, self.db, dout, self.out[:n], self.x, self.w, self.stride, ph, pw,
+           need_dx, self.work, self.act)
         return dx if need_dx else None
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sknn._kernels import conv as K
+from sknn._kernels.activations import ACTIVATION_CODES, IDENTITY, activate, activation_grad
 
 DTYPES = [np.float64, np.float32]
 METHODS = ["direct", "gemm"]
@@ -88,22 +89,27 @@ def _work(x, w, OH, OW, method, n_blocks=K.CONV_NBLOCK):
     return np.full(shape, np.nan, x.dtype)  # garbage in the workspace must not leak
 
 
-def conv_forward(x, w, b, stride, ph, pw, OH, OW, method):
+def conv_forward(x, w, b, stride, ph, pw, OH, OW, method, act=IDENTITY):
     out = np.full((x.shape[0], w.shape[0], OH, OW), np.nan, x.dtype)
     if method == "direct":
-        K.conv2d_forward(out, x, w, b, stride, ph, pw)
+        K.conv2d_forward(out, x, w, b, stride, ph, pw, act)
     else:
-        K.conv2d_forward_gemm(out, x, w, b, stride, ph, pw, _work(x, w, OH, OW, method))
+        K.conv2d_forward_gemm(out, x, w, b, stride, ph, pw, _work(x, w, OH, OW, method),
+                              act)
     return out
 
 
-def conv_backward(dout, x, w, stride, ph, pw, method, need_dx=True, n_blocks=K.CONV_NBLOCK):
+def conv_backward(dout, x, w, stride, ph, pw, method, need_dx=True, n_blocks=K.CONV_NBLOCK,
+                  out=None, act=IDENTITY):
+    """Gradients; ``dout`` is not modified (the kernels overwrite their copy)."""
+    dout = dout.copy()
+    out = np.full_like(dout, np.nan) if out is None else out
     dx = np.full_like(x, np.nan)
     dw = np.full_like(w, np.nan)
     db = np.full(w.shape[0], np.nan, x.dtype)
     work = _work(x, w, dout.shape[2], dout.shape[3], method, n_blocks)
     fn = K.conv2d_backward if method == "direct" else K.conv2d_backward_gemm
-    fn(dx, dw, db, dout, x, w, stride, ph, pw, need_dx, work)
+    fn(dx, dw, db, dout, out, x, w, stride, ph, pw, need_dx, work, act)
     return dx, dw, db
 
 
@@ -163,8 +169,8 @@ def test_helper_errors(call, exc):
 
 def test_workspace_shape_and_method():
     k = 3 * 5 * 4
-    assert K.conv2d_workspace_shape(3, 8, 5, 4, 6, 7) == (K.CONV_NBLOCK, 8 * k + 8)
-    assert K.conv2d_workspace_shape(3, 8, 5, 4, 6, 7, "gemm", 4) == (4, 2 * 8 * k + 8 + k * 42)
+    assert K.conv2d_workspace_shape(3, 8, 5, 4, 6, 7) == (K.CONV_NBLOCK, 8 * (k + 1))
+    assert K.conv2d_workspace_shape(3, 8, 5, 4, 6, 7, "gemm", 4) == (4, (k + 1) * (16 + 42))
     assert K.conv2d_method(8, 16, 5, 5, 12, 12) == "gemm"
     assert K.conv2d_method(1, 1, 3, 3, 4, 4) == "direct"
     assert K.conv2d_method(1, 16, 3, 3, 8, 8) == "gemm"
@@ -220,6 +226,30 @@ def test_direct_and_gemm_agree_any_block_count(dtype):
                 np.testing.assert_allclose(g, r, **_tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("activation", sorted(ACTIVATION_CODES))
+def test_fused_activation_equals_separate_passes(activation, method, dtype):
+    # The kernels apply the activation (forward) and its derivative
+    # (backward) per sample; the result must be the identity-activation
+    # kernel followed or preceded by the element-wise activation kernels.
+    code = ACTIVATION_CODES[activation]
+    rng = np.random.default_rng(11)
+    x, w, b = _random_conv(rng, 5, 2, 7, 6, 3, 3, 3, dtype)
+    OH, OW, ph, pw = _geometry(7, 6, 3, 3, 1, "same")
+    out = conv_forward(x, w, b, 1, ph, pw, OH, OW, method, code)
+    ref = conv_forward(x, w, b, 1, ph, pw, OH, OW, method)
+    activate(ref.reshape(-1), code)
+    np.testing.assert_array_equal(out, ref)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    got = conv_backward(dout, x, w, 1, ph, pw, method, out=out, act=code)
+    dz = dout.copy()
+    activation_grad(dz.reshape(-1), out.reshape(-1), code)
+    want = conv_backward(dz, x, w, 1, ph, pw, method)
+    for g, r in zip(got, want):
+        np.testing.assert_array_equal(g, r)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_conv_backward_without_dx(method):
     rng = np.random.default_rng(3)
@@ -230,7 +260,8 @@ def test_conv_backward_without_dx(method):
     db = np.empty(3)
     dummy = np.empty((0, 0, 0, 0))
     fn = K.conv2d_backward if method == "direct" else K.conv2d_backward_gemm
-    fn(dummy, dw, db, dout, x, w, 1, 1, 1, False, _work(x, w, 6, 6, method))
+    fn(dummy, dw, db, dout, dout, x, w, 1, 1, 1, False, _work(x, w, 6, 6, method),
+       IDENTITY)
     np.testing.assert_array_equal(dw, dw_ref)
     np.testing.assert_array_equal(db, db_ref)
 
@@ -241,20 +272,23 @@ def test_conv_kernel_argument_errors():
     b = np.zeros(4)
     out = np.zeros((2, 4, 4, 4))
     with pytest.raises(ValueError):
-        K.conv2d_forward(out, x, w[:, :2].copy(), b, 1, 0, 0)  # channel mismatch
+        K.conv2d_forward(out, x, w[:, :2].copy(), b, 1, 0, 0, 0)  # channel mismatch
     with pytest.raises(ValueError):
-        K.conv2d_forward(out, x, w, b, 0, 0, 0)  # stride 0
+        K.conv2d_forward(out, x, w, b, 0, 0, 0, 0)  # stride 0
     with pytest.raises(ValueError):
-        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 10)))  # work too small
+        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 10)), 0)  # work too small
     with pytest.raises(ValueError):
-        K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, x, w, 1, 0, 0, True,
-                          np.zeros((2, 5)))  # work too small
+        K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0, True,
+                          np.zeros((2, 5)), 0)  # work too small
     with pytest.raises(ValueError):
-        K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, x, w, 1, 0, 0, True,
-                          np.zeros((0, 200)))  # no blocks
+        K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0, True,
+                          np.zeros((0, 200)), 0)  # no blocks
     with pytest.raises(ValueError):
-        K.conv2d_backward_gemm(x[:1].copy(), w.copy(), b.copy(), out, x, w, 1, 0, 0,
-                               True, np.zeros((2, 1000)))  # dx shape
+        K.conv2d_backward_gemm(x[:1].copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0,
+                               True, np.zeros((2, 1000)), 0)  # dx shape
+    with pytest.raises(ValueError):
+        K.conv2d_backward_gemm(x.copy(), w.copy(), b.copy(), out, out[:1], x, w, 1, 0, 0,
+                               True, np.zeros((2, 1000)), 0)  # out shape
 
 
 # ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ compute the same quantities (to floating-point rounding);
 import numpy as np
 
 from .._jit import kernel, parallel_kernel, prange
+from .activations import activate, activation_grad
 
 __all__ = [
     "CONV_NBLOCK",
@@ -144,12 +145,13 @@ def conv2d_workspace_shape(
     With ``K = in_channels * kernel_h * kernel_w``, ``F = n_filters`` and
     ``P = out_h * out_w``, each of the ``n_blocks`` rows holds:
 
-    * ``method="direct"`` (``conv2d_backward``): ``F*K + F`` values, the
-      per-block partial weight and bias gradients -> ``(n_blocks, F*K + F)``.
+    * ``method="direct"`` (``conv2d_backward``): ``F*(K+1)`` values, the
+      per-block partial weight and bias gradients, filter by filter ->
+      ``(n_blocks, F*(K+1))``.
     * ``method="gemm"`` (``conv2d_forward_gemm`` and ``conv2d_backward_gemm``):
-      the partial gradients, an im2col matrix ``(K, P)`` and a ``(F, K)``
-      product -> ``(n_blocks, 2*F*K + F + K*P)``.  ``conv2d_forward_gemm``
-      alone only needs ``(n_blocks, K*P)``.
+      the partial gradients, an im2col matrix with a row of ones
+      ``(K+1, P)`` and a ``(F, K+1)`` product ->
+      ``(n_blocks, 2*F*(K+1) + (K+1)*P)``.
 
     Any array with ``n_blocks`` rows and at least that many columns works,
     so one array per layer can serve every call of both methods.  The
@@ -165,9 +167,9 @@ def conv2d_workspace_shape(
     nb = _check_positive_int(n_blocks, "n_blocks")
     k = c * kh * kw
     if method == "direct":
-        return (nb, f * k + f)
+        return (nb, f * (k + 1))
     if method == "gemm":
-        return (nb, 2 * f * k + f + k * oh * ow)
+        return (nb, (k + 1) * (2 * f + oh * ow))
     raise ValueError(f"method must be 'direct' or 'gemm', got {method!r}")
 
 
@@ -247,9 +249,11 @@ def _check_conv_args(out_shape, x_shape, w_shape, b_shape, stride, pad_h, pad_w)
 
 
 @kernel
-def _check_backward_args(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx,
+def _check_backward_args(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
                          work, ncol):
     _check_conv_args(dout.shape, x.shape, w.shape, db.shape, stride, pad_h, pad_w)
+    if out.shape != dout.shape:
+        raise ValueError("out must have the shape of dout")
     if dw.shape != w.shape:
         raise ValueError("dw must have the shape of w")
     if need_dx and dx.shape != x.shape:
@@ -266,26 +270,33 @@ def _block_bounds(blk, nblock, n):
 
 @kernel
 def _reduce_blocks(dw, db, work):
-    """``dw.flat[m] = sum_blk work[blk, m]`` for ``m < F*K`` and
-    ``db[f] = sum_blk work[blk, F*K + f]``, blocks added in order 0, 1, ...
+    """Block partials to gradients, blocks added in order 0, 1, ...
+
+    Row ``blk`` of ``work`` holds filter ``f``'s partials at
+    ``f*(K+1) : (f+1)*(K+1)``: ``K`` weight-gradient values, then the bias
+    gradient (the layout of a ``(F, K+1)`` product with an im2col matrix
+    that has a row of ones).
 
     Serial: it costs ``B*F*(K+1)`` additions, negligible next to the
     ``N*F*K*OH*OW`` multiply-adds of the backward pass, and a separate
     parallel region would add compile time.
     """
     F = dw.shape[0]
-    M = F * dw.shape[1] * dw.shape[2] * dw.shape[3]
-    nb = work.shape[0]
-    dwf = dw.reshape(M)
-    for m in range(M):
-        dwf[_U(m)] = work[0, _U(m)]
-    for f in range(F):
-        db[_U(f)] = work[0, _U(M + f)]
-    for blk in range(1, nb):
-        for m in range(M):
-            dwf[_U(m)] += work[_U(blk), _U(m)]
+    K = dw.shape[1] * dw.shape[2] * dw.shape[3]
+    dwf = dw.reshape(F * K)
+    for blk in range(work.shape[0]):
+        ub = _U(blk)
         for f in range(F):
-            db[_U(f)] += work[_U(blk), _U(M + f)]
+            r = f * (K + 1)
+            g = f * K
+            if blk == 0:
+                for k in range(K):
+                    dwf[_U(g + k)] = work[ub, _U(r + k)]
+                db[_U(f)] = work[ub, _U(r + K)]
+            else:
+                for k in range(K):
+                    dwf[_U(g + k)] += work[ub, _U(r + k)]
+                db[_U(f)] += work[ub, _U(r + K)]
 
 
 # ---------------------------------------------------------------------------
@@ -325,11 +336,14 @@ def _conv_fwd_one(out, x, w, b, n, f, stride, pad_h, pad_w):
 
 
 @parallel_kernel
-def conv2d_forward(out, x, w, b, stride, pad_h, pad_w):
-    """Direct 2-D convolution (cross-correlation) plus bias.
+def conv2d_forward(out, x, w, b, stride, pad_h, pad_w, act):
+    """Direct 2-D convolution (cross-correlation) plus bias, then activation.
 
-    ``out[n,f,i,j] = b[f] + sum_{c,p,q} w[f,c,p,q] * x[n, c, i*stride+p-pad_h, j*stride+q-pad_w]``
-    (out-of-range ``x`` is zero; each element summed in (c, p, q) order).
+    ``out[n,f,i,j] = act(b[f] + sum_{c,p,q} w[f,c,p,q] * x[n, c, i*s+p-pad_h, j*s+q-pad_w])``
+    with ``s = stride``
+    (out-of-range ``x`` is zero; each element summed in (c, p, q) order;
+    ``act`` is an activation code of :mod:`.activations`, ``IDENTITY`` for
+    none).
 
     Shapes: ``out (N, F, OH, OW)`` (written), ``x (N, C, H, W)``,
     ``w (F, C, KH, KW)``, ``b (F,)``.  No workspace.  Parallel over ``(n, f)``.
@@ -337,26 +351,29 @@ def conv2d_forward(out, x, w, b, stride, pad_h, pad_w):
     _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
     N = x.shape[0]
     F = w.shape[0]
+    P = out.shape[2] * out.shape[3]
     for t in prange(N * F):
         n = t // F
         f = t - n * F
         _conv_fwd_one(out, x, w, b, n, f, stride, pad_h, pad_w)
+        activate(out[n, f].reshape(P), act)
 
 
 @kernel
 def _conv_dw_block(work, blk, dout, x, f, n0, n1, stride, pad_h, pad_w, KH, KW):
     """Partial gradients of filter ``f`` over samples ``[n0, n1)``.
 
-    ``work[blk, f*K + (c*KH+p)*KW + q] = sum_n sum_{i,j} dout[n,f,i,j] * x[n,c,i*s+p-ph,j*s+q-pw]``
-    and ``work[blk, F*K + f] = sum_n sum_{i,j} dout[n,f,i,j]`` (``K = C*KH*KW``).
+    ``work[blk, f*(K+1) + (c*KH+p)*KW + q]`` ``= sum_n sum_{i,j} dout[n,f,i,j] *
+    x[n,c,i*s+p-ph,j*s+q-pw]`` and ``work[blk, f*(K+1) + K] = sum_n sum_{i,j}
+    dout[n,f,i,j]`` (``K = C*KH*KW``).
     Summation order: samples in order, and within a sample (i, j) row-major.
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    F, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
+    OH, OW = dout.shape[2], dout.shape[3]
     K = C * KH * KW
     ub = _U(blk)
     uf = _U(f)
-    base = f * K
+    base = f * (K + 1)
     zero = work.dtype.type(0)
     for k in range(K):
         work[ub, _U(base + k)] = zero
@@ -383,7 +400,7 @@ def _conv_dw_block(work, blk, dout, x, f, n0, n1, stride, pad_h, pad_w, KH, KW):
                         for j in range(jlo, jhi):
                             s += dout[un, uf, ui, _U(j)] * x[un, uc, uh, _U(j * stride + offw)]
                     work[ub, _U(base + (c * KH + p) * KW + q)] += s
-    work[ub, _U(F * K + f)] = sb
+    work[ub, _U(base + K)] = sb
 
 
 @kernel
@@ -417,9 +434,21 @@ def _conv_dx_one(dx, dout, w, n, c, stride, pad_h, pad_w):
                         dx[un, uc, uh, _U(j * stride + offw)] += wv * dout[un, uf, ui, _U(j)]
 
 
+@kernel
+def _activation_grad_one(dout, out, n, act):
+    """``dout[n] *= f'(z)``, computed from the forward output ``out[n]``."""
+    M = dout.shape[1] * dout.shape[2] * dout.shape[3]
+    activation_grad(dout[n].reshape(M), out[n].reshape(M), act)
+
+
 @parallel_kernel
-def conv2d_backward(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx, work):
+def conv2d_backward(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
+                    act):
     """Gradients of the convolution, direct loop nests (batch sums, not means).
+
+    ``dout`` holds dL/d(out) and is first overwritten with
+    ``dz = dout * f'(z)``, the derivative of activation ``act`` computed from
+    the forward output ``out`` (as :func:`.dense.dense_backward`).  Then:
 
     * ``dx[n,c,h,v] = sum_{f,p,q,i,j: i*s+p-ph=h, j*s+q-pw=v} w[f,c,p,q] * dout[n,f,i,j]``
       (only if ``need_dx``; otherwise ``dx`` is not touched and may be any
@@ -428,8 +457,8 @@ def conv2d_backward(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx, work)
     * ``db[f] = sum_{n,i,j} dout[n,f,i,j]``.
 
     Shapes: ``dx (N, C, H, W)``, ``dw (F, C, KH, KW)``, ``db (F,)`` (all
-    written), ``dout (N, F, OH, OW)``, ``x (N, C, H, W)``, ``w (F, C, KH, KW)``,
-    ``work (B, >= F*K + F)`` with ``K = C*KH*KW`` (see
+    written), ``dout`` and ``out (N, F, OH, OW)``, ``x (N, C, H, W)``,
+    ``w (F, C, KH, KW)``, ``work (B, >= F*(K+1))`` with ``K = C*KH*KW`` (see
     :func:`conv2d_workspace_shape`, ``method="direct"``).  The batch is split
     into ``B = work.shape[0]`` fixed blocks; parallel over ``(block, f)`` for
     the partial sums (then a serial in-order block reduction) and over
@@ -442,9 +471,11 @@ def conv2d_backward(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx, work)
     N, C = x.shape[0], x.shape[1]
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     K = C * KH * KW
-    _check_backward_args(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx,
-                         work, F * K + F)
+    _check_backward_args(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
+                         work, F * (K + 1))
     nb = work.shape[0]
+    for n in prange(N):
+        _activation_grad_one(dout, out, n, act)
     for t in prange(nb * F):
         blk = t // F
         f = t - blk * F
@@ -531,51 +562,75 @@ def _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW):
 
 
 @kernel
-def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk):
-    """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``."""
+def _ones_row(cols):
+    """Last row of ``cols`` = 1: the im2col matrix's bias row."""
+    one = cols.dtype.type(1)
+    r = _U(cols.shape[0] - 1)
+    for j in range(cols.shape[1]):
+        cols[r, _U(j)] = one
+
+
+@kernel
+def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act):
+    """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
+
+    The bias rides in the product: ``[w | b] (F, K+1) @ [cols; 1] (K+1, P)``,
+    so no separate pass adds it; the activation is applied to each sample's
+    output while it is in cache.
+    """
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     K = w.shape[1] * KH * KW
     OH, OW = out.shape[2], out.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
     wmat = w.reshape(F, K)
-    cols = work[blk, 0:K * P].reshape(K, P)
+    wb = work[blk, 0:F * (K + 1)].reshape(F, K + 1)
+    for f in range(F):
+        uf = _U(f)
+        for k in range(K):
+            wb[uf, _U(k)] = wmat[uf, _U(k)]
+        wb[uf, _U(K)] = b[uf]
+    c0 = F * (K + 1)
+    cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
+    _ones_row(cols)
     for n in range(n0, n1):
         _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-        o = out[n].reshape(F, P)
-        np.dot(wmat, cols, o)
-        for f in range(F):
-            uf = _U(f)
-            bf = b[uf]
-            for j in range(P):
-                o[uf, _U(j)] += bf
+        np.dot(wb, cols, out[n].reshape(F, P))
+        activate(out[n].reshape(F * P), act)
 
 
 @parallel_kernel
-def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work):
+def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act):
     """im2col + GEMM version of :func:`conv2d_forward` (same formula).
 
-    Per sample: ``cols (K, P) = im2col(x[n])``, then
-    ``out[n] as (F, P) = w as (F, K) @ cols + b[:, None]``, with
+    Per sample: ``cols (K+1, P) = [im2col(x[n]); 1]``, then
+    ``out[n] as (F, P) = act([w as (F, K) | b] @ cols)``, with
     ``K = C*KH*KW`` and ``P = OH*OW``.
 
-    Shapes as :func:`conv2d_forward`, plus ``work (B, >= K*P)`` (see
+    Shapes as :func:`conv2d_forward`, plus ``work (B, >= (K+1)*(F+P))`` (see
     :func:`conv2d_workspace_shape`, ``method="gemm"``).  Parallel over the
     ``B = work.shape[0]`` sample blocks; block ``k`` uses row ``k`` of ``work``.
     """
     _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
+    F = w.shape[0]
     K = x.shape[1] * w.shape[2] * w.shape[3]
     P = out.shape[2] * out.shape[3]
-    if work.shape[0] < 1 or work.shape[1] < K * P:
+    if work.shape[0] < 1 or work.shape[1] < (K + 1) * (F + P):
         raise ValueError("work is too small, see conv2d_workspace_shape")
     for blk in prange(work.shape[0]):
-        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk)
+        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act)
 
 
 @kernel
-def _conv_gemm_bwd_block(dx, dout, x, w, stride, pad_h, pad_w, need_dx, work, blk):
-    """Partial ``dW`` (into ``acc (F, K)``), ``db`` (into ``bacc (F,)``) and
-    ``dx[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``."""
+def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work, blk,
+                         act):
+    """Partial ``[dW | db]`` (into ``acc (F, K+1)``) and ``dx[n]`` for the
+    samples of block ``blk``, using row ``blk`` of ``work``.
+
+    The bias gradient rides in the product with the im2col matrix's row of
+    ones (a separate running sum per filter and sample was a chain of
+    dependent additions: most of a LeNet first layer's backward pass).
+    """
     N = x.shape[0]
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     K = w.shape[1] * KH * KW
@@ -583,55 +638,55 @@ def _conv_gemm_bwd_block(dx, dout, x, w, stride, pad_h, pad_w, need_dx, work, bl
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], N)
     wmat = w.reshape(F, K)
-    c0 = F * K + F
-    t0 = c0 + K * P
-    acc = work[blk, 0:F * K].reshape(F, K)
-    bacc = work[blk, F * K:c0]
-    cols = work[blk, c0:t0].reshape(K, P)
-    tmp = work[blk, t0:t0 + F * K].reshape(F, K)
+    c0 = F * (K + 1)
+    t0 = c0 + (K + 1) * P
+    acc = work[blk, 0:c0].reshape(F, K + 1)
+    cols = work[blk, c0:t0].reshape(K + 1, P)
+    tmp = work[blk, t0:t0 + c0].reshape(F, K + 1)
+    _ones_row(cols)
     zero = acc.dtype.type(0)
     for f in range(F):
-        bacc[f] = zero
-        for k in range(K):
+        for k in range(K + 1):
             acc[_U(f), _U(k)] = zero
     for n in range(n0, n1):
+        _activation_grad_one(dout, out, n, act)
         g = dout[n].reshape(F, P)
         _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
         np.dot(g, cols.T, tmp)
         for f in range(F):
             uf = _U(f)
-            for k in range(K):
+            for k in range(K + 1):
                 acc[uf, _U(k)] += tmp[uf, _U(k)]
-            s = zero
-            for j in range(P):
-                s += g[uf, _U(j)]
-            bacc[uf] += s
         if need_dx:
-            np.dot(wmat.T, g, cols)
-            _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW)
+            dcols = cols[:K]
+            np.dot(wmat.T, g, dcols)
+            _col2im(dx, n, dcols, KH, KW, stride, pad_h, pad_w, OH, OW)
 
 
 @parallel_kernel
-def conv2d_backward_gemm(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx, work):
+def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
+                         work, act):
     """im2col + GEMM version of :func:`conv2d_backward` (same formulas).
 
-    Per sample ``n`` (``K = C*KH*KW``, ``P = OH*OW``, ``G = dout[n]`` as
-    ``(F, P)``): ``cols = im2col(x[n])``; block partials ``dW += G @ cols.T``
-    and ``db += G.sum(1)``; if ``need_dx``: ``dx[n] = col2im(w(F, K).T @ G)``.
+    Per sample ``n`` (``K = C*KH*KW``, ``P = OH*OW``): ``dout[n] *= f'(z)``,
+    ``G = dout[n]`` as ``(F, P)``, ``cols = [im2col(x[n]); 1] (K+1, P)``;
+    block partials ``[dW | db] += G @ cols.T``; if ``need_dx``:
+    ``dx[n] = col2im(w(F, K).T @ G)``.
 
-    Shapes as :func:`conv2d_backward`, with ``work (B, >= 2*F*K + F + K*P)``
-    (see :func:`conv2d_workspace_shape`, ``method="gemm"``); row ``k`` holds
-    ``[dW partial (F*K) | db partial (F) | cols (K*P) | G @ cols.T (F*K)]``.
-    Parallel over the ``B`` sample blocks, then a serial in-order block
-    reduction.
+    Shapes as :func:`conv2d_backward`, with
+    ``work (B, >= (K+1)*(2*F + P))`` (see :func:`conv2d_workspace_shape`,
+    ``method="gemm"``); row ``k`` holds
+    ``[partial (F, K+1) | cols (K+1, P) | G @ cols.T (F, K+1)]``.  Parallel
+    over the ``B`` sample blocks, then a serial in-order block reduction.
     """
     F = w.shape[0]
     K = x.shape[1] * w.shape[2] * w.shape[3]
     P = dout.shape[2] * dout.shape[3]
-    _check_backward_args(dx, dw, db, dout, x, w, stride, pad_h, pad_w, need_dx,
-                         work, 2 * F * K + F + K * P)
+    _check_backward_args(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
+                         work, (K + 1) * (2 * F + P))
     for blk in prange(work.shape[0]):
-        _conv_gemm_bwd_block(dx, dout, x, w, stride, pad_h, pad_w, need_dx, work, blk)
+        _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
+                             blk, act)
     _reduce_blocks(dw, db, work)
 
 
