@@ -170,3 +170,24 @@ def test_float32_and_n_jobs_determinism(digits):
     for other in fits[1:]:
         for a, b in zip(fits[0].coefs_, other.coefs_):
             np.testing.assert_array_equal(a, b)
+
+
+def test_keeping_im2col_between_passes_changes_no_bit(digits, monkeypatch):
+    # Training keeps each batch's im2col matrices for the backward pass when
+    # they fit KEEP_COLS_BYTES; with no room they are rebuilt.  Both fits
+    # must give the same weights (two conv layers: the second needs dx).
+    import sknn._conv_layers as conv_layers
+
+    X, y = digits
+    X, y = X[:300], y[:300]
+
+    def fit():
+        est = ConvClassifier(input_shape=(1, 8, 8), filters=(4, 6), pool_size=1,
+                             max_iter=2, random_state=0)
+        return _quiet_fit(est, X, y)
+
+    kept = fit()
+    monkeypatch.setattr(conv_layers, "KEEP_COLS_BYTES", 0)
+    rebuilt = fit()
+    for a, b in zip(kept.coefs_ + kept.intercepts_, rebuilt.coefs_ + rebuilt.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -89,18 +89,23 @@ def _work(x, w, OH, OW, method, n_blocks=K.CONV_NBLOCK):
     return np.full(shape, np.nan, x.dtype)  # garbage in the workspace must not leak
 
 
-def conv_forward(x, w, b, stride, ph, pw, OH, OW, method, act=IDENTITY):
+def _no_keep(x, w, OH, OW):
+    return np.empty((0, w[0].size + 1, OH * OW), x.dtype)
+
+
+def conv_forward(x, w, b, stride, ph, pw, OH, OW, method, act=IDENTITY, keep=None):
     out = np.full((x.shape[0], w.shape[0], OH, OW), np.nan, x.dtype)
     if method == "direct":
         K.conv2d_forward(out, x, w, b, stride, ph, pw, act)
     else:
+        keep = _no_keep(x, w, OH, OW) if keep is None else keep
         K.conv2d_forward_gemm(out, x, w, b, stride, ph, pw, _work(x, w, OH, OW, method),
-                              act)
+                              act, keep)
     return out
 
 
 def conv_backward(dout, x, w, stride, ph, pw, method, need_dx=True, n_blocks=K.CONV_NBLOCK,
-                  out=None, act=IDENTITY):
+                  out=None, act=IDENTITY, keep=None):
     """Gradients; ``dout`` is not modified (the kernels overwrite their copy)."""
     dout = dout.copy()
     out = np.full_like(dout, np.nan) if out is None else out
@@ -108,8 +113,12 @@ def conv_backward(dout, x, w, stride, ph, pw, method, need_dx=True, n_blocks=K.C
     dw = np.full_like(w, np.nan)
     db = np.full(w.shape[0], np.nan, x.dtype)
     work = _work(x, w, dout.shape[2], dout.shape[3], method, n_blocks)
-    fn = K.conv2d_backward if method == "direct" else K.conv2d_backward_gemm
-    fn(dx, dw, db, dout, out, x, w, stride, ph, pw, need_dx, work, act)
+    if method == "direct":
+        K.conv2d_backward(dx, dw, db, dout, out, x, w, stride, ph, pw, need_dx, work, act)
+    else:
+        keep = _no_keep(x, w, *dout.shape[2:]) if keep is None else keep
+        K.conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, ph, pw, need_dx, work,
+                               act, keep)
     return dx, dw, db
 
 
@@ -250,6 +259,30 @@ def test_fused_activation_equals_separate_passes(activation, method, dtype):
         np.testing.assert_array_equal(g, r)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride, padding", [(1, "same"), (2, "valid")])
+def test_kept_im2col_gives_the_same_bits(stride, padding, dtype):
+    # The forward pass may keep each sample's im2col matrix for the backward
+    # pass (keep with a row per sample, even more rows than samples): the
+    # results are those of rebuilding it, and backward leaves keep as it is.
+    rng = np.random.default_rng(5)
+    x, w, b = _random_conv(rng, 7, 3, 9, 8, 4, 3, 2, dtype)
+    OH, OW, ph, pw = _geometry(9, 8, 3, 2, stride, padding)
+    keep = np.full((9, 3 * 3 * 2 + 1, OH * OW), np.nan, dtype)
+    relu = ACTIVATION_CODES["relu"]
+    out = conv_forward(x, w, b, stride, ph, pw, OH, OW, "gemm", relu, keep[:7])
+    ref = conv_forward(x, w, b, stride, ph, pw, OH, OW, "gemm", relu)
+    np.testing.assert_array_equal(out, ref)
+    assert np.all(keep[:7, -1] == 1) and np.isnan(keep[7:]).all()
+    kept = keep.copy()
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    got = conv_backward(dout, x, w, stride, ph, pw, "gemm", out=out, act=relu, keep=keep)
+    want = conv_backward(dout, x, w, stride, ph, pw, "gemm", out=out, act=relu)
+    for g, r in zip(got, want):
+        np.testing.assert_array_equal(g, r)
+    np.testing.assert_array_equal(keep, kept)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_conv_backward_without_dx(method):
     rng = np.random.default_rng(3)
@@ -259,9 +292,12 @@ def test_conv_backward_without_dx(method):
     dw = np.empty_like(w)
     db = np.empty(3)
     dummy = np.empty((0, 0, 0, 0))
-    fn = K.conv2d_backward if method == "direct" else K.conv2d_backward_gemm
-    fn(dummy, dw, db, dout, dout, x, w, 1, 1, 1, False, _work(x, w, 6, 6, method),
-       IDENTITY)
+    work = _work(x, w, 6, 6, method)
+    if method == "direct":
+        K.conv2d_backward(dummy, dw, db, dout, dout, x, w, 1, 1, 1, False, work, IDENTITY)
+    else:
+        K.conv2d_backward_gemm(dummy, dw, db, dout, dout, x, w, 1, 1, 1, False, work,
+                               IDENTITY, _no_keep(x, w, 6, 6))
     np.testing.assert_array_equal(dw, dw_ref)
     np.testing.assert_array_equal(db, db_ref)
 
@@ -276,7 +312,14 @@ def test_conv_kernel_argument_errors():
     with pytest.raises(ValueError):
         K.conv2d_forward(out, x, w, b, 0, 0, 0, 0)  # stride 0
     with pytest.raises(ValueError):
-        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 10)), 0)  # work too small
+        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 10)), 0,
+                              np.zeros((0, 28, 16)))  # work too small
+    with pytest.raises(ValueError):
+        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 1000)), 0,
+                              np.zeros((1, 28, 16)))  # keep has too few rows
+    with pytest.raises(ValueError):
+        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 1000)), 0,
+                              np.zeros((2, 27, 16)))  # keep lacks the ones row
     with pytest.raises(ValueError):
         K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0, True,
                           np.zeros((2, 5)), 0)  # work too small
@@ -285,10 +328,13 @@ def test_conv_kernel_argument_errors():
                           np.zeros((0, 200)), 0)  # no blocks
     with pytest.raises(ValueError):
         K.conv2d_backward_gemm(x[:1].copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0,
-                               True, np.zeros((2, 1000)), 0)  # dx shape
+                               True, np.zeros((2, 1000)), 0, np.zeros((0, 28, 16)))  # dx
     with pytest.raises(ValueError):
         K.conv2d_backward_gemm(x.copy(), w.copy(), b.copy(), out, out[:1], x, w, 1, 0, 0,
-                               True, np.zeros((2, 1000)), 0)  # out shape
+                               True, np.zeros((2, 1000)), 0, np.zeros((0, 28, 16)))  # out
+    with pytest.raises(ValueError):
+        K.conv2d_backward_gemm(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0,
+                               True, np.zeros((2, 1000)), 0, np.zeros((2, 28, 15)))  # keep
 
 
 # ---------------------------------------------------------------------------

@@ -562,6 +562,13 @@ def _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW):
 
 
 @kernel
+def _check_keep(keep, N, K, P):
+    if keep.shape[0] != 0 and (keep.shape[0] < N or keep.shape[1] != K + 1
+                               or keep.shape[2] != P):
+        raise ValueError("keep must have shape (0 or >= N, K+1, OH*OW)")
+
+
+@kernel
 def _ones_row(cols):
     """Last row of ``cols`` = 1: the im2col matrix's bias row."""
     one = cols.dtype.type(1)
@@ -571,12 +578,13 @@ def _ones_row(cols):
 
 
 @kernel
-def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act):
+def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, keep):
     """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
 
     The bias rides in the product: ``[w | b] (F, K+1) @ [cols; 1] (K+1, P)``,
     so no separate pass adds it; the activation is applied to each sample's
-    output while it is in cache.
+    output while it is in cache.  Sample ``n``'s ``cols`` is ``keep[n]`` when
+    ``keep`` has a row per sample, else the block's row of ``work``.
     """
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     K = w.shape[1] * KH * KW
@@ -591,16 +599,20 @@ def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act):
             wb[uf, _U(k)] = wmat[uf, _U(k)]
         wb[uf, _U(K)] = b[uf]
     c0 = F * (K + 1)
+    kept = keep.shape[0] >= x.shape[0]
     cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
     _ones_row(cols)
     for n in range(n0, n1):
+        if kept:
+            cols = keep[n]
+            _ones_row(cols)
         _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
         np.dot(wb, cols, out[n].reshape(F, P))
         activate(out[n].reshape(F * P), act)
 
 
 @parallel_kernel
-def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act):
+def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
     """im2col + GEMM version of :func:`conv2d_forward` (same formula).
 
     Per sample: ``cols (K+1, P) = [im2col(x[n]); 1]``, then
@@ -608,8 +620,11 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act):
     ``K = C*KH*KW`` and ``P = OH*OW``.
 
     Shapes as :func:`conv2d_forward`, plus ``work (B, >= (K+1)*(F+P))`` (see
-    :func:`conv2d_workspace_shape`, ``method="gemm"``).  Parallel over the
-    ``B = work.shape[0]`` sample blocks; block ``k`` uses row ``k`` of ``work``.
+    :func:`conv2d_workspace_shape`, ``method="gemm"``) and
+    ``keep (M, K+1, P)``: with ``M >= N`` every sample's ``cols`` is kept in
+    ``keep[n]`` for :func:`conv2d_backward_gemm` to reuse; with ``M = 0``
+    nothing is kept.  Parallel over the ``B = work.shape[0]`` sample blocks;
+    block ``k`` uses row ``k`` of ``work``.
     """
     _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
     F = w.shape[0]
@@ -617,19 +632,22 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act):
     P = out.shape[2] * out.shape[3]
     if work.shape[0] < 1 or work.shape[1] < (K + 1) * (F + P):
         raise ValueError("work is too small, see conv2d_workspace_shape")
+    _check_keep(keep, x.shape[0], K, P)
     for blk in prange(work.shape[0]):
-        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act)
+        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, keep)
 
 
 @kernel
 def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work, blk,
-                         act):
+                         act, keep):
     """Partial ``[dW | db]`` (into ``acc (F, K+1)``) and ``dx[n]`` for the
     samples of block ``blk``, using row ``blk`` of ``work``.
 
     The bias gradient rides in the product with the im2col matrix's row of
     ones (a separate running sum per filter and sample was a chain of
     dependent additions: most of a LeNet first layer's backward pass).
+    ``keep[n]`` is the forward pass's ``cols`` when ``keep`` has a row per
+    sample; otherwise ``cols`` is rebuilt in the block's row of ``work``.
     """
     N = x.shape[0]
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
@@ -641,9 +659,11 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
     c0 = F * (K + 1)
     t0 = c0 + (K + 1) * P
     acc = work[blk, 0:c0].reshape(F, K + 1)
-    cols = work[blk, c0:t0].reshape(K + 1, P)
+    own = work[blk, c0:t0].reshape(K + 1, P)
     tmp = work[blk, t0:t0 + c0].reshape(F, K + 1)
-    _ones_row(cols)
+    kept = keep.shape[0] >= N
+    if not kept:
+        _ones_row(own)
     zero = acc.dtype.type(0)
     for f in range(F):
         for k in range(K + 1):
@@ -651,21 +671,25 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
     for n in range(n0, n1):
         _activation_grad_one(dout, out, n, act)
         g = dout[n].reshape(F, P)
-        _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        cols = own
+        if kept:
+            cols = keep[n]
+        else:
+            _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
         np.dot(g, cols.T, tmp)
         for f in range(F):
             uf = _U(f)
             for k in range(K + 1):
                 acc[uf, _U(k)] += tmp[uf, _U(k)]
         if need_dx:
-            dcols = cols[:K]
+            dcols = own[:K]
             np.dot(wmat.T, g, dcols)
             _col2im(dx, n, dcols, KH, KW, stride, pad_h, pad_w, OH, OW)
 
 
 @parallel_kernel
 def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
-                         work, act):
+                         work, act, keep):
     """im2col + GEMM version of :func:`conv2d_backward` (same formulas).
 
     Per sample ``n`` (``K = C*KH*KW``, ``P = OH*OW``): ``dout[n] *= f'(z)``,
@@ -676,17 +700,21 @@ def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need
     Shapes as :func:`conv2d_backward`, with
     ``work (B, >= (K+1)*(2*F + P))`` (see :func:`conv2d_workspace_shape`,
     ``method="gemm"``); row ``k`` holds
-    ``[partial (F, K+1) | cols (K+1, P) | G @ cols.T (F, K+1)]``.  Parallel
-    over the ``B`` sample blocks, then a serial in-order block reduction.
+    ``[partial (F, K+1) | cols (K+1, P) | G @ cols.T (F, K+1)]``.  ``keep``
+    is the array given to :func:`conv2d_forward_gemm` for the same ``x``:
+    with a row per sample its ``cols`` are reused (not modified), otherwise
+    (``M = 0``) they are rebuilt.  Parallel over the ``B`` sample blocks, then
+    a serial in-order block reduction.
     """
     F = w.shape[0]
     K = x.shape[1] * w.shape[2] * w.shape[3]
     P = dout.shape[2] * dout.shape[3]
     _check_backward_args(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
                          work, (K + 1) * (2 * F + P))
+    _check_keep(keep, x.shape[0], K, P)
     for blk in prange(work.shape[0]):
         _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
-                             blk, act)
+                             blk, act, keep)
     _reduce_blocks(dw, db, work)
 
 
