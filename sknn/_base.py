@@ -21,7 +21,6 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
@@ -406,6 +405,10 @@ class BaseNeuralNetwork(BaseEstimator):
         idx = np.arange(data.n)
         stratify = self._stratify(data.y_raw)
         try:
+            # imported here: sklearn.model_selection (with sklearn.metrics)
+            # is ~50 ms of ``import sknn`` that only early stopping needs
+            from sklearn.model_selection import train_test_split
+
             train_idx, val_idx = train_test_split(
                 idx, random_state=rs, test_size=self.validation_fraction,
                 stratify=stratify,

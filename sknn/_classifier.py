@@ -10,8 +10,6 @@ build.
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.metrics import accuracy_score
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -22,6 +20,14 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._kernels.losses import BINARY_CE, SOFTMAX_CE
+
+
+def _new_label_binarizer():
+    # imported on first fit: sklearn.preprocessing is part of the ~50 ms of
+    # imports that ``import sknn`` defers (see _base._split_validation)
+    from sklearn.preprocessing import LabelBinarizer
+
+    return LabelBinarizer()
 
 
 class NeuralClassifierMixin:
@@ -35,7 +41,7 @@ class NeuralClassifierMixin:
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer = _new_label_binarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
@@ -105,6 +111,8 @@ class NeuralClassifierMixin:
         return self._label_binarizer.inverse_transform(outputs)
 
     def _score_outputs(self, outputs, y, sample_weight):
+        from sklearn.metrics import accuracy_score  # lazily: see _base._split_validation
+
         return accuracy_score(y, self._decode(outputs), sample_weight=sample_weight)
 
     # -- public API -----------------------------------------------------------
@@ -155,7 +163,7 @@ class NeuralClassifierMixin:
             The updated estimator.
         """
         if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer = _new_label_binarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:

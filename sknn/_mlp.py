@@ -4,7 +4,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -313,6 +312,8 @@ class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
     def _score_outputs(self, outputs, y, sample_weight):
         if outputs.shape[1] == 1:
             outputs = outputs.ravel()
+        from sklearn.metrics import r2_score  # lazily: see _base._split_validation
+
         return r2_score(y, outputs, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
