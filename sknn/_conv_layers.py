@@ -80,14 +80,21 @@ class Conv2D(Layer):
         self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
         self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
         self.work = np.empty(self.work_shape, dtype=dtype)
-        # im2col matrices kept from forward to backward (rebuilding them was
-        # ~5% of a LeNet batch); allocated by the first training forward, so
-        # prediction-only networks do not pay for them.
-        k = self.in_shape[0] * self.k * self.k + 1
-        p = self.out_shape[1] * self.out_shape[2]
-        self.no_cols = np.empty((0, k, p), dtype=dtype)
-        self.cols = self.no_cols
-        self.max_batch = max_batch
+        # im2col matrices kept from forward to backward (rebuilding them cost
+        # 2-4% of a LeNet fit and 6-15% of a digits CNN fit, A/B measured);
+        # allocated by the first training forward, so prediction-only
+        # networks do not pay for them.
+        shape = (max_batch, self.in_shape[0] * self.k * self.k + 1,
+                 self.out_shape[1] * self.out_shape[2])
+        self.cols = np.empty((0,) + shape[1:], dtype=dtype)  # none kept yet
+        fits = np.prod(shape) * self.cols.itemsize <= KEEP_COLS_BYTES
+        self.cols_shape = shape if self.method == "gemm" and fits else None
+
+    def _kept_cols(self, n, training):
+        """``keep`` for the GEMM kernels: rows for ``n`` samples, or none."""
+        if training and self.cols_shape is not None and not self.cols.shape[0]:
+            self.cols = np.empty(self.cols_shape, dtype=self.cols.dtype)
+        return self.cols[:n] if self.cols.shape[0] else self.cols
 
     def forward(self, x, training, rng):
         n = x.shape[0]
@@ -95,13 +102,8 @@ class Conv2D(Layer):
         out = self.out[:n]
         ph, pw = self.pad
         if self.method == "gemm":
-            cols = self.cols
-            if training and not cols.shape[0]:
-                shape = (self.max_batch,) + self.no_cols.shape[1:]
-                if np.prod(shape) * out.itemsize <= KEEP_COLS_BYTES:
-                    cols = self.cols = np.empty(shape, dtype=out.dtype)
             conv2d_forward_gemm(out, x, self.w, self.b, self.stride, ph, pw, self.work,
-                                self.act, cols[:n] if cols.shape[0] else cols)
+                                self.act, self._kept_cols(n, training))
         else:
             conv2d_forward(out, x, self.w, self.b, self.stride, ph, pw, self.act)
         self.x = x
@@ -113,10 +115,9 @@ class Conv2D(Layer):
         dx = self.dx[:n]
         ph, pw = self.pad
         if self.method == "gemm":
-            cols = self.cols
             conv2d_backward_gemm(dx, self.dw, self.db, dout, self.out[:n], self.x, self.w,
                                  self.stride, ph, pw, need_dx, self.work, self.act,
-                                 cols[:n] if cols.shape[0] else cols)
+                                 self._kept_cols(n, False))
         else:
             conv2d_backward(dx, self.dw, self.db, dout, self.out[:n], self.x, self.w,
                             self.stride, ph, pw, need_dx, self.work, self.act)
