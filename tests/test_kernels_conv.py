@@ -522,6 +522,130 @@ def test_pool_argument_errors():
 
 
 # ---------------------------------------------------------------------------
+# Convolution + max pooling, fused
+# ---------------------------------------------------------------------------
+
+
+def conv_maxpool(x, w, b, stride, ph, pw, OH, OW, sh, sw, act, keep=None):
+    """Fused forward: ``pooled``, ``argmax`` (int32, as the layers use) and
+    the workspace (reused by :func:`conv_maxpool_backward`)."""
+    N, F = x.shape[0], w.shape[0]
+    pooled = np.full((N, F, OH // sh, OW // sw), np.nan, x.dtype)
+    am = np.full(pooled.shape, -1, np.int32)
+    work = _work(x, w, OH, OW, "gemm_maxpool")
+    keep = _no_keep(x, w, OH, OW) if keep is None else keep
+    K.conv2d_maxpool_forward_gemm(pooled, am, x, w, b, stride, ph, pw, OH, OW, sh, sw,
+                                  work, act, keep)
+    return pooled, am, work
+
+
+def conv_maxpool_backward(dpooled, pooled, am, x, w, stride, ph, pw, OH, OW, sh, sw,
+                          act, work, need_dx=True, keep=None):
+    dpooled = dpooled.copy()
+    dx = np.full_like(x, np.nan) if need_dx else np.empty((0, 0, 0, 0), x.dtype)
+    dw = np.full_like(w, np.nan)
+    db = np.full(w.shape[0], np.nan, x.dtype)
+    keep = _no_keep(x, w, OH, OW) if keep is None else keep
+    K.conv2d_maxpool_backward_gemm(dx, dw, db, dpooled, pooled, am, x, w, stride, ph, pw,
+                                   OH, OW, sh, sw, need_dx, work, act, keep)
+    return dx, dw, db
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "identity"])
+@pytest.mark.parametrize(
+    "H, W, C, k, stride, padding, sh, sw",
+    [(8, 8, 1, 3, 1, "same", 2, 2),     # the digits network
+     (11, 10, 2, 3, 1, "valid", 2, 2),  # 9x8 map: a row no window covers
+     (9, 11, 3, 2, 2, "same", 2, 3),    # stride 2, a 2x3 window, uncovered column
+     (7, 7, 2, 3, 1, "same", 3, 3)],
+)
+def test_fused_conv_maxpool_equals_separate_kernels(dtype, activation, H, W, C, k,
+                                                    stride, padding, sh, sw):
+    # The fused kernels never store the convolution map, yet give the bits of
+    # conv2d_*_gemm followed by maxpool2d_* (forward and every gradient), with
+    # im2col matrices kept or rebuilt, with and without dx.
+    rng = np.random.default_rng(11)
+    act = ACTIVATION_CODES[activation]
+    N, F = 13, 4
+    x, w, b = _random_conv(rng, N, C, H, W, F, k, k, dtype)
+    OH, OW, ph, pw = _geometry(H, W, k, k, stride, padding)
+    out = conv_forward(x, w, b, stride, ph, pw, OH, OW, "gemm", act)
+    pooled_ref, am_ref = maxpool(out, sh, sw, np.int32)
+    dpooled = rng.standard_normal(pooled_ref.shape).astype(dtype)
+    dconv = np.full_like(out, np.nan)
+    K.maxpool2d_backward(dconv, dpooled, am_ref, sh, sw)
+    want = conv_backward(dconv, x, w, stride, ph, pw, "gemm", out=out, act=act)
+    keep = np.full((N, C * k * k + 1, OH * OW), np.nan, dtype)
+    for kp in (None, keep):
+        pooled, am, work = conv_maxpool(x, w, b, stride, ph, pw, OH, OW, sh, sw, act, kp)
+        np.testing.assert_array_equal(pooled, pooled_ref)
+        np.testing.assert_array_equal(am, am_ref)
+        got = conv_maxpool_backward(dpooled, pooled, am, x, w, stride, ph, pw, OH, OW,
+                                    sh, sw, act, work, keep=kp)
+        for g, r in zip(got, want):
+            np.testing.assert_array_equal(g, r)
+        _, dw, db = conv_maxpool_backward(dpooled, pooled, am, x, w, stride, ph, pw, OH,
+                                          OW, sh, sw, act, work, need_dx=False, keep=kp)
+        np.testing.assert_array_equal(dw, want[1])
+        np.testing.assert_array_equal(db, want[2])
+
+
+def test_fused_conv_maxpool_matches_numpy_reference():
+    # Independent of the unfused kernels: NumPy convolution, ReLU, windows.
+    rng = np.random.default_rng(12)
+    x, w, b = _random_conv(rng, 5, 2, 8, 8, 3, 3, 3, np.float64)
+    relu = ACTIVATION_CODES["relu"]
+    pooled, am, work = conv_maxpool(x, w, b, 1, 1, 1, 8, 8, 2, 2, relu)
+    z = np.maximum(ref_conv_forward(x, w, b, 1, 1, 1, 8, 8), 0)
+    win = _windows(z, 2, 2)
+    np.testing.assert_allclose(pooled, win.max(axis=-1), **_tol(np.float64))
+    np.testing.assert_array_equal(am, win.argmax(axis=-1))
+    dpooled = rng.standard_normal(pooled.shape)
+    dx, dw, db = conv_maxpool_backward(dpooled, pooled, am, x, w, 1, 1, 1, 8, 8, 2, 2,
+                                       relu, work)
+    onehot = np.arange(4) == win.argmax(axis=-1)[..., None]
+    dwin = onehot * (dpooled * (pooled > 0))[..., None]  # (N, F, 4, 4, 2*2)
+    dz = dwin.reshape(5, 3, 4, 4, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(5, 3, 8, 8)
+    for g, r in zip((dx, dw, db), ref_conv_backward(dz, x, w, 1, 1, 1)):
+        np.testing.assert_allclose(g, r, **_tol(np.float64))
+
+
+def test_fused_conv_maxpool_argument_errors():
+    x = np.zeros((2, 3, 6, 6))
+    w = np.zeros((4, 3, 3, 3))
+    b = np.zeros(4)
+    pooled = np.zeros((2, 4, 2, 2))
+    am = np.zeros((2, 4, 2, 2), np.int32)
+    work = np.zeros(K.conv2d_workspace_shape(3, 4, 3, 3, 4, 4, "gemm_maxpool"))
+    keep = np.zeros((0, 28, 16))
+
+    def fwd(pooled=pooled, am=am, out_hw=(4, 4), size=(2, 2), work=work):
+        K.conv2d_maxpool_forward_gemm(pooled, am, x, w, b, 1, 0, 0, *out_hw, *size,
+                                      work, 0, keep)
+
+    fwd()
+    with pytest.raises(ValueError, match="work is too small"):
+        fwd(work=work[:, :-1].copy())
+    with pytest.raises(ValueError, match="larger than the input allows"):
+        fwd(size=(3, 3))
+    with pytest.raises(ValueError, match="argmax"):
+        fwd(am=am[:1].copy())
+    with pytest.raises(ValueError, match="out_h"):
+        fwd(out_hw=(0, 4))
+    with pytest.raises(ValueError, match="pooled"):
+        fwd(pooled=np.zeros((2, 3, 2, 2)))
+    with pytest.raises(ValueError, match="dpooled"):
+        K.conv2d_maxpool_backward_gemm(x.copy(), w.copy(), b.copy(), pooled[:, :, :1].copy(),
+                                       pooled, am, x, w, 1, 0, 0, 4, 4, 2, 2, True, work, 0,
+                                       keep)
+    with pytest.raises(ValueError, match="dx"):
+        K.conv2d_maxpool_backward_gemm(x[:1].copy(), w.copy(), b.copy(), pooled.copy(),
+                                       pooled, am, x, w, 1, 0, 0, 4, 4, 2, 2, True, work, 0,
+                                       keep)
+
+
+# ---------------------------------------------------------------------------
 # Determinism across thread counts
 # ---------------------------------------------------------------------------
 
@@ -546,6 +670,11 @@ def test_bit_identical_across_thread_counts(dtype):
         res += [out, am, dx, meanpool(x, 2, 2)]
         K.meanpool2d_backward(dx, out, 2, 2)
         res.append(dx)
+        relu = ACTIVATION_CODES["relu"]
+        pooled, am, work = conv_maxpool(x, w, b, 1, ph, pw, OH, OW, 2, 2, relu)
+        dpooled = dout[:, :, :OH // 2, :OW // 2].copy()
+        res += [pooled, am, *conv_maxpool_backward(dpooled, pooled, am, x, w, 1, ph, pw,
+                                                   OH, OW, 2, 2, relu, work)]
         return res
 
     old = numba.get_num_threads()
