@@ -14,8 +14,6 @@ from ._kernels.conv import (
     conv2d_backward_gemm,
     conv2d_forward,
     conv2d_forward_gemm,
-    conv2d_maxpool_backward_gemm,
-    conv2d_maxpool_forward_gemm,
     conv2d_method,
     conv2d_workspace_shape,
     conv_output_size,
@@ -36,12 +34,7 @@ KEEP_COLS_BYTES = 32 * 2**20
 
 
 class Conv2D(Layer):
-    """2-D convolution (cross-correlation) + bias + fused activation.
-
-    A GEMM layer followed directly by max pooling runs the pair as one kernel
-    per pass (:meth:`link`): the convolution's output map is then never
-    stored, and the pooling layer passes arrays through.
-    """
+    """2-D convolution (cross-correlation) + bias + fused activation."""
 
     def __init__(self, in_shape, filters, kernel_size, stride=1, padding="same",
                  activation="relu"):
@@ -61,24 +54,6 @@ class Conv2D(Layer):
         self.method = conv2d_method(c, self.filters, k, k, oh, ow)
         self.work_shape = conv2d_workspace_shape(c, self.filters, k, k, oh, ow,
                                                  method=self.method)
-        self.pool = None
-
-    def link(self, layers):
-        """Fuse with the max pooling layer that follows, if any (GEMM only).
-
-        Measured on the digits network (batch 128, float32, 2 threads): the
-        separate kernels spent ~60 us per batch writing and re-reading the
-        ``(N, 16, 8, 8)`` map and its gradient; fused, each sample's map stays
-        in the block's workspace while it is pooled or un-pooled.
-        """
-        k = next(i for i, layer in enumerate(layers) if layer is self)
-        nxt = layers[k + 1] if k + 1 < len(layers) else None
-        if self.method == "gemm" and isinstance(nxt, Pool2D) and nxt.mode == "max":
-            self.pool = nxt
-            nxt.fused = True
-            self.work_shape = conv2d_workspace_shape(self.in_shape[0], self.filters, self.k, self.k,
-                                                     *self.out_shape[1:],
-                                                     method="gemm_maxpool")
 
     def param_shapes(self):
         return (self.filters,) + (self.in_shape[0], self.k, self.k), (self.filters,)
@@ -102,9 +77,7 @@ class Conv2D(Layer):
         self.b[...] = rs.uniform(-bias_bound, bias_bound, self.filters)
 
     def allocate(self, max_batch, dtype):
-        # fused with pooling: the output map is never stored
-        out_rows = 0 if self.pool is not None else max_batch
-        self.out = np.empty((out_rows,) + self.out_shape, dtype=dtype)
+        self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
         self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
         self.work = np.empty(self.work_shape, dtype=dtype)
         # im2col matrices kept from forward to backward (rebuilding them cost
@@ -126,38 +99,21 @@ class Conv2D(Layer):
     def forward(self, x, training, rng):
         n = x.shape[0]
         x = x.reshape((n,) + self.in_shape)
-        self.x = x
-        ph, pw = self.pad
-        pool = self.pool
-        if pool is not None:
-            pooled = pool.out[:n]
-            conv2d_maxpool_forward_gemm(pooled, pool.argmax[:n], x, self.w, self.b,
-                                        self.stride, ph, pw, *self.out_shape[1:],
-                                        *pool.size, self.work, self.act,
-                                        self._kept_cols(n, training))
-            return pooled
         out = self.out[:n]
+        ph, pw = self.pad
         if self.method == "gemm":
             conv2d_forward_gemm(out, x, self.w, self.b, self.stride, ph, pw, self.work,
                                 self.act, self._kept_cols(n, training))
         else:
             conv2d_forward(out, x, self.w, self.b, self.stride, ph, pw, self.act)
+        self.x = x
         return out
 
     def backward(self, dout, need_dx):
         n = dout.shape[0]
+        dout = dout.reshape((n,) + self.out_shape)
         dx = self.dx[:n]
         ph, pw = self.pad
-        pool = self.pool
-        if pool is not None:
-            conv2d_maxpool_backward_gemm(dx, self.dw, self.db,
-                                         dout.reshape((n,) + pool.out_shape),
-                                         pool.out[:n], pool.argmax[:n], self.x, self.w,
-                                         self.stride, ph, pw, *self.out_shape[1:],
-                                         *pool.size, need_dx, self.work, self.act,
-                                         self._kept_cols(n, False))
-            return dx if need_dx else None
-        dout = dout.reshape((n,) + self.out_shape)
         if self.method == "gemm":
             conv2d_backward_gemm(dx, self.dw, self.db, dout, self.out[:n], self.x, self.w,
                                  self.stride, ph, pw, need_dx, self.work, self.act,
@@ -181,18 +137,14 @@ class Pool2D(Layer):
         self.size = (min(int(size), h), min(int(size), w))
         self.mode = mode
         self.out_shape = (c, h // self.size[0], w // self.size[1])
-        self.fused = False  # set by a Conv2D that computes this layer itself
 
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
-        dx_rows = 0 if self.fused else max_batch
-        self.dx = np.empty((dx_rows,) + self.in_shape, dtype=dtype)
+        self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
         if self.mode == "max":
             self.argmax = np.empty((max_batch,) + self.out_shape, dtype=np.int32)
 
     def forward(self, x, training, rng):
-        if self.fused:  # x is this layer's output, computed by the Conv2D
-            return x
         n = x.shape[0]
         x = x.reshape((n,) + self.in_shape)
         out = self.out[:n]
@@ -204,8 +156,6 @@ class Pool2D(Layer):
         return out
 
     def backward(self, dout, need_dx):
-        if self.fused:  # the Conv2D takes the pooled gradient
-            return dout
         n = dout.shape[0]
         dout = dout.reshape((n,) + self.out_shape)
         dx = self.dx[:n]

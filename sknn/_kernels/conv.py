@@ -63,8 +63,6 @@ __all__ = [
     "conv2d_backward",
     "conv2d_forward_gemm",
     "conv2d_backward_gemm",
-    "conv2d_maxpool_forward_gemm",
-    "conv2d_maxpool_backward_gemm",
     "maxpool2d_forward",
     "maxpool2d_backward",
     "meanpool2d_forward",
@@ -154,10 +152,6 @@ def conv2d_workspace_shape(
       the partial gradients, an im2col matrix with a row of ones
       ``(K+1, P)`` and a ``(F, K+1)`` product ->
       ``(n_blocks, 2*F*(K+1) + (K+1)*P)``.
-    * ``method="gemm_maxpool"`` (``conv2d_maxpool_forward_gemm`` and
-      ``conv2d_maxpool_backward_gemm``): as ``"gemm"``, plus one sample's
-      ``(F, P)`` convolution output or gradient ->
-      ``(n_blocks, 2*F*(K+1) + (K+1)*P + F*P)``.
 
     Any array with ``n_blocks`` rows and at least that many columns works,
     so one array per layer can serve every call of both methods.  The
@@ -176,10 +170,7 @@ def conv2d_workspace_shape(
         return (nb, f * (k + 1))
     if method == "gemm":
         return (nb, (k + 1) * (2 * f + oh * ow))
-    if method == "gemm_maxpool":
-        return (nb, (k + 1) * (2 * f + oh * ow) + f * oh * ow)
-    raise ValueError(
-        f"method must be 'direct', 'gemm' or 'gemm_maxpool', got {method!r}")
+    raise ValueError(f"method must be 'direct' or 'gemm', got {method!r}")
 
 
 def conv2d_method(in_channels, n_filters, kernel_h, kernel_w, out_h, out_w):
@@ -587,30 +578,6 @@ def _ones_row(cols):
 
 
 @kernel
-def _fill_wb(wb, w, b):
-    """``wb (F, K+1) = [w as (F, K) | b]``: the weights of the bias-carrying GEMM."""
-    F = w.shape[0]
-    K = wb.shape[1] - 1
-    wmat = w.reshape(F, K)
-    for f in range(F):
-        uf = _U(f)
-        for k in range(K):
-            wb[uf, _U(k)] = wmat[uf, _U(k)]
-        wb[uf, _U(K)] = b[uf]
-
-
-@kernel
-def _conv_gemm_sample(z, wb, cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW, act):
-    """``z (F, P) = act(wb @ cols)`` with ``cols = [im2col(x[n]); 1]``.
-
-    ``cols (K+1, P)`` must already hold its last row of ones.
-    """
-    _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-    np.dot(wb, cols, z)
-    activate(z.reshape(z.shape[0] * z.shape[1]), act)
-
-
-@kernel
 def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, keep):
     """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
 
@@ -624,8 +591,13 @@ def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, kee
     OH, OW = out.shape[2], out.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
+    wmat = w.reshape(F, K)
     wb = work[blk, 0:F * (K + 1)].reshape(F, K + 1)
-    _fill_wb(wb, w, b)
+    for f in range(F):
+        uf = _U(f)
+        for k in range(K):
+            wb[uf, _U(k)] = wmat[uf, _U(k)]
+        wb[uf, _U(K)] = b[uf]
     c0 = F * (K + 1)
     kept = keep.shape[0] >= x.shape[0]
     cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
@@ -634,8 +606,9 @@ def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, kee
         if kept:
             cols = keep[n]
             _ones_row(cols)
-        _conv_gemm_sample(out[n].reshape(F, P), wb, cols, x, n, KH, KW, stride, pad_h,
-                          pad_w, OH, OW, act)
+        _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        np.dot(wb, cols, out[n].reshape(F, P))
+        activate(out[n].reshape(F * P), act)
 
 
 @parallel_kernel
@@ -665,49 +638,6 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
 
 
 @kernel
-def _conv_gemm_grad_sample(dx, g, cols, own, tmp, acc, x, w, n, stride, pad_h, pad_w,
-                           OH, OW, need_dx, kept):
-    """One sample's share of the GEMM backward pass, for ``g (F, P) = dL/dz``.
-
-    ``acc (F, K+1) += g @ cols.T`` (``[dW | db]``: ``cols`` ends in its row
-    of ones), ``cols`` rebuilt from ``x[n]`` unless ``kept``; if ``need_dx``,
-    ``dx[n] = col2im(w.T @ g)`` through ``own`` (free once the product is
-    taken).
-    """
-    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
-    K = w.shape[1] * KH * KW
-    if not kept:
-        _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-    np.dot(g, cols.T, tmp)
-    for f in range(F):
-        uf = _U(f)
-        for k in range(K + 1):
-            acc[uf, _U(k)] += tmp[uf, _U(k)]
-    if need_dx:
-        dcols = own[:K]
-        np.dot(w.reshape(F, K).T, g, dcols)
-        _col2im(dx, n, dcols, KH, KW, stride, pad_h, pad_w, OH, OW)
-
-
-@kernel
-def _gemm_bwd_buffers(work, blk, F, K, P, keep, N):
-    """Row ``blk`` of ``work`` as ``acc (F, K+1)`` (zeroed), ``own (K+1, P)``
-    (its row of ones set unless ``keep`` is used) and ``tmp (F, K+1)``."""
-    c0 = F * (K + 1)
-    t0 = c0 + (K + 1) * P
-    acc = work[blk, 0:c0].reshape(F, K + 1)
-    own = work[blk, c0:t0].reshape(K + 1, P)
-    tmp = work[blk, t0:t0 + c0].reshape(F, K + 1)
-    if keep.shape[0] < N:
-        _ones_row(own)
-    zero = acc.dtype.type(0)
-    for f in range(F):
-        for k in range(K + 1):
-            acc[_U(f), _U(k)] = zero
-    return acc, own, tmp
-
-
-@kernel
 def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work, blk,
                          act, keep):
     """Partial ``[dW | db]`` (into ``acc (F, K+1)``) and ``dx[n]`` for the
@@ -720,18 +650,41 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
     sample; otherwise ``cols`` is rebuilt in the block's row of ``work``.
     """
     N = x.shape[0]
-    F = w.shape[0]
-    K = w.shape[1] * w.shape[2] * w.shape[3]
+    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    K = w.shape[1] * KH * KW
     OH, OW = dout.shape[2], dout.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], N)
-    acc, own, tmp = _gemm_bwd_buffers(work, blk, F, K, P, keep, N)
+    wmat = w.reshape(F, K)
+    c0 = F * (K + 1)
+    t0 = c0 + (K + 1) * P
+    acc = work[blk, 0:c0].reshape(F, K + 1)
+    own = work[blk, c0:t0].reshape(K + 1, P)
+    tmp = work[blk, t0:t0 + c0].reshape(F, K + 1)
     kept = keep.shape[0] >= N
+    if not kept:
+        _ones_row(own)
+    zero = acc.dtype.type(0)
+    for f in range(F):
+        for k in range(K + 1):
+            acc[_U(f), _U(k)] = zero
     for n in range(n0, n1):
         _activation_grad_one(dout, out, n, act)
-        cols = keep[n] if kept else own
-        _conv_gemm_grad_sample(dx, dout[n].reshape(F, P), cols, own, tmp, acc, x, w, n,
-                               stride, pad_h, pad_w, OH, OW, need_dx, kept)
+        g = dout[n].reshape(F, P)
+        cols = own
+        if kept:
+            cols = keep[n]
+        else:
+            _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        np.dot(g, cols.T, tmp)
+        for f in range(F):
+            uf = _U(f)
+            for k in range(K + 1):
+                acc[uf, _U(k)] += tmp[uf, _U(k)]
+        if need_dx:
+            dcols = own[:K]
+            np.dot(wmat.T, g, dcols)
+            _col2im(dx, n, dcols, KH, KW, stride, pad_h, pad_w, OH, OW)
 
 
 @parallel_kernel
@@ -762,205 +715,6 @@ def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need
     for blk in prange(work.shape[0]):
         _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
                              blk, act, keep)
-    _reduce_blocks(dw, db, work)
-
-
-# ---------------------------------------------------------------------------
-# Convolution + max pooling, fused (im2col + GEMM)
-# ---------------------------------------------------------------------------
-
-
-@kernel
-def _maxpool_map(pooled, argmax, n, z, OW, size_h, size_w):
-    """Max-pool one sample's activated output ``z (F, OH*OW)`` into
-    ``pooled[n]`` and ``argmax[n]``, with the window order and tie/NaN rules
-    of :func:`maxpool2d_forward` (hence the same results)."""
-    F, PH, PW = pooled.shape[1], pooled.shape[2], pooled.shape[3]
-    un = _U(n)
-    if size_h == 2 and size_w == 2:
-        # the window unrolled, in its own loop nest (a size test inside the
-        # loop made this step 1.5x slower)
-        for f in range(F):
-            uf = _U(f)
-            for i in range(PH):
-                ui = _U(i)
-                r0 = 2 * i * OW
-                for j in range(PW):
-                    c0 = _U(r0 + 2 * j)
-                    c1 = _U(r0 + OW + 2 * j)
-                    best, arg = z[uf, c0], 0
-                    best, arg = _pick(best, arg, z[uf, c0 + _U(1)], 1)
-                    best, arg = _pick(best, arg, z[uf, c1], 2)
-                    best, arg = _pick(best, arg, z[uf, c1 + _U(1)], 3)
-                    pooled[un, uf, ui, _U(j)] = best
-                    argmax[un, uf, ui, _U(j)] = arg
-        return
-    for f in range(F):
-        uf = _U(f)
-        for i in range(PH):
-            ui = _U(i)
-            r0 = i * size_h * OW
-            for j in range(PW):
-                c0 = r0 + j * size_w
-                best, arg = z[uf, _U(c0)], 0
-                for p in range(size_h):
-                    for q in range(size_w):
-                        best, arg = _pick(best, arg, z[uf, _U(c0 + p * OW + q)],
-                                          p * size_w + q)
-                pooled[un, uf, ui, _U(j)] = best
-                argmax[un, uf, ui, _U(j)] = arg
-
-
-@kernel
-def _maxunpool_map(g, dpooled, argmax, n, OH, OW, size_h, size_w):
-    """``g (F, OH*OW)``: ``dpooled[n, f, i, j]`` at each window's argmax, 0
-    elsewhere (including rows/columns no window covers), written row by row
-    as :func:`maxpool2d_backward` writes ``dx[n]``."""
-    F, PH, PW = dpooled.shape[1], dpooled.shape[2], dpooled.shape[3]
-    un = _U(n)
-    zero = g.dtype.type(0)
-    for f in range(F):
-        uf = _U(f)
-        for i in range(PH):
-            ui = _U(i)
-            for p in range(size_h):
-                r0 = (i * size_h + p) * OW
-                for j in range(PW):
-                    uj = _U(j)
-                    a, v = argmax[un, uf, ui, uj] - p * size_w, dpooled[un, uf, ui, uj]
-                    for q in range(size_w):
-                        g[uf, _U(r0 + j * size_w + q)] = v if a == q else zero
-                for c in range(PW * size_w, OW):
-                    g[uf, _U(r0 + c)] = zero
-        for c in range(PH * size_h * OW, OH * OW):
-            g[uf, _U(c)] = zero
-
-
-@kernel
-def _check_conv_pool_args(pooled, argmax, x, w, b, stride, pad_h, pad_w, out_h, out_w,
-                          size_h, size_w, work, ncol):
-    if out_h < 1 or out_w < 1:
-        raise ValueError("out_h and out_w must be >= 1")
-    conv_shape = (x.shape[0], w.shape[0], out_h, out_w)
-    _check_conv_args(conv_shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
-    _check_pool_args(pooled.shape, conv_shape, size_h, size_w)
-    if argmax.shape != pooled.shape:
-        raise ValueError("argmax must have the shape of pooled")
-    if work.shape[0] < 1 or work.shape[1] < ncol:
-        raise ValueError("work is too small, see conv2d_workspace_shape")
-
-
-@kernel
-def _conv_pool_fwd_block(pooled, argmax, x, w, b, stride, pad_h, pad_w, OH, OW, size_h,
-                         size_w, work, blk, act, keep):
-    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
-    K = w.shape[1] * KH * KW
-    P = OH * OW
-    n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
-    c0 = F * (K + 1)
-    s0 = c0 + (K + 1) * P + c0  # the backward pass's row layout, see below
-    wb = work[blk, 0:c0].reshape(F, K + 1)
-    _fill_wb(wb, w, b)
-    cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
-    z = work[blk, s0:s0 + F * P].reshape(F, P)
-    kept = keep.shape[0] >= x.shape[0]
-    _ones_row(cols)
-    for n in range(n0, n1):
-        if kept:
-            cols = keep[n]
-            _ones_row(cols)
-        _conv_gemm_sample(z, wb, cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW, act)
-        _maxpool_map(pooled, argmax, n, z, OW, size_h, size_w)
-
-
-@parallel_kernel
-def conv2d_maxpool_forward_gemm(pooled, argmax, x, w, b, stride, pad_h, pad_w, out_h,
-                                out_w, size_h, size_w, work, act, keep):
-    """:func:`conv2d_forward_gemm` then :func:`maxpool2d_forward`, one pass.
-
-    Each sample's activated convolution output ``(F, out_h*out_w)`` is only
-    formed in the block's row of ``work`` and pooled from there, while it is
-    in cache; the ``(N, F, out_h, out_w)`` map is never stored.  ``pooled``
-    and ``argmax`` get exactly the values the two separate kernels give
-    (same products, same window order).
-
-    Shapes: ``pooled`` and ``argmax (N, F, PH, PW)`` (written; ``argmax``
-    int32 or int64) with ``PH*size_h <= out_h`` and ``PW*size_w <= out_w``,
-    ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``out_h``/``out_w``
-    the convolution's output size, ``work (B, >= (K+1)*(2F+P) + F*P)`` (see
-    :func:`conv2d_workspace_shape`, ``method="gemm_maxpool"``) and ``keep``
-    as for :func:`conv2d_forward_gemm`.  Parallel over the ``B`` sample
-    blocks.
-    """
-    F = w.shape[0]
-    K = x.shape[1] * w.shape[2] * w.shape[3]
-    P = out_h * out_w
-    _check_conv_pool_args(pooled, argmax, x, w, b, stride, pad_h, pad_w, out_h, out_w,
-                          size_h, size_w, work, (K + 1) * (2 * F + P) + F * P)
-    _check_keep(keep, x.shape[0], K, P)
-    for blk in prange(work.shape[0]):
-        _conv_pool_fwd_block(pooled, argmax, x, w, b, stride, pad_h, pad_w, out_h, out_w,
-                             size_h, size_w, work, blk, act, keep)
-
-
-@kernel
-def _conv_pool_bwd_block(dx, dpooled, pooled, argmax, x, w, stride, pad_h, pad_w, OH, OW,
-                         size_h, size_w, need_dx, work, blk, act, keep):
-    N = x.shape[0]
-    F = w.shape[0]
-    K = w.shape[1] * w.shape[2] * w.shape[3]
-    P = OH * OW
-    M = pooled.shape[1] * pooled.shape[2] * pooled.shape[3]
-    n0, n1 = _block_bounds(blk, work.shape[0], N)
-    acc, own, tmp = _gemm_bwd_buffers(work, blk, F, K, P, keep, N)
-    s0 = 2 * F * (K + 1) + (K + 1) * P
-    g = work[blk, s0:s0 + F * P].reshape(F, P)
-    kept = keep.shape[0] >= N
-    for n in range(n0, n1):
-        # f'(z) at a window's maximum, from the pooled (= activated) value
-        activation_grad(dpooled[n].reshape(M), pooled[n].reshape(M), act)
-        _maxunpool_map(g, dpooled, argmax, n, OH, OW, size_h, size_w)
-        cols = keep[n] if kept else own
-        _conv_gemm_grad_sample(dx, g, cols, own, tmp, acc, x, w, n, stride, pad_h,
-                               pad_w, OH, OW, need_dx, kept)
-
-
-@parallel_kernel
-def conv2d_maxpool_backward_gemm(dx, dw, db, dpooled, pooled, argmax, x, w, stride, pad_h,
-                                 pad_w, out_h, out_w, size_h, size_w, need_dx, work, act,
-                                 keep):
-    """Gradients of :func:`conv2d_maxpool_forward_gemm`.
-
-    The same quantities as :func:`maxpool2d_backward` followed by
-    :func:`conv2d_backward_gemm`, without the ``(N, F, out_h, out_w)``
-    gradient map: ``dpooled[n]`` is multiplied in place by ``f'(z)`` taken
-    at each window's maximum (the pooled value is the activation output
-    there), scattered to the window's argmax in the block's row of ``work``
-    and used from there.  Positions that are not a window's maximum get a
-    zero gradient, as in the unfused kernels, whose ``0 * f'(z)`` is 0 for
-    every finite ``z``.
-
-    Shapes: ``dx``, ``dw``, ``db``, ``x``, ``w``, ``need_dx``, ``keep`` as
-    :func:`conv2d_backward_gemm`; ``dpooled`` (overwritten), ``pooled`` and
-    ``argmax`` from the forward call ``(N, F, PH, PW)``; ``work`` as for
-    :func:`conv2d_maxpool_forward_gemm`.  Parallel over the sample blocks,
-    then a serial in-order block reduction.
-    """
-    F = w.shape[0]
-    K = x.shape[1] * w.shape[2] * w.shape[3]
-    P = out_h * out_w
-    _check_conv_pool_args(pooled, argmax, x, w, db, stride, pad_h, pad_w, out_h, out_w,
-                          size_h, size_w, work, (K + 1) * (2 * F + P) + F * P)
-    if dpooled.shape != pooled.shape:
-        raise ValueError("dpooled must have the shape of pooled")
-    if dw.shape != w.shape:
-        raise ValueError("dw must have the shape of w")
-    if need_dx and dx.shape != x.shape:
-        raise ValueError("dx must have the shape of x")
-    _check_keep(keep, x.shape[0], K, P)
-    for blk in prange(work.shape[0]):
-        _conv_pool_bwd_block(dx, dpooled, pooled, argmax, x, w, stride, pad_h, pad_w,
-                             out_h, out_w, size_h, size_w, need_dx, work, blk, act, keep)
     _reduce_blocks(dw, db, work)
 
 
