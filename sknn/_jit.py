@@ -114,11 +114,7 @@ class LazyKernel:
         _registry.append(self)
 
     def _build(self):
-        func = self.py_func
-        if self.parallel:
-            return ParallelKernel(_njit(func, parallel=True),
-                                  lambda: _serial_twin(func))
-        return _njit(func)
+        return _build(self.py_func, self.parallel)
 
     def __call__(self, *args, **kwargs):
         target = self.target
@@ -137,6 +133,13 @@ class LazyKernel:
     def __repr__(self):
         state = "pending" if self.target is None else repr(self.target)
         return f"LazyKernel({self.__qualname__}: {state})"
+
+
+def _build(func, parallel):
+    """The real kernel: a dispatcher, or a :class:`ParallelKernel` pair."""
+    if parallel:
+        return ParallelKernel(_njit(func, parallel=True), lambda: _serial_twin(func))
+    return _njit(func)
 
 
 def _resolve_globals(ns, numba, built):
@@ -177,7 +180,7 @@ def materialize():
 def kernel(func):
     """Compile ``func`` as a serial, cached, GIL-free kernel (lazily)."""
     if _materialized:
-        return _njit(func)
+        return _build(func, False)
     return LazyKernel(func, parallel=False)
 
 
@@ -195,6 +198,6 @@ def parallel_kernel(func):
     compiled without ``parallel=True``, so ``prange`` runs as ``range`` over
     the same chunks and gives the same bits (see :mod:`sknn._threads`).
     """
-    if _materialized:
-        return LazyKernel(func, parallel=True)._build()
+    if _materialized:  # defined late: built at once, no placeholder to track
+        return _build(func, True)
     return LazyKernel(func, parallel=True)
