@@ -621,12 +621,19 @@ def _warm(X, y, dtype):
             ae.score_samples(data)
     # Tied layers of large networks run the parallel dense kernels on the
     # transposed (Fortran-ordered) weights: a signature tiny fits never reach.
-    from ._kernels.dense import dense_backward_parallel, dense_forward_parallel
+    from ._kernels.dense import (
+        MAX_CHUNKS,
+        dense_backward_parallel,
+        dense_forward_parallel,
+        work_split,
+    )
 
     n, a, b = 4, 3, 2
     w = np.zeros((a, b), dtype=dtype)
     x, out = np.zeros((n, b), dtype=dtype), np.zeros((n, a), dtype=dtype)
     bias, gwt = np.zeros(a, dtype=dtype), np.zeros((b, a), dtype=dtype)
-    dense_forward_parallel(out, x, w.T, bias, 0, 2)
+    split = work_split()
+    dense_forward_parallel(out, x, w.T, bias, 0, split)
     dense_backward_parallel(np.zeros((n, b), dtype=dtype), gwt, bias,
-                            np.zeros(8 * a, dtype=dtype), out, out, x, w.T, 0, True, 2)
+                            np.zeros(MAX_CHUNKS * a, dtype=dtype), out, out, x, w.T, 0,
+                            True, split)
