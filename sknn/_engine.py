@@ -88,7 +88,6 @@ class BatchBuffers:
     def __init__(self, data, batch_size):
         dtype = data.Y.dtype
         self.idx = None
-        self.fused = not data.sparse and isinstance(data.Y, np.ndarray)
         if data.sparse:
             X = data.X
             row_nnz = np.diff(X.indptr)
@@ -97,12 +96,11 @@ class BatchBuffers:
             self.data = np.empty(max(cap, 1), dtype=dtype)
             self.indices = np.empty(max(cap, 1), dtype=np.int64)
             self.indptr = np.empty(batch_size + 1, dtype=np.int64)
-        else:
-            self.x = np.empty((batch_size,) + data.X.shape[1:], dtype=dtype)
         self.y = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.sw = np.empty(batch_size, dtype=dtype)
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
-        if self.fused:
+        if not data.sparse:  # then Y is dense too (sparse Y = sparse X)
+            self.x = np.empty((batch_size,) + data.X.shape[1:], dtype=dtype)
             self.x2 = self.x.reshape(batch_size, -1)
             size = batch_size * (self.x2.shape[1] + self.y.shape[1])
             self.split = work_split()
@@ -112,18 +110,13 @@ class BatchBuffers:
     def gather(self, data, idx):
         """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
         n = idx.shape[0]
-        if self.fused:  # dense X and Y: one kernel call
+        if not data.sparse:  # dense X and Y: one kernel call
             sw_sum = self._gather(self.x2, self.y, self.sw, data.X.reshape(data.n, -1),
                                   data.Y, data.sw, idx, self.split)
             return self.x[:n], self.y[:n], self.sw[:n], sw_sum
-        if data.sparse:
-            X = data.X
-            csr_gather(self.data, self.indices, self.indptr, X.data, X.indices,
-                       X.indptr, idx)
-            x = CSRBatch(self.data, self.indices, self.indptr, n)
-        else:
-            x = self.x[:n]
-            gather_rows(x.reshape(n, -1), data.X.reshape(data.n, -1), idx)
+        X = data.X
+        csr_gather(self.data, self.indices, self.indptr, X.data, X.indices, X.indptr, idx)
+        x = CSRBatch(self.data, self.indices, self.indptr, n)
         y = self.y[:n]
         Y = data.Y
         if isinstance(Y, np.ndarray):
