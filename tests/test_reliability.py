@@ -813,3 +813,29 @@ def test_precompile_reaches_the_parallel_kernels():
                   if isinstance(arg, numba.types.Array)
                   and isinstance(arg.dtype, numba.types.Float)}
         assert floats >= {numba.float32, numba.float64}, (kern, floats)
+
+
+def test_no_kernel_gets_a_raw_prange_index():
+    """A ``prange`` index is int64 when Numba types a kernel and uint64 in the
+    parallel loop body, so a kernel called with the raw index compiles twice
+    (a cold digits ``ConvClassifier`` fit paid ~1.9 s for it).  Every call in
+    a ``prange`` body must pass the index converted (``prange_index(i)``) or
+    derived (``i // F``), never as is."""
+    import ast
+    import pathlib
+
+    kernel_dir = pathlib.Path(sknn.__file__).parent / "_kernels"
+    offenders = []
+    for path in sorted(kernel_dir.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for loop in ast.walk(tree):
+            if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call)
+                    and getattr(loop.iter.func, "id", None) == "prange"):
+                continue
+            index = loop.target.id
+            for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+                if isinstance(node, ast.Call) and getattr(
+                        node.func, "id", None) != "prange_index" and any(
+                        isinstance(a, ast.Name) and a.id == index for a in node.args):
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

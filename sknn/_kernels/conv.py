@@ -47,7 +47,7 @@ compute the same quantities (to floating-point rounding);
 
 import numpy as np
 
-from .._jit import kernel, parallel_kernel, prange
+from .._jit import kernel, parallel_kernel, prange, prange_index
 from .activations import activate, activation_grad
 
 __all__ = [
@@ -475,7 +475,7 @@ def conv2d_backward(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx, 
                          work, F * (K + 1))
     nb = work.shape[0]
     for n in prange(N):
-        _activation_grad_one(dout, out, n, act)
+        _activation_grad_one(dout, out, prange_index(n), act)
     for t in prange(nb * F):
         blk = t // F
         f = t - blk * F
@@ -634,7 +634,8 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
         raise ValueError("work is too small, see conv2d_workspace_shape")
     _check_keep(keep, x.shape[0], K, P)
     for blk in prange(work.shape[0]):
-        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, keep)
+        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work,
+                             prange_index(blk), act, keep)
 
 
 @kernel
@@ -714,7 +715,7 @@ def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need
     _check_keep(keep, x.shape[0], K, P)
     for blk in prange(work.shape[0]):
         _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
-                             blk, act, keep)
+                             prange_index(blk), act, keep)
     _reduce_blocks(dw, db, work)
 
 

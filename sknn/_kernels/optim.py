@@ -11,7 +11,7 @@ the parameters is needed.
 
 import numpy as np
 
-from .._jit import kernel, parallel_kernel, prange
+from .._jit import kernel, parallel_kernel, prange, prange_index
 from .dense import vector_sum
 
 
@@ -132,7 +132,7 @@ def _step_parallel(params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h
     nb = (params.shape[0] + BLOCK - 1) // BLOCK
     part = np.empty(nb)
     for k in prange(nb):
-        _block_step(k, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
+        _block_step(prange_index(k), params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
                     is_adam, part)
     return vector_sum(part)
 
