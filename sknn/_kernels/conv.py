@@ -47,7 +47,7 @@ compute the same quantities (to floating-point rounding);
 
 import numpy as np
 
-from .._jit import kernel, parallel_kernel, prange, prange_index
+from .._jit import inlined_kernel, kernel, parallel_kernel, prange, prange_index
 from .activations import activate, activation_grad
 
 __all__ = [
@@ -304,7 +304,7 @@ def _reduce_blocks(dw, db, work):
 # ---------------------------------------------------------------------------
 
 
-@kernel
+@inlined_kernel
 def _conv_fwd_one(out, x, w, b, n, f, stride, pad_h, pad_w):
     """``out[n, f] = b[f] + sum_{c,p,q} w[f,c,p,q] * x[n, c, shifted]``.
 
@@ -359,7 +359,7 @@ def conv2d_forward(out, x, w, b, stride, pad_h, pad_w, act):
         activate(out[n, f].reshape(P), act)
 
 
-@kernel
+@inlined_kernel
 def _conv_dw_block(work, blk, dout, x, f, n0, n1, stride, pad_h, pad_w, KH, KW):
     """Partial gradients of filter ``f`` over samples ``[n0, n1)``.
 
@@ -403,7 +403,7 @@ def _conv_dw_block(work, blk, dout, x, f, n0, n1, stride, pad_h, pad_w, KH, KW):
     work[ub, _U(base + K)] = sb
 
 
-@kernel
+@inlined_kernel
 def _conv_dx_one(dx, dout, w, n, c, stride, pad_h, pad_w):
     """``dx[n, c] = sum_{f,p,q} w[f,c,p,q] * dout[n, f]`` scattered back.
 
@@ -434,7 +434,7 @@ def _conv_dx_one(dx, dout, w, n, c, stride, pad_h, pad_w):
                         dx[un, uc, uh, _U(j * stride + offw)] += wv * dout[un, uf, ui, _U(j)]
 
 
-@kernel
+@inlined_kernel
 def _activation_grad_one(dout, out, n, act):
     """``dout[n] *= f'(z)``, computed from the forward output ``out[n]``."""
     M = dout.shape[1] * dout.shape[2] * dout.shape[3]
@@ -577,7 +577,7 @@ def _ones_row(cols):
         cols[r, _U(j)] = one
 
 
-@kernel
+@inlined_kernel
 def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, keep):
     """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
 
@@ -638,7 +638,7 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
                              prange_index(blk), act, keep)
 
 
-@kernel
+@inlined_kernel
 def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work, blk,
                          act, keep):
     """Partial ``[dW | db]`` (into ``acc (F, K+1)``) and ``dx[n]`` for the
@@ -734,7 +734,7 @@ def _check_pool_args(out_shape, x_shape, size_h, size_w):
         raise ValueError("pooled output is larger than the input allows")
 
 
-@kernel
+@inlined_kernel
 def _maxpool_fwd_one(out, argmax, x, n, c, size_h, size_w):
     OH, OW = out.shape[2], out.shape[3]
     xs = x[n, c]
@@ -807,7 +807,7 @@ def maxpool2d_forward(out, argmax, x, size_h, size_w):
         _maxpool_fwd_one(out, argmax, x, n, c, size_h, size_w)
 
 
-@kernel
+@inlined_kernel
 def _maxpool_bwd_one(dx, dout, argmax, n, c, size_h, size_w):
     H, W = dx.shape[2], dx.shape[3]
     OH, OW = dout.shape[2], dout.shape[3]
@@ -879,7 +879,7 @@ def maxpool2d_backward(dx, dout, argmax, size_h, size_w):
         _maxpool_bwd_one(dx, dout, argmax, n, c, size_h, size_w)
 
 
-@kernel
+@inlined_kernel
 def _meanpool_fwd_one(out, x, n, c, size_h, size_w):
     OH, OW = out.shape[2], out.shape[3]
     un = _U(n)
@@ -915,7 +915,7 @@ def meanpool2d_forward(out, x, size_h, size_w):
         _meanpool_fwd_one(out, x, n, c, size_h, size_w)
 
 
-@kernel
+@inlined_kernel
 def _meanpool_bwd_one(dx, dout, n, c, size_h, size_w):
     H, W = dx.shape[2], dx.shape[3]
     OH, OW = dout.shape[2], dout.shape[3]

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .._jit import kernel, parallel_kernel, prange
+from .._jit import inlined_kernel, kernel, parallel_kernel, prange
 from .activations import activate, activation_grad
 from .blas import gemm_tn
 
@@ -48,7 +48,7 @@ def n_chunks(n, min_rows, split):
     return min(split, max(1, n // min_rows))
 
 
-@kernel
+@inlined_kernel
 def _forward_rows(out, x, w, b, act, r0, r1):
     blk = out[r0:r1]
     np.dot(x[r0:r1], w, blk)
@@ -86,17 +86,17 @@ def dense_forward_parallel(out, x, w, b, act, split):
         _forward_rows(out, x, w, b, act, c * n // nc, (c + 1) * n // nc)
 
 
-@kernel
+@inlined_kernel
 def _grad_rows(dout, out, act, r0, r1):
     activation_grad(dout[r0:r1].reshape(-1), out[r0:r1].reshape(-1), act)
 
 
-@kernel
+@inlined_kernel
 def _dx_rows(dx, dout, w, r0, r1):
     np.dot(dout[r0:r1], w.T, dx[r0:r1])
 
 
-@kernel
+@inlined_kernel
 def _bias_grad(db, dout):
     n, m = dout.shape
     for j in range(m):

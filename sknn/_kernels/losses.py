@@ -23,7 +23,7 @@ epsilon, as scikit-learn does.
 
 import numpy as np
 
-from .._jit import kernel, parallel_kernel, prange
+from .._jit import inlined_kernel, kernel, parallel_kernel, prange
 from .activations import LOGISTIC, activate
 from .dense import vector_sum
 
@@ -117,7 +117,7 @@ def _row_loss(drow, zrow, yrow, s, code, eps):
     return li
 
 
-@kernel
+@inlined_kernel
 def _loss_range(delta, z, y, sw, code, r0, r1, rows):
     """Link, gradient and ``rows[i] = sw_i * loss_i`` for rows ``r0:r1``."""
     apply_link(z[r0:r1], code)

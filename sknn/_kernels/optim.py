@@ -11,7 +11,7 @@ the parameters is needed.
 
 import numpy as np
 
-from .._jit import kernel, parallel_kernel, prange, prange_index
+from .._jit import inlined_kernel, kernel, parallel_kernel, prange, prange_index
 from .dense import vector_sum
 
 
@@ -99,7 +99,7 @@ def _adam_range(params, grad, m, v, alpha, inv_sw, lr_t, beta_1, beta_2, eps):
         params[i] = w - lr_t * mi / (np.sqrt(vi) + eps)
 
 
-@kernel
+@inlined_kernel
 def _block_step(k, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
                 is_adam, part):
     """Update block ``k``; store ``sum(w**2)`` of its weights in ``part[k]``.
