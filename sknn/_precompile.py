@@ -43,6 +43,10 @@ def warm(dtypes=(np.float64, np.float32)):
             big = MLPRegressorX(hidden_layer_sizes=(256,), batch_size=256, max_iter=1,
                                 random_state=0)
             big.fit(Xl, Xl).predict(Xl)
+            # A hidden layer of >= 50 000 multiply-adds that passes dx back
+            # (dense_backward_pair).
+            MLPClassifierX((32, 32), max_iter=1, random_state=0).fit(
+                Xl[:64, :32], np.arange(64) % 3)
             warm_autoencoder(X, y, dtype)
             Xi = rng.rand(12, 36).astype(dtype)
             for pool, filters in (("max", (2, 3)), ("mean", (8, 8))):

@@ -10,6 +10,7 @@ from sknn._kernels.dense import (
     csr_dense_forward,
     csr_gather,
     dense_backward,
+    dense_backward_pair,
     dense_backward_parallel,
     dense_forward,
     dense_forward_parallel,
@@ -264,6 +265,56 @@ def test_parallel_dense_kernels_are_thread_count_independent(dtype, split):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(a, t)
         np.testing.assert_allclose(a, s, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("name", ["identity", "elu"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
+    """The two-product kernel makes the serial kernel's calls on two threads:
+    the same bits for 1 and all threads and in its serial twin, and the
+    NumPy reference to rounding; ``dx`` is untouched when not needed."""
+    import numba
+
+    rng = np.random.default_rng(7)
+    n, k, m = 128, 96, 10
+    code = A.ACTIVATION_CODES[name]
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((k, m)).astype(dtype)
+    out = rng.standard_normal((n, m)).astype(dtype)
+    if name == "elu":
+        out = np.maximum(out, dtype(-0.9))  # an ELU output is > -1
+    dout = rng.standard_normal((n, m)).astype(dtype)
+
+    def run(kernel):
+        dx = np.full((n, k), 7.0, dtype)
+        dw, db = np.empty((k, m), dtype), np.empty(m, dtype)
+        kernel(dx, dw, db, np.empty(MAX_CHUNKS * m, dtype), dout.copy(), out, x, w,
+               code, need_dx, 2)
+        return dx, dw, db
+
+    serial = run(dense_backward)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run(dense_backward_pair)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = run(dense_backward_pair)
+    finally:
+        numba.set_num_threads(previous)
+    for got in (one, many, run(dense_backward_pair.serial)):
+        for a, s in zip(got, serial):
+            np.testing.assert_array_equal(a, s)
+    # f'(z) from the output a = f(z), as the kernels compute it
+    deriv = np.where(out > 0, 1.0, out + 1.0) if name == "elu" else 1.0
+    dz = dout.astype(np.float64) * deriv
+    tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    np.testing.assert_allclose(serial[1], x.T.astype(np.float64) @ dz, **tol)
+    np.testing.assert_allclose(serial[2], dz.sum(0), **tol)
+    if need_dx:
+        np.testing.assert_allclose(serial[0], dz @ w.T, **tol)
+    else:
+        assert (serial[0] == 7.0).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

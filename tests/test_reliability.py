@@ -806,6 +806,7 @@ def test_precompile_reaches_the_parallel_kernels():
     from sknn._kernels import dense, losses, optim
 
     for kern in (dense.dense_forward_parallel, dense.dense_backward_parallel,
+                 dense.dense_backward_pair,
                  dense.gather_batch_parallel, optim._step_parallel,
                  losses.link_loss_grad_parallel):
         dispatcher = getattr(kern, "dispatcher", kern)
