@@ -133,10 +133,11 @@ class Dense(Layer):
         self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
         self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
         self.split = work_split()
-        parallel = max_batch * self.n_in * self.n_out >= PARALLEL_MIN_MACS
+        macs = max_batch * self.n_in * self.n_out
+        parallel = macs >= PARALLEL_MIN_MACS
         self._fwd = dense_forward_parallel if parallel else dense_forward
         self._bwd = dense_backward_parallel if parallel else dense_backward
-        pair = (not parallel and max_batch * self.n_in * self.n_out >= PAIR_MIN_MACS
+        pair = (not parallel and macs >= PAIR_MIN_MACS
                 and threading_layer() != "workqueue")
         self._bwd_dx = dense_backward_pair if pair else self._bwd
 

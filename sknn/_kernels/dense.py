@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .._jit import inlined_kernel, kernel, parallel_kernel, prange
+from .._jit import inlined_kernel, kernel, parallel_kernel, prange, prange_index
 from .activations import activate, activation_grad
 from .blas import gemm_tn
 
@@ -106,6 +106,18 @@ def _bias_grad(db, dout):
             db[j] += dout[i, j]
 
 
+@inlined_kernel
+def _backward_part(part, dx, dw, db, dout, x, w, need_dx):
+    """Part 0 of a dense backward pass: ``dw = x.T @ dz`` and ``db``; part 1:
+    ``dx = dz @ w.T`` when ``need_dx``.  Both backward kernels below run
+    exactly these calls, so they give the same bits."""
+    if part == 0:
+        np.dot(x.T, dout, dw)
+        _bias_grad(db, dout)
+    elif need_dx:
+        np.dot(dout, w.T, dx)
+
+
 @kernel
 def dense_backward(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     """Backward pass of :func:`dense_forward` (serial).
@@ -118,33 +130,27 @@ def dense_backward(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     signature.
     """
     _grad_rows(dout, out, act, 0, dout.shape[0])
-    np.dot(x.T, dout, dw)
-    _bias_grad(db, dout)
-    if need_dx:
-        np.dot(dout, w.T, dx)
+    for part in range(2):
+        _backward_part(part, dx, dw, db, dout, x, w, need_dx)
 
 
 @parallel_kernel
 def dense_backward_pair(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     """:func:`dense_backward` with its two products on two threads.
 
-    ``dz`` is formed first; then ``dw = x.T @ dz`` (with ``db``) and
-    ``dx = dz @ w.T`` are the two iterations of one ``prange`` loop.  Each
-    is the serial kernel's own call on the same arrays, so the result is the
-    same bits for any thread count; on two threads the pass costs about the
-    longer product instead of the sum (measured, 2 threads:
-    128 x 256 -> 10 float32 28.8 -> 20.0 us, 200 x 64 -> 100 float64
-    117 -> 65 us).  For layers too small for the row-split
+    ``dz`` is formed first; then the two parts of :func:`_backward_part`,
+    ``dw = x.T @ dz`` (with ``db``) and ``dx = dz @ w.T``, are the two
+    iterations of one ``prange`` loop: the serial kernel's own calls on the
+    same arrays, so the same bits for any thread count; on two threads the
+    pass costs about the longer product instead of the sum (measured, 2
+    threads: 128 x 256 -> 10 float32 28.8 -> 20.0 us, 200 x 64 -> 100
+    float64 117 -> 65 us).  For layers too small for the row-split
     :func:`dense_backward_parallel`, when ``dx`` is needed.  ``work`` and
     ``split`` are unused (one signature for all three kernels).
     """
     _grad_rows(dout, out, act, 0, dout.shape[0])
-    for t in prange(2):
-        if t == 0:
-            np.dot(x.T, dout, dw)
-            _bias_grad(db, dout)
-        elif need_dx:
-            np.dot(dout, w.T, dx)
+    for part in prange(2):
+        _backward_part(prange_index(part), dx, dw, db, dout, x, w, need_dx)
 
 
 @parallel_kernel

@@ -132,8 +132,8 @@ def _step_parallel(params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h
     nb = (params.shape[0] + BLOCK - 1) // BLOCK
     part = np.empty(nb)
     for k in prange(nb):
-        _block_step(prange_index(k), params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3,
-                    is_adam, part)
+        _block_step(prange_index(k), params, grad, s1, s2, n_weights, alpha, inv_sw, lr,
+                    h1, h2, h3, is_adam, part)
     return vector_sum(part)
 
 
