@@ -1,4 +1,5 @@
-"""Optional extras in tests: skip with a clear reason locally, fail in CI.
+"""Test helpers: optional extras (skip with a clear reason locally, fail in
+CI), estimators that land later, and runs at several thread counts.
 
 CI (``CI=true``, set by the CI runner) installs every extra (``.ci/run``), so
 a missing one there is a broken install, not a reason to skip.
@@ -48,3 +49,18 @@ def sknn_estimator(name):
     if cls is None:
         pytest.skip(f"sknn.{name} is not available in this version of sknn")
     return cls
+
+
+def one_and_all_threads(run):
+    """``(run() on 1 Numba thread, run() on all of them)``, for bit-identity
+    tests; the caller's thread count is restored."""
+    import numba
+
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        return one, run()
+    finally:
+        numba.set_num_threads(previous)

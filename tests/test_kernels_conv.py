@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 import pytest
+from _extras import one_and_all_threads
 
 from sknn._kernels import conv as K
 from sknn._kernels.activations import ACTIVATION_CODES, IDENTITY, activate, activation_grad
@@ -548,15 +549,8 @@ def test_bit_identical_across_thread_counts(dtype):
         res.append(dx)
         return res
 
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = run()
-        numba.set_num_threads(2)
-        two = run()
-    finally:
-        numba.set_num_threads(old)
-    for a, c in zip(one, two):
+    one, many = one_and_all_threads(run)
+    for a, c in zip(one, many):
         np.testing.assert_array_equal(a, c)
 
 

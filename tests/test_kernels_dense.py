@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _extras import one_and_all_threads
 
 from sknn._kernels import activations as A
 from sknn._kernels.dense import (
@@ -234,8 +235,6 @@ def test_parallel_dense_kernels_are_thread_count_independent(dtype, split):
     """For a given ``split`` the parallel kernels give the same bits for 1 and
     all threads, and so does their serial twin (run in forked GNU-OpenMP
     children); they agree with the unchunked serial kernels to rounding."""
-    import numba
-
     rng = np.random.default_rng(6)
     n, k, m = 300, 200, 9  # up to 2 row chunks, 3 chunks of dw rows
     x = rng.standard_normal((n, k)).astype(dtype)
@@ -251,14 +250,8 @@ def test_parallel_dense_kernels_are_thread_count_independent(dtype, split):
             True, split)
         return out, dx, dw, db
 
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = run(dense_forward_parallel, dense_backward_parallel)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = run(dense_forward_parallel, dense_backward_parallel)
-    finally:
-        numba.set_num_threads(previous)
+    one, many = one_and_all_threads(
+        lambda: run(dense_forward_parallel, dense_backward_parallel))
     twin = run(dense_forward_parallel.serial, dense_backward_parallel.serial)
     serial = run(dense_forward, dense_backward)
     for a, c, t, s in zip(one, many, twin, serial):
@@ -274,8 +267,6 @@ def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
     """The two-product kernel makes the serial kernel's calls on two threads:
     the same bits for 1 and all threads and in its serial twin, and the
     NumPy reference to rounding; ``dx`` is untouched when not needed."""
-    import numba
-
     rng = np.random.default_rng(7)
     n, k, m = 128, 96, 10
     code = A.ACTIVATION_CODES[name]
@@ -294,14 +285,7 @@ def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
         return dx, dw, db
 
     serial = run(dense_backward)
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = run(dense_backward_pair)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = run(dense_backward_pair)
-    finally:
-        numba.set_num_threads(previous)
+    one, many = one_and_all_threads(lambda: run(dense_backward_pair))
     for got in (one, many, run(dense_backward_pair.serial)):
         for a, s in zip(got, serial):
             np.testing.assert_array_equal(a, s)
@@ -343,8 +327,6 @@ def test_block_parallel_optimizer_is_bit_identical_to_serial(dtype, solver):
     """Large vectors update block-parallel: the same bits for 1 and all
     threads and in the serial twin (which small vectors use), including
     ``sum(w**2)``, and equal to a NumPy reference (weights end mid-block)."""
-    import numba
-
     from sknn._kernels import optim
 
     rng = np.random.default_rng(8)
@@ -364,14 +346,7 @@ def test_block_parallel_optimizer_is_bit_identical_to_serial(dtype, solver):
         sq = kern(p, g0.copy(), s1, s2, nw, alpha, inv, *args, hyper)
         return p, s1, s2, sq
 
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = run(optim._step_parallel)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = run(optim._step_parallel)
-    finally:
-        numba.set_num_threads(previous)
+    one, many = one_and_all_threads(lambda: run(optim._step_parallel))
     for other in (many, run(optim._step_parallel.serial)):
         for a, b in zip(one, other):
             np.testing.assert_array_equal(a, b)
