@@ -578,27 +578,23 @@ def _ones_row(cols):
 
 
 @inlined_kernel
-def _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work, blk, act, keep):
+def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep):
     """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
 
     The bias rides in the product: ``[w | b] (F, K+1) @ [cols; 1] (K+1, P)``,
-    so no separate pass adds it; the activation is applied to each sample's
-    output while it is in cache.  Sample ``n``'s ``cols`` is ``keep[n]`` when
-    ``keep`` has a row per sample, else the block's row of ``work``.
+    so no separate pass adds it; ``[w | b]`` is the start of row 0 of
+    ``work``, filled once by the caller and only read here.  The activation
+    is applied to each sample's output while it is in cache.  Sample ``n``'s
+    ``cols`` is ``keep[n]`` when ``keep`` has a row per sample, else the
+    block's row of ``work``.
     """
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     K = w.shape[1] * KH * KW
     OH, OW = out.shape[2], out.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
-    wmat = w.reshape(F, K)
-    wb = work[blk, 0:F * (K + 1)].reshape(F, K + 1)
-    for f in range(F):
-        uf = _U(f)
-        for k in range(K):
-            wb[uf, _U(k)] = wmat[uf, _U(k)]
-        wb[uf, _U(K)] = b[uf]
     c0 = F * (K + 1)
+    wb = work[0, 0:c0].reshape(F, K + 1)
     kept = keep.shape[0] >= x.shape[0]
     cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
     _ones_row(cols)
@@ -623,8 +619,9 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
     :func:`conv2d_workspace_shape`, ``method="gemm"``) and
     ``keep (M, K+1, P)``: with ``M >= N`` every sample's ``cols`` is kept in
     ``keep[n]`` for :func:`conv2d_backward_gemm` to reuse; with ``M = 0``
-    nothing is kept.  Parallel over the ``B = work.shape[0]`` sample blocks;
-    block ``k`` uses row ``k`` of ``work``.
+    nothing is kept.  ``[w | b] (F, K+1)`` is formed once, at the start of
+    row 0 of ``work``; then, parallel over the ``B = work.shape[0]`` sample
+    blocks, block ``k`` uses the rest of row ``k`` for its ``cols``.
     """
     _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
     F = w.shape[0]
@@ -633,9 +630,16 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
     if work.shape[0] < 1 or work.shape[1] < (K + 1) * (F + P):
         raise ValueError("work is too small, see conv2d_workspace_shape")
     _check_keep(keep, x.shape[0], K, P)
+    wb = work[0, 0:F * (K + 1)].reshape(F, K + 1)  # [w | b], shared by every block
+    wmat = w.reshape(F, K)
+    for f in range(F):
+        uf = _U(f)
+        for k in range(K):
+            wb[uf, _U(k)] = wmat[uf, _U(k)]
+        wb[uf, _U(K)] = b[uf]
     for blk in prange(work.shape[0]):
-        _conv_gemm_fwd_block(out, x, w, b, stride, pad_h, pad_w, work,
-                             prange_index(blk), act, keep)
+        _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, prange_index(blk),
+                             act, keep)
 
 
 @inlined_kernel
