@@ -597,7 +597,8 @@ def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep):
     wb = work[0, 0:c0].reshape(F, K + 1)
     kept = keep.shape[0] >= x.shape[0]
     cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
-    _ones_row(cols)
+    if not kept:
+        _ones_row(cols)
     for n in range(n0, n1):
         if kept:
             cols = keep[n]
