@@ -301,24 +301,133 @@ def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
         assert (serial[0] == 7.0).all()
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n, k, m, i0, i1", [
-    (7, 5, 3, 0, 5), (7, 5, 3, 2, 4), (1, 1, 1, 0, 1), (300, 200, 9, 67, 133),
-    (5, 4, 6, 4, 4), (0, 4, 3, 1, 3),
-])
-def test_gemm_tn_matches_numpy_on_column_blocks(dtype, n, k, m, i0, i1):
-    """``gemm_tn`` (BLAS on a column block in place) equals NumPy's product and
-    leaves the rows of ``c`` outside ``i0:i1`` untouched."""
-    from sknn._kernels.blas import gemm_tn
+GEMM_SHAPES = [(7, 5, 3), (1, 1, 1), (300, 200, 9), (0, 4, 3), (4, 0, 3), (4, 3, 0)]
 
-    rng = np.random.default_rng(n + k + m)
-    a = rng.standard_normal((n, k)).astype(dtype)
-    b = rng.standard_normal((n, m)).astype(dtype)
-    c = np.full((k, m), 7.0, dtype)
-    gemm_tn(c, a, b, i0, i1)
-    ref = a[:, i0:i1].T.astype(np.float64) @ b
-    np.testing.assert_allclose(c[i0:i1], ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
-    assert np.all(c[:i0] == 7.0) and np.all(c[i1:] == 7.0)
+
+def _strided_operand(rng, rows, cols, dtype, order="C"):
+    """A ``(rows, cols)`` block of a wider C array: contiguous rows, leading
+    dimension larger than ``cols`` (as ``x[:, i0:i1]`` in the kernels); with
+    ``order="F"`` the transpose of such a block of a C array (as a tied
+    decoder's ``w.T``)."""
+    if order == "F":
+        return _strided_operand(rng, cols, rows, dtype).T
+    base = rng.standard_normal((rows, cols + 5)).astype(dtype)
+    return base[:, 2:2 + cols]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("m, k, n", GEMM_SHAPES)
+@pytest.mark.parametrize("orders", ["CCC", "FCC", "CFC", "CCF", "FFF"])
+def test_gemm_matches_numpy_on_blocks_in_place(dtype, trans_a, trans_b, m, k, n,
+                                               orders):
+    """``gemm(c, a, b, ta, tb)`` equals NumPy's ``op(a) @ op(b)`` for every
+    transpose pair, on strided row-major blocks and transposed (F-ordered)
+    ones, and writes only ``c``'s block (an empty inner dimension gives
+    zeros)."""
+    from sknn._kernels.blas import gemm
+
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype, orders[0])
+    b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype, orders[1])
+    c_full = np.full((m, n + 4) if orders[2] == "C" else (n + 4, m), 7.0, dtype)
+    c = c_full[:, 1:1 + n] if orders[2] == "C" else c_full[1:1 + n].T
+    gemm(c, a, b, trans_a, trans_b)
+    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+    np.testing.assert_allclose(c, ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    rest = np.delete(c_full, np.s_[1:1 + n], axis=1 if orders[2] == "C" else 0)
+    assert np.all(rest == 7.0)
+
+
+def test_gemm_rejects_operands_without_contiguous_rows():
+    from sknn._kernels.blas import gemm
+
+    a = np.ones((8, 6))
+    with pytest.raises(ValueError, match="contiguous rows or columns"):
+        gemm(np.empty((4, 4)), a[::2, ::2], np.ones((3, 4)), False, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False),
+                                              (False, True), (True, True)])
+def test_gemm_numba_adapters_match_numpy(dtype, trans_a, trans_b):
+    """The fallback binding (cfunc adapters over Numba's ``np.dot`` helper,
+    used when NumPy's BLAS is not the OpenBLAS of NumPy's wheels) computes
+    the same row-major products, leading dimensions included."""
+    import ctypes
+
+    from sknn._jit import materialize
+    from sknn._kernels import blas
+
+    materialize()
+    real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    adapter = blas.numba_adapters()[0 if dtype == np.float32 else 1]
+    call = blas._ctypes_gemm(adapter.address, real)
+    rng = np.random.default_rng(3)
+    m, k, n = 6, 5, 4
+    a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype)
+    b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype)
+    c_full = np.full((m, n + 3), 7.0, dtype)
+    c = c_full[:, 1:1 + n]
+    item = c.itemsize
+    call(101, 112 if trans_a else 111, 112 if trans_b else 111, m, n, k, 1.0,
+         a.ctypes.data, a.strides[0] // item, b.ctypes.data, b.strides[0] // item, 0.0,
+         c.ctypes.data, c.strides[0] // item)
+    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+    np.testing.assert_allclose(c, ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    assert np.all(c_full[:, 0] == 7.0) and np.all(c_full[:, 1 + n:] == 7.0)
+
+
+def test_gemm_runs_on_numpys_openblas_when_numpy_ships_it():
+    """With NumPy's wheels (scipy-openblas), kernels' products run on NumPy's
+    BLAS: the faster library here, and the one scikit-learn's MLP uses."""
+    from sknn._jit import materialize
+    from sknn._kernels import blas
+
+    materialize()
+    info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    if info.get("name") != "scipy-openblas":
+        pytest.skip(f"NumPy's BLAS is {info.get('name')!r}, not its wheels' OpenBLAS")
+    assert blas.BLAS_SOURCE == "numpy"
+
+
+def test_fallback_binding_fits_like_numpys_blas(tmp_path):
+    """A process where NumPy's BLAS is not found binds the adapters and trains
+    to the same model (up to the two libraries' rounding)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from sknn._kernels import blas\n"
+        "blas._numpy_cblas = lambda: None\n"
+        "from sklearn.datasets import load_digits\n"
+        "from sknn import MLPClassifierX\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "m = MLPClassifierX(hidden_layer_sizes=(32,), max_iter=5, random_state=0)\n"
+        "m.fit(X / 16, y)\n"
+        "assert blas.BLAS_SOURCE == 'numba', blas.BLAS_SOURCE\n"
+        "np.save(sys.argv[1], m.predict_proba(X / 16))\n"
+    )
+    out = tmp_path / "proba.npy"
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sknn import MLPClassifierX
+
+    X, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifierX(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+        m.fit(X / 16, y)
+    np.testing.assert_allclose(np.load(out), m.predict_proba(X / 16), rtol=1e-7,
+                               atol=1e-9)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])

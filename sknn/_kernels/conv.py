@@ -40,7 +40,7 @@ Two implementations
 -------------------
 ``conv2d_forward`` / ``conv2d_backward`` are direct loop nests (no scratch for
 the forward pass); ``conv2d_forward_gemm`` / ``conv2d_backward_gemm`` build an
-im2col matrix per sample in ``work`` and call BLAS through ``np.dot``.  Both
+im2col matrix per sample in ``work`` and call BLAS (:func:`.blas.gemm`).  Both
 compute the same quantities (to floating-point rounding);
 :func:`conv2d_method` picks the faster one for a layer geometry.
 """
@@ -49,6 +49,7 @@ import numpy as np
 
 from .._jit import inlined_kernel, kernel, parallel_kernel, prange, prange_index
 from .activations import activate, activation_grad
+from .blas import gemm
 
 __all__ = [
     "CONV_NBLOCK",
@@ -604,7 +605,7 @@ def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep):
             cols = keep[n]
             _ones_row(cols)
         _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-        np.dot(wb, cols, out[n].reshape(F, P))
+        gemm(out[n].reshape(F, P), wb, cols, False, False)
         activate(out[n].reshape(F * P), act)
 
 
@@ -682,14 +683,14 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
             cols = keep[n]
         else:
             _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-        np.dot(g, cols.T, tmp)
+        gemm(tmp, g, cols, False, True)
         for f in range(F):
             uf = _U(f)
             for k in range(K + 1):
                 acc[uf, _U(k)] += tmp[uf, _U(k)]
         if need_dx:
             dcols = own[:K]
-            np.dot(wmat.T, g, dcols)
+            gemm(dcols, wmat, g, True, False)
             _col2im(dx, n, dcols, KH, KW, stride, pad_h, pad_w, OH, OW)
 
 

@@ -2,8 +2,8 @@
 
 Shapes: ``x (n, n_in)``, ``w (n_in, n_out)`` (scikit-learn's ``coefs_`` layout),
 ``b (n_out,)``, ``out (n, n_out)``.  The matrix products call BLAS through
-``np.dot`` inside ``@njit`` (SciPy's OpenBLAS): for these shapes BLAS beats any
-hand-written loop nest, and the benchmark (``python -m sknn.benchmarks``)
+:func:`.blas.gemm` (NumPy's OpenBLAS when NumPy ships it): for these shapes
+BLAS beats any hand-written loop nest, and the benchmark (``python -m sknn.benchmarks``)
 checks the whole step against the bare-GEMM floor.  The element-wise work
 around the products (bias, activation, derivative, bias gradient) is fused
 into the same call so that a layer costs one kernel launch per direction.
@@ -14,11 +14,9 @@ weight gradient scatters rows serially, in row order, so it is deterministic.
 
 import os
 
-import numpy as np
-
 from .._jit import inlined_kernel, kernel, parallel_kernel, prange, prange_index
 from .activations import activate, activation_grad
-from .blas import gemm_tn
+from .blas import gemm
 
 # Parallel kernels split work into chunks that depend on the problem shape
 # and on ``split``, a number fixed per machine (:func:`work_split`), never on
@@ -51,7 +49,7 @@ def n_chunks(n, min_rows, split):
 @inlined_kernel
 def _forward_rows(out, x, w, b, act, r0, r1):
     blk = out[r0:r1]
-    np.dot(x[r0:r1], w, blk)
+    gemm(blk, x[r0:r1], w, False, False)
     m = out.shape[1]
     for i in range(r1 - r0):
         for j in range(m):
@@ -93,7 +91,7 @@ def _grad_rows(dout, out, act, r0, r1):
 
 @inlined_kernel
 def _dx_rows(dx, dout, w, r0, r1):
-    np.dot(dout[r0:r1], w.T, dx[r0:r1])
+    gemm(dx[r0:r1], dout[r0:r1], w, False, True)
 
 
 @inlined_kernel
@@ -112,10 +110,10 @@ def _backward_part(part, dx, dw, db, dout, x, w, need_dx):
     ``dx = dz @ w.T`` when ``need_dx``.  Both backward kernels below run
     exactly these calls, so they give the same bits."""
     if part == 0:
-        np.dot(x.T, dout, dw)
+        gemm(dw, x, dout, True, False)
         _bias_grad(db, dout)
     elif need_dx:
-        np.dot(dout, w.T, dx)
+        gemm(dx, dout, w, False, True)
 
 
 @kernel
@@ -158,7 +156,7 @@ def dense_backward_parallel(dx, dw, db, work, dout, out, x, w, act, need_dx, spl
     """Parallel :func:`dense_backward` over shape-determined chunks.
 
     ``dw`` is split over its rows: chunk ``c`` is ``x[:, i0:i1].T @ dz``, one
-    BLAS call on the column block in place (:func:`.blas.gemm_tn`).  ``db``
+    BLAS call on the column block in place (:func:`.blas.gemm`).  ``db``
     sums each row chunk into ``work`` (at least ``MAX_CHUNKS * n_out``
     elements), then adds the chunk sums in chunk order.
     """
@@ -174,7 +172,9 @@ def dense_backward_parallel(dx, dw, db, work, dout, out, x, w, act, need_dx, spl
         _bias_grad(part[c], dout[r0:r1])
     kc = n_chunks(k, 64, split)
     for c in prange(kc):
-        gemm_tn(dw, x, dout, c * k // kc, (c + 1) * k // kc)
+        i0 = c * k // kc
+        i1 = (c + 1) * k // kc
+        gemm(dw[i0:i1], x[:, i0:i1], dout, True, False)
     for j in range(m):
         db[j] = part[0, j]
     for c in range(1, nc):
