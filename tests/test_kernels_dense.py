@@ -301,7 +301,9 @@ def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
         assert (serial[0] == 7.0).all()
 
 
-GEMM_SHAPES = [(7, 5, 3), (1, 1, 1), (300, 200, 9), (0, 4, 3), (4, 0, 3), (4, 3, 0)]
+# (m, k, n): general, one output row or column (gemv), both, empty.
+GEMM_SHAPES = [(7, 5, 3), (300, 200, 9), (1, 5, 3), (4, 5, 1), (1, 5, 1), (1, 1, 1),
+               (0, 4, 3), (4, 0, 3), (4, 3, 0)]
 
 
 def _strided_operand(rng, rows, cols, dtype, order="C"):
@@ -351,19 +353,14 @@ def test_gemm_rejects_operands_without_contiguous_rows():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False),
                                               (False, True), (True, True)])
-def test_gemm_numba_adapters_match_numpy(dtype, trans_a, trans_b):
-    """The fallback binding (cfunc adapters over Numba's ``np.dot`` helper,
-    used when NumPy's BLAS is not the OpenBLAS of NumPy's wheels) computes
-    the same row-major products, leading dimensions included."""
-    import ctypes
-
-    from sknn._jit import materialize
+def test_gemm_numba_gemm_adapter_matches_numpy(dtype, trans_a, trans_b):
+    """The fallback binding's gemm (a cfunc adapter over Numba's ``np.dot``
+    helper, used when NumPy's BLAS is not the OpenBLAS of NumPy's wheels)
+    computes the same row-major products, leading dimensions included."""
     from sknn._kernels import blas
 
-    materialize()
-    real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-    adapter = blas.numba_adapters()[0 if dtype == np.float32 else 1]
-    call = blas._ctypes_gemm(adapter.address, real)
+    name = "sgemm" if dtype == np.float32 else "dgemm"
+    call = blas.ctypes_routine(name, blas.numba_adapters()[name].address)
     rng = np.random.default_rng(3)
     m, k, n = 6, 5, 4
     a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype)
@@ -377,6 +374,33 @@ def test_gemm_numba_adapters_match_numpy(dtype, trans_a, trans_b):
     ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
     np.testing.assert_allclose(c, ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
     assert np.all(c_full[:, 0] == 7.0) and np.all(c_full[:, 1 + n:] == 7.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans", [False, True])
+@pytest.mark.parametrize("incx, incy", [(1, 1), (3, 1), (1, 2), (2, 3)])
+def test_gemv_numba_adapter_matches_numpy(dtype, trans, incx, incy):
+    """The fallback binding's gemv: unit strides go to Numba's gemv helper,
+    others to a one-row gemm; both give ``op(A) @ x`` and write only every
+    ``incy``-th element of ``y``."""
+    from sknn._kernels import blas
+
+    name = "sgemv" if dtype == np.float32 else "dgemv"
+    call = blas.ctypes_routine(name, blas.numba_adapters()[name].address)
+    rng = np.random.default_rng(4)
+    rows, cols = 5, 4
+    a = _strided_operand(rng, rows, cols, dtype)
+    nx, ny = (rows, cols) if trans else (cols, rows)
+    x = rng.standard_normal(nx * incx).astype(dtype)
+    y = np.full(ny * incy, 7.0, dtype)
+    call(101, 112 if trans else 111, rows, cols, 1.0, a.ctypes.data,
+         a.strides[0] // a.itemsize, x.ctypes.data, incx, 0.0, y.ctypes.data, incy)
+    ref = (a.T if trans else a).astype(np.float64) @ x[::incx]
+    np.testing.assert_allclose(y[::incy], ref, rtol=TOL[dtype] * 100,
+                               atol=TOL[dtype] * 100)
+    mask = np.ones(y.shape, bool)
+    mask[::incy] = False
+    assert np.all(y[mask] == 7.0)
 
 
 def test_gemm_runs_on_numpys_openblas_when_numpy_ships_it():

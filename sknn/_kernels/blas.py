@@ -17,24 +17,28 @@ Why not ``np.dot`` inside ``@njit``
 
 How
 ---
-Kernels call :func:`gemm`, which calls two external functions by name,
-``sknn_cblas_sgemm`` and ``sknn_cblas_dgemm``, with the ABI of the 64-bit
-integer CBLAS (``cblas_?gemm64_``).  The names are bound once per process,
-when Numba is first needed (:func:`_bind_gemm`), so kernels that use them
-stay cacheable:
+Kernels call :func:`gemm`.  Like ``np.dot`` it hands a product with a single
+output row or column (predicting one row; a one-unit output layer) to
+``gemv``: OpenBLAS's ``gemm`` packs the whole other operand first, which made
+a one-row ``predict_proba`` 2.2x slower.  The four routines are external
+functions called by name (``sknn_cblas_sgemm`` ...) with the ABI of the
+64-bit-integer CBLAS (``cblas_?gemm64_``, ``cblas_?gemv64_``); the names are
+bound once per process, when Numba is first needed (:func:`_bind`), so
+kernels that call them stay cacheable:
 
-* to NumPy's ``scipy_cblas_?gemm64_`` when NumPy's BLAS is the OpenBLAS of
-  NumPy's wheels (found among the libraries threadpoolctl sees, and checked
-  on a small product before use);
-* otherwise to two small Numba ``cfunc`` adapters with the same ABI that
-  call ``numba_xxgemm``, the helper Numba's own ``np.dot`` uses (SciPy's
-  BLAS): the products are then exactly what ``np.dot`` in a kernel gave.
+* to NumPy's ``scipy_cblas_?gem?64_`` when NumPy's BLAS is the OpenBLAS of
+  NumPy's wheels (found among the libraries threadpoolctl sees, and each
+  checked on a small product before use);
+* otherwise to Numba ``cfunc`` adapters with the same ABI over
+  ``numba_xxgemm`` / ``numba_xxgemv``, the helpers Numba's own ``np.dot``
+  uses (SciPy's BLAS): the products are then what ``np.dot`` gave.
 
 :data:`BLAS_SOURCE` says which.  Either library is pinned to one thread
 inside sknn's calls (:mod:`sknn._threads` limits every BLAS threadpoolctl
 finds), so results stay independent of the thread count.
-``tests/test_kernels_dense.py`` checks :func:`gemm` against NumPy on every
-transpose combination, strided blocks and empty shapes, and both bindings.
+``tests/test_kernels_dense.py`` checks :func:`gemm` against NumPy for every
+transpose pair and layout, strided blocks, vector shapes and empty shapes,
+and the adapters on their own.
 """
 
 import ctypes
@@ -43,51 +47,65 @@ import numpy as np
 
 from .._jit import kernel, on_materialize
 
-_SGEMM = None  # Numba external functions, declared when Numba is imported
-_DGEMM = None
-_XXGEMM = None
-_ADAPTERS = []  # the cfunc adapters once built (see numba_adapters)
+# Numba external functions, declared when Numba is imported.
+_SGEMM = _DGEMM = _SGEMV = _DGEMV = None
+_XXGEMM = _XXGEMV = None
+_ADAPTERS = {}  # the cfunc adapters once built (see numba_adapters)
 
 #: Where :func:`gemm`'s products run once bound: ``"numpy"`` (NumPy's
-#: OpenBLAS) or ``"numba"`` (Numba's ``np.dot`` helper, SciPy's BLAS).
+#: OpenBLAS) or ``"numba"`` (Numba's ``np.dot`` helpers, SciPy's BLAS).
 BLAS_SOURCE = None
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-# (single, double) precision symbol names of the 64-bit-integer CBLAS that
-# NumPy's wheels ship (OpenBLAS built with the ``scipy_`` prefix and ``64_``
-# suffix), then plain OpenBLAS ILP64 names.
-_NUMPY_CBLAS_NAMES = (
-    ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"),
-    ("cblas_sgemm64_", "cblas_dgemm64_"),
-)
+_ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv")
+# Symbol name patterns of the 64-bit-integer CBLAS in NumPy's wheels
+# (OpenBLAS built with the ``scipy_`` prefix and ``64_`` suffix), then plain
+# OpenBLAS ILP64 names.
+_NUMPY_CBLAS_PATTERNS = ("scipy_cblas_{}64_", "cblas_{}64_")
 
 
-def _cblas_signature(types, real):
+def _signature(name, types):
+    """Numba signature of the 64-bit-integer CBLAS routine ``name``."""
     i64, intc, ptr = types.int64, types.intc, types.voidptr
-    return types.void(intc, intc, intc, i64, i64, i64, real, ptr, i64, ptr, i64, real,
-                      ptr, i64)
+    real = types.float32 if name[0] == "s" else types.float64
+    if name.endswith("gemm"):  # order, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+        return types.void(intc, intc, intc, i64, i64, i64, real, ptr, i64,  # beta,
+                          ptr, i64, real, ptr, i64)  # c, ldc
+    # order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy
+    return types.void(intc, intc, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64)
 
 
-def _ctypes_gemm(address, real):
+def ctypes_routine(name, address):
+    """A ctypes function for the CBLAS routine ``name`` at ``address``."""
     i64, intc, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-    proto = ctypes.CFUNCTYPE(None, intc, intc, intc, i64, i64, i64, real, ptr, i64, ptr,
-                             i64, real, ptr, i64)
-    return proto(address)
+    real = ctypes.c_float if name[0] == "s" else ctypes.c_double
+    if name.endswith("gemm"):
+        args = (intc, intc, intc, i64, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64)
+    else:
+        args = (intc, intc, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64)
+    return ctypes.CFUNCTYPE(None, *args)(address)
 
 
-def _works(address, dtype, real):
+def _works(name, address):
     """True when ``address`` computes a small row-major product correctly."""
+    dtype = np.float32 if name[0] == "s" else np.float64
+    f = ctypes_routine(name, address)
     a = np.arange(1.0, 7.0, dtype=dtype).reshape(2, 3)
-    b = np.arange(1.0, 13.0, dtype=dtype).reshape(4, 3)  # used transposed
-    c = np.full((2, 4), -1.0, dtype=dtype)
-    _ctypes_gemm(address, real)(_ROW_MAJOR, _NO_TRANS, _TRANS, 2, 4, 3, 1.0,
-                                a.ctypes.data, 3, b.ctypes.data, 3, 0.0,
-                                c.ctypes.data, 4)
-    return np.array_equal(c, a @ b.T)
+    if name.endswith("gemm"):
+        b = np.arange(1.0, 13.0, dtype=dtype).reshape(4, 3)  # used transposed
+        c = np.full((2, 4), -1.0, dtype=dtype)
+        f(_ROW_MAJOR, _NO_TRANS, _TRANS, 2, 4, 3, 1.0, a.ctypes.data, 3, b.ctypes.data,
+          3, 0.0, c.ctypes.data, 4)
+        return np.array_equal(c, a @ b.T)
+    x = np.arange(1.0, 5.0, dtype=dtype)  # x[0], x[2] read (incx = 2)
+    y = np.full(6, -1.0, dtype=dtype)  # y[0], y[2], y[4] written (incy = 2)
+    f(_ROW_MAJOR, _TRANS, 2, 3, 1.0, a.ctypes.data, 3, x.ctypes.data, 2, 0.0,
+      y.ctypes.data, 2)
+    return np.array_equal(y[::2], a.T @ x[::2]) and np.all(y[1::2] == -1.0)
 
 
 def _numpy_cblas():
-    """``(sgemm, dgemm)`` addresses in NumPy's OpenBLAS, or None."""
+    """``{routine: address}`` in NumPy's OpenBLAS, or None."""
     from .._threads import _blas_controller
 
     for lib in _blas_controller().lib_controllers:
@@ -97,93 +115,128 @@ def _numpy_cblas():
             handle = ctypes.CDLL(lib.filepath)
         except OSError:
             continue
-        for s_name, d_name in _NUMPY_CBLAS_NAMES:
+        for pattern in _NUMPY_CBLAS_PATTERNS:
             try:
-                s = ctypes.cast(getattr(handle, s_name), ctypes.c_void_p).value
-                d = ctypes.cast(getattr(handle, d_name), ctypes.c_void_p).value
+                found = {name: ctypes.cast(getattr(handle, pattern.format(name)),
+                                           ctypes.c_void_p).value
+                         for name in _ROUTINES}
             except AttributeError:
                 continue
-            if (_works(s, np.float32, ctypes.c_float)
-                    and _works(d, np.float64, ctypes.c_double)):
-                return s, d
+            if all(_works(name, address) for name, address in found.items()):
+                return found
     return None
 
 
-def _xx(kind, coef, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+# -- adapters over Numba's np.dot helpers (column-major Fortran BLAS) -------
+def _flip(trans):
+    return np.int8(116) if trans == _NO_TRANS else np.int8(110)  # 't' / 'n'
+
+
+def _same(trans):
+    return np.int8(110) if trans == _NO_TRANS else np.int8(116)
+
+
+def _gemm_adapter(kind, coef, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     # Row-major C = op(A) @ op(B) is column-major C.T = op(B).T @ op(A).T.
-    no = np.int8(110)  # 'n'
-    yes = np.int8(116)  # 't'
-    _XXGEMM(kind, no if tb == _NO_TRANS else yes, no if ta == _NO_TRANS else yes,
-            n, m, k, coef.ctypes, b, ldb, a, lda, coef[1:].ctypes, c, ldc)
+    _XXGEMM(kind, _same(tb), _same(ta), n, m, k, coef.ctypes, b, ldb, a, lda,
+            coef[1:].ctypes, c, ldc)
 
 
-def _sgemm_via_numba(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    coef = np.empty(2, np.float32)
-    coef[0] = alpha
-    coef[1] = beta
-    _xx(np.int8(115), coef, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+def _gemv_adapter(kind, coef, trans, m, n, a, lda, x, incx, y, incy):
+    # A row-major (m, n) matrix is a column-major (n, m) one: flip ``trans``.
+    if incx == 1 and incy == 1:
+        _XXGEMV(kind, _flip(trans), n, m, coef.ctypes, a, lda, x, coef[1:].ctypes, y)
+    # Otherwise a one-row column-major gemm: a vector with stride ``inc`` is a
+    # (1, len) matrix with leading dimension ``inc``, and the row-major A is
+    # the column-major (n, m) matrix A.T.
+    elif trans == _NO_TRANS:  # y (1, m) = x (1, n) @ A.T
+        _XXGEMM(kind, np.int8(110), np.int8(110), np.intp(1), m, n, coef.ctypes, x,
+                incx, a, lda, coef[1:].ctypes, y, incy)
+    else:  # y (1, n) = x (1, m) @ A
+        _XXGEMM(kind, np.int8(110), np.int8(116), np.intp(1), n, m, coef.ctypes, x,
+                incx, a, lda, coef[1:].ctypes, y, incy)
 
 
-def _dgemm_via_numba(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    coef = np.empty(2, np.float64)
-    coef[0] = alpha
-    coef[1] = beta
-    _xx(np.int8(100), coef, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+def _coef(alpha, beta):
+    return np.array([alpha, beta])  # in alpha's dtype
 
 
-def numba_adapters():
-    """The two ``cfunc`` adapters (single, double) over ``numba_xxgemm``.
-
-    Built (and cached by Numba) on first use; :func:`_bind_gemm` binds them
-    when NumPy's BLAS cannot be used, and the tests call them directly.
-    """
-    global _xx
-    if not _ADAPTERS:
-        import numba
-        from numba import types
-
-        if not hasattr(_xx, "py_func"):
-            _xx = numba.njit(cache=True, inline="always")(_xx)
-        _ADAPTERS[:] = [
-            numba.cfunc(_cblas_signature(types, types.float32), cache=True)(
-                _sgemm_via_numba),
-            numba.cfunc(_cblas_signature(types, types.float64), cache=True)(
-                _dgemm_via_numba),
-        ]
-    return tuple(_ADAPTERS)
+def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    _gemm_adapter(np.int8(115), _coef(alpha, beta), ta, tb, m, n, k, a, lda, b, ldb, c,
+                  ldc)
 
 
-@on_materialize
-def _bind_gemm():
-    """Declare the external functions and bind their names (see module doc)."""
-    global _SGEMM, _DGEMM, _XXGEMM, BLAS_SOURCE
-    from llvmlite import binding
+def _dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    _gemm_adapter(np.int8(100), _coef(alpha, beta), ta, tb, m, n, k, a, lda, b, ldb, c,
+                  ldc)
+
+
+def _sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    _gemv_adapter(np.int8(115), _coef(alpha, beta), trans, m, n, a, lda, x, incx, y,
+                  incy)
+
+
+def _dgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    _gemv_adapter(np.int8(100), _coef(alpha, beta), trans, m, n, a, lda, x, incx, y,
+                  incy)
+
+
+def _declare_helpers():
+    """Declare Numba's own ``np.dot`` helpers (once)."""
+    global _XXGEMM, _XXGEMV
+    if _XXGEMM is not None:
+        return
     from numba import types
     from numba.np.linalg import ensure_blas
 
     ensure_blas()  # SciPy's BLAS must be importable, as for np.dot in a kernel
-    _XXGEMM = types.ExternalFunction(
-        "numba_xxgemm",
-        types.intc(
-            types.char,  # kind: 's' or 'd'
-            types.char, types.char,  # transa, transb: 'n' or 't'
-            types.intp, types.intp, types.intp,  # m, n, k
-            types.voidptr, types.voidptr, types.intp,  # alpha, a, lda
-            types.voidptr, types.intp,  # b, ldb
-            types.voidptr, types.voidptr, types.intp,  # beta, c, ldc
-        ),
-    )
-    _SGEMM = types.ExternalFunction("sknn_cblas_sgemm",
-                                    _cblas_signature(types, types.float32))
-    _DGEMM = types.ExternalFunction("sknn_cblas_dgemm",
-                                    _cblas_signature(types, types.float64))
+    ptr, intp, char = types.voidptr, types.intp, types.char
+    _XXGEMM = types.ExternalFunction("numba_xxgemm", types.intc(
+        char, char, char, intp, intp, intp, ptr, ptr, intp, ptr, intp, ptr, ptr, intp))
+    _XXGEMV = types.ExternalFunction("numba_xxgemv", types.intc(
+        char, char, intp, intp, ptr, ptr, intp, ptr, ptr, ptr))
+
+
+def numba_adapters():
+    """``{routine: cfunc}``: the row-major CBLAS adapters over Numba's helpers.
+
+    Built (and cached by Numba) on first use; :func:`_bind` binds them when
+    NumPy's BLAS cannot be used, and the tests call them directly.  Only
+    ``order = CblasRowMajor`` is implemented (the only one :func:`gemm` uses).
+    """
+    if not _ADAPTERS:
+        import numba
+        from numba import types
+
+        _declare_helpers()
+        helpers = globals()
+        for name in ("_flip", "_same", "_coef", "_gemm_adapter", "_gemv_adapter"):
+            if not hasattr(helpers[name], "py_func"):
+                helpers[name] = numba.njit(cache=True, inline="always")(helpers[name])
+        for name in _ROUTINES:
+            _ADAPTERS[name] = numba.cfunc(_signature(name, types), cache=True)(
+                helpers["_" + name])
+    return dict(_ADAPTERS)
+
+
+@on_materialize
+def _bind():
+    """Declare the external functions and bind their names (see module doc)."""
+    global _SGEMM, _DGEMM, _SGEMV, _DGEMV, BLAS_SOURCE
+    from llvmlite import binding
+    from numba import types
+
+    _declare_helpers()
+    _SGEMM, _DGEMM, _SGEMV, _DGEMV = (
+        types.ExternalFunction("sknn_cblas_" + name, _signature(name, types))
+        for name in _ROUTINES)
     found = _numpy_cblas()
     BLAS_SOURCE = "numpy"
     if found is None:
-        found = tuple(f.address for f in numba_adapters())
+        found = {name: f.address for name, f in numba_adapters().items()}
         BLAS_SOURCE = "numba"
-    binding.add_symbol("sknn_cblas_sgemm", found[0])
-    binding.add_symbol("sknn_cblas_dgemm", found[1])
+    for name in _ROUTINES:
+        binding.add_symbol("sknn_cblas_" + name, found[name])
 
 
 @kernel
@@ -226,14 +279,26 @@ def gemm(c, a, b, trans_a, trans_b):
     c_t, ldc = _storage(c)
     ta = trans_a != a_t
     tb = trans_b != b_t
-    if c_t:  # c is stored as its transpose: c.T = op(b).T @ op(a).T
-        _row_major_gemm(n, m, k, not tb, b, ldb, not ta, a, lda, c, ldc)
+    if m == 1:
+        # c's only row = op(b).T @ (op(a)'s row): gemv on b's storage B
+        # (op(b) = B, or B.T when tb); op(a)'s row is a's storage row (or,
+        # when ta, its column: stride lda); c's row has stride ldc when c is
+        # stored transposed.
+        _gemv(not tb, n if tb else k, k if tb else n, b, ldb, a, lda if ta else 1, c,
+              ldc if c_t else 1)
+    elif n == 1:
+        # c's only column = op(a) @ (op(b)'s column): gemv on a's storage.
+        _gemv(ta, k if ta else m, m if ta else k, a, lda, b, 1 if tb else ldb, c,
+              1 if c_t else ldc)
+    elif c_t:  # c is stored as its transpose: c.T = op(b).T @ op(a).T
+        _gemm(n, m, k, not tb, b, ldb, not ta, a, lda, c, ldc)
     else:
-        _row_major_gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc)
+        _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc)
 
 
 @kernel
-def _row_major_gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc):
+def _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc):
+    """Row-major ``gemm`` on storage matrices (``ta``/``tb``: transpose)."""
     order = np.intc(_ROW_MAJOR)
     ta_code = np.intc(_TRANS if ta else _NO_TRANS)
     tb_code = np.intc(_TRANS if tb else _NO_TRANS)
@@ -243,3 +308,17 @@ def _row_major_gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc):
     else:
         _DGEMM(order, ta_code, tb_code, m, n, k, np.float64(1), a.ctypes, lda, b.ctypes,
                ldb, np.float64(0), c.ctypes, ldc)
+
+
+@kernel
+def _gemv(trans, rows, cols, a, lda, x, incx, y, incy):
+    """``y = op(A) @ x`` on the row-major ``(rows, cols)`` storage ``A`` of
+    ``a``; ``x``/``y`` are read/written with strides ``incx``/``incy``."""
+    order = np.intc(_ROW_MAJOR)
+    code = np.intc(_TRANS if trans else _NO_TRANS)
+    if y.itemsize == 4:
+        _SGEMV(order, code, rows, cols, np.float32(1), a.ctypes, lda, x.ctypes, incx,
+               np.float32(0), y.ctypes, incy)
+    else:
+        _DGEMV(order, code, rows, cols, np.float64(1), a.ctypes, lda, x.ctypes, incx,
+               np.float64(0), y.ctypes, incy)
