@@ -2,7 +2,7 @@
 
 Run every workload with::
 
-    python -m sknn.benchmarks            # full suite, 3 rounds
+    python -m sknn.benchmarks            # full suite, 5 rounds (~6 minutes)
     python -m sknn.benchmarks --quick    # tiny sizes, 1 round (smoke test)
     python -m sknn.benchmarks --only digits --markdown
 

@@ -5,7 +5,7 @@ import sys
 import time
 import warnings
 
-from ._config import FULL, QUICK, Config
+from ._config import DEFAULT_ROUNDS, FULL, QUICK, Config
 from ._report import (
     dump_json,
     header_lines,
@@ -36,7 +36,7 @@ def parse_args(argv):
                     "GEMM floor, round-robin, and check the speed targets.")
     parser.add_argument("--rounds", type=int, default=None,
                         help="round-robin rounds per workload "
-                             "(default 3, 1 with --quick)")
+                             "(default 5, 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and 1 round: a smoke test")
     parser.add_argument("--only", action="append", metavar="NAME",
@@ -50,7 +50,7 @@ def parse_args(argv):
                         help="list the workloads and exit")
     args = parser.parse_args(argv)
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+        args.rounds = 1 if args.quick else DEFAULT_ROUNDS
     if args.rounds < 1 or args.threads < 1:
         parser.error("--rounds and --threads must be at least 1")
     return args
