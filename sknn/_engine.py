@@ -87,7 +87,6 @@ class BatchBuffers:
 
     def __init__(self, data, batch_size):
         dtype = data.Y.dtype
-        self.idx = None
         if data.sparse:
             X = data.X
             row_nnz = np.diff(X.indptr)

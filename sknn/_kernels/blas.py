@@ -64,26 +64,26 @@ _ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv")
 _NUMPY_CBLAS_PATTERNS = ("scipy_cblas_{}64_", "cblas_{}64_")
 
 
+# Argument kinds of the 64-bit-integer CBLAS routines, in order: "i" a C int
+# (order and transpose codes), "n" a 64-bit size, leading dimension or
+# stride, "r" a real of the routine's precision, "p" a pointer.
+#   gemm: order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+#   gemv: order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy
+_ARG_KINDS = {"gemm": "iiinnnrpnpnrpn", "gemv": "iinnrpnpnrpn"}
+
+
 def _signature(name, types):
     """Numba signature of the 64-bit-integer CBLAS routine ``name``."""
-    i64, intc, ptr = types.int64, types.intc, types.voidptr
     real = types.float32 if name[0] == "s" else types.float64
-    if name.endswith("gemm"):  # order, ta, tb, m, n, k, alpha, a, lda, b, ldb,
-        return types.void(intc, intc, intc, i64, i64, i64, real, ptr, i64,  # beta,
-                          ptr, i64, real, ptr, i64)  # c, ldc
-    # order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy
-    return types.void(intc, intc, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64)
+    of = {"i": types.intc, "n": types.int64, "r": real, "p": types.voidptr}
+    return types.void(*(of[kind] for kind in _ARG_KINDS[name[1:]]))
 
 
 def ctypes_routine(name, address):
     """A ctypes function for the CBLAS routine ``name`` at ``address``."""
-    i64, intc, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     real = ctypes.c_float if name[0] == "s" else ctypes.c_double
-    if name.endswith("gemm"):
-        args = (intc, intc, intc, i64, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64)
-    else:
-        args = (intc, intc, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64)
-    return ctypes.CFUNCTYPE(None, *args)(address)
+    of = {"i": ctypes.c_int, "n": ctypes.c_int64, "r": real, "p": ctypes.c_void_p}
+    return ctypes.CFUNCTYPE(None, *(of[kind] for kind in _ARG_KINDS[name[1:]]))(address)
 
 
 def _works(name, address):
@@ -136,13 +136,21 @@ def _same(trans):
     return np.int8(110) if trans == _NO_TRANS else np.int8(116)
 
 
-def _gemm_adapter(kind, coef, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+def _kind_and_coef(alpha, beta):
+    """BLAS kind ('s' or 'd') and ``[alpha, beta]`` in alpha's precision."""
+    coef = np.array([alpha, beta])
+    return (np.int8(115) if coef.itemsize == 4 else np.int8(100)), coef
+
+
+def _gemm_adapter(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     # Row-major C = op(A) @ op(B) is column-major C.T = op(B).T @ op(A).T.
+    kind, coef = _kind_and_coef(alpha, beta)
     _XXGEMM(kind, _same(tb), _same(ta), n, m, k, coef.ctypes, b, ldb, a, lda,
             coef[1:].ctypes, c, ldc)
 
 
-def _gemv_adapter(kind, coef, trans, m, n, a, lda, x, incx, y, incy):
+def _gemv_adapter(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    kind, coef = _kind_and_coef(alpha, beta)
     # A row-major (m, n) matrix is a column-major (n, m) one: flip ``trans``.
     if incx == 1 and incy == 1:
         _XXGEMV(kind, _flip(trans), n, m, coef.ctypes, a, lda, x, coef[1:].ctypes, y)
@@ -155,30 +163,6 @@ def _gemv_adapter(kind, coef, trans, m, n, a, lda, x, incx, y, incy):
     else:  # y (1, n) = x (1, m) @ A
         _XXGEMM(kind, np.int8(110), np.int8(116), np.intp(1), n, m, coef.ctypes, x,
                 incx, a, lda, coef[1:].ctypes, y, incy)
-
-
-def _coef(alpha, beta):
-    return np.array([alpha, beta])  # in alpha's dtype
-
-
-def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    _gemm_adapter(np.int8(115), _coef(alpha, beta), ta, tb, m, n, k, a, lda, b, ldb, c,
-                  ldc)
-
-
-def _dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    _gemm_adapter(np.int8(100), _coef(alpha, beta), ta, tb, m, n, k, a, lda, b, ldb, c,
-                  ldc)
-
-
-def _sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
-    _gemv_adapter(np.int8(115), _coef(alpha, beta), trans, m, n, a, lda, x, incx, y,
-                  incy)
-
-
-def _dgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
-    _gemv_adapter(np.int8(100), _coef(alpha, beta), trans, m, n, a, lda, x, incx, y,
-                  incy)
 
 
 def _declare_helpers():
@@ -210,12 +194,12 @@ def numba_adapters():
 
         _declare_helpers()
         helpers = globals()
-        for name in ("_flip", "_same", "_coef", "_gemm_adapter", "_gemv_adapter"):
+        for name in ("_flip", "_same", "_kind_and_coef"):
             if not hasattr(helpers[name], "py_func"):
                 helpers[name] = numba.njit(cache=True, inline="always")(helpers[name])
-        for name in _ROUTINES:
-            _ADAPTERS[name] = numba.cfunc(_signature(name, types), cache=True)(
-                helpers["_" + name])
+        for name in _ROUTINES:  # one Python body per routine, compiled per precision
+            body = _gemm_adapter if name.endswith("gemm") else _gemv_adapter
+            _ADAPTERS[name] = numba.cfunc(_signature(name, types), cache=True)(body)
     return dict(_ADAPTERS)
 
 
