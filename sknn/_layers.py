@@ -33,14 +33,19 @@ from ._kernels.dense import (
 from ._kernels.regularization import dropout_forward, multiply
 from ._threads import threading_layer
 
-# A layer runs the parallel kernels when one forward GEMM of a full batch has
-# at least this many multiply-adds, the serial ones otherwise.  The choice
-# depends on the layer's shape only (never on n_jobs), so the same layer runs
-# the same arithmetic for any thread count and results stay bit-identical.
-# Measured on this 2-core machine: a parallel launch costs ~5-100 us depending
-# on the threading layer, a 1.3M-MAC float64 GEMM ~50 us on one core, so below
-# ~8M MACs splitting the work does not pay.
-PARALLEL_MIN_MACS = 8_000_000
+# A layer runs the chunked kernels (``*_parallel``) when one forward GEMM of a
+# full batch has at least PARALLEL_MIN_MACS multiply-adds, the serial ones
+# otherwise.  The choice depends on the layer's shape only (never on n_jobs),
+# so the same layer runs the same arithmetic for any thread count and results
+# stay bit-identical.  Measured on this 2-core machine with the ``omp`` layer
+# (launch ~2 us): the digits network's 1.28M-MAC first layer (batch 200,
+# 64 -> 100) split in two made a 200-epoch float64 fit 1.26-1.31 ms per epoch
+# against 1.66-1.75 unsplit (six alternating processes each).
+PARALLEL_MIN_MACS = 1_000_000
+# On Numba's ``workqueue`` layer a launch costs ~90 us, which only layers from
+# this size repay; smaller chunked layers there run the kernels' serial twins
+# (the same chunks in order: the same bits, no launch).
+WORKQUEUE_PARALLEL_MIN_MACS = 8_000_000
 
 # Below that size, a layer that must return ``dx`` runs its two backward
 # products side by side (``dense_backward_pair``: the serial kernel's calls,
@@ -137,6 +142,9 @@ class Dense(Layer):
         parallel = macs >= PARALLEL_MIN_MACS
         self._fwd = dense_forward_parallel if parallel else dense_forward
         self._bwd = dense_backward_parallel if parallel else dense_backward
+        if (parallel and macs < WORKQUEUE_PARALLEL_MIN_MACS
+                and threading_layer() == "workqueue"):
+            self._fwd, self._bwd = self._fwd.serial, self._bwd.serial
         pair = (not parallel and macs >= PAIR_MIN_MACS
                 and threading_layer() != "workqueue")
         self._bwd_dx = dense_backward_pair if pair else self._bwd

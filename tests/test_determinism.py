@@ -38,3 +38,30 @@ def test_n_jobs_is_restored_after_calls(digits):
     assert numba.get_num_threads() == before
     reg.predict(X)
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
+                                                                 monkeypatch):
+    # hidden (100,) at batch 200: the first layer has 200 x 64 x 100 = 1.28M
+    # multiply-adds, so it runs the chunked kernels (two chunks on two cores).
+    # On Numba's workqueue layer the same chunks run serially (the kernels'
+    # serial twins); the weights must not depend on which.
+    from sknn import _layers
+    from sknn._kernels.dense import dense_forward_parallel
+
+    X, y = digits
+    X = X.astype(dtype)
+    layer = _layers.Dense(64, 100, "relu")
+    layer.allocate(200, dtype)
+    assert layer._fwd is dense_forward_parallel
+    params = dict(hidden_layer_sizes=(100,), max_iter=3, random_state=0)
+    fits = [_fit(MLPClassifierX(n_jobs=n, **params), X, y) for n in (1, 2)]
+    monkeypatch.setattr(_layers, "threading_layer", lambda: "workqueue")
+    layer.allocate(300, dtype)  # a new size re-chooses the kernels
+    assert layer._fwd is dense_forward_parallel.serial
+    fits.append(_fit(MLPClassifierX(n_jobs=2, **params), X, y))
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
+                        other.coefs_ + other.intercepts_):
+            np.testing.assert_array_equal(a, b)
