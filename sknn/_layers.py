@@ -33,27 +33,35 @@ from ._kernels.dense import (
 from ._kernels.regularization import dropout_forward, multiply
 from ._threads import threading_layer
 
-# A layer runs the chunked kernels (``*_parallel``) when one forward GEMM of a
-# full batch has at least PARALLEL_MIN_MACS multiply-adds, the serial ones
-# otherwise.  The choice depends on the layer's shape only (never on n_jobs),
-# so the same layer runs the same arithmetic for any thread count and results
-# stay bit-identical.  Measured on this 2-core machine with the ``omp`` layer
-# (launch ~2 us): the digits network's 1.28M-MAC first layer (batch 200,
-# 64 -> 100) split in two made a 200-epoch float64 fit 1.26-1.31 ms per epoch
-# against 1.66-1.75 unsplit (six alternating processes each).
-PARALLEL_MIN_MACS = 1_000_000
-# On Numba's ``workqueue`` layer a launch costs ~90 us, which only layers from
-# this size repay; smaller chunked layers there run the kernels' serial twins
-# (the same chunks in order: the same bits, no launch).
-WORKQUEUE_PARALLEL_MIN_MACS = 8_000_000
-
-# Below that size, a layer that must return ``dx`` runs its two backward
-# products side by side (``dense_backward_pair``: the serial kernel's calls,
-# hence the same bits) from this many multiply-adds per product: measured
-# here, 20 000 already gains (7.9 -> 7.6 us) and 32 768 in float32 loses
-# (5.9 -> 6.1 us).  Not on Numba's ``workqueue`` layer, whose launches
-# cost ~90 us.
+# A layer's kernels depend on its shape only (never on n_jobs), so the same
+# layer runs the same arithmetic for any thread count and results stay
+# bit-identical.  With ``macs`` the multiply-adds of one full batch's forward
+# GEMM:
+#
+# * from FORWARD_PARALLEL_MIN_MACS the forward pass is split in row chunks
+#   (``dense_forward_parallel``; the same rows through the same GEMM);
+# * from PARALLEL_MIN_MACS the backward pass is split in row and weight-row
+#   chunks (``dense_backward_parallel``);
+# * from PAIR_MIN_MACS up to that, the backward pass runs its two halves side
+#   by side (``dense_backward_pair``: the serial kernel's own calls, hence the
+#   same bits): ``dw`` and ``dx``, or the two halves of ``dw`` for a first
+#   layer.
+#
+# Measured on this 2-core machine with the ``omp`` layer (launch ~2 us):
+# splitting the digits network's 1.28M-MAC first layer (batch 200, 64 ->
+# 100) in both directions made a 200-epoch float64 fit 1.26-1.31 ms per epoch
+# against 1.66-1.75 (six alternating processes each); 20 000 MACs per
+# product already gain in the pair kernel (7.9 -> 7.6 us) and 32 768 in
+# float32 lose (5.9 -> 6.1 us).  The row-split backward kernel stays for
+# large layers: it compiles in ~3 s, against ~1 s for the pair, which
+# matters for a first fit's compile budget.
+FORWARD_PARALLEL_MIN_MACS = 1_000_000
+PARALLEL_MIN_MACS = 8_000_000
 PAIR_MIN_MACS = 50_000
+# On Numba's ``workqueue`` layer a launch costs ~90 us, which only layers from
+# PARALLEL_MIN_MACS repay: below it, a chunked forward pass runs the kernel's
+# serial twin (the same chunks in order: the same bits, no launch) and the
+# backward pass the serial kernel (the pair's calls in order).
 
 
 class CSRBatch:
@@ -136,18 +144,21 @@ class Dense(Layer):
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch, self.n_out), dtype=dtype)
         self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
-        self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
         self.split = work_split()
         macs = max_batch * self.n_in * self.n_out
         parallel = macs >= PARALLEL_MIN_MACS
-        self._fwd = dense_forward_parallel if parallel else dense_forward
+        # The row-split kernel's bias partial sums; the other two kernels
+        # need n_in * n_out values for a first layer (see ``backward``).
+        self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
+        workqueue = threading_layer() == "workqueue"
+        self._fwd = dense_forward
+        if macs >= FORWARD_PARALLEL_MIN_MACS:
+            self._fwd = dense_forward_parallel
+            if workqueue and not parallel:
+                self._fwd = dense_forward_parallel.serial
         self._bwd = dense_backward_parallel if parallel else dense_backward
-        if (parallel and macs < WORKQUEUE_PARALLEL_MIN_MACS
-                and threading_layer() == "workqueue"):
-            self._fwd, self._bwd = self._fwd.serial, self._bwd.serial
-        pair = (not parallel and macs >= PAIR_MIN_MACS
-                and threading_layer() != "workqueue")
-        self._bwd_dx = dense_backward_pair if pair else self._bwd
+        if not parallel and macs >= PAIR_MIN_MACS and not workqueue:
+            self._bwd = dense_backward_pair
 
     def forward(self, x, training, rng):
         n = n_rows(x)
@@ -169,7 +180,13 @@ class Dense(Layer):
             )
             return None
         dx = self.dx[:n]
-        (self._bwd_dx if need_dx else self._bwd)(
+        if (not need_dx and self._bwd is not dense_backward_parallel
+                and self.work.size < self.w.size):
+            # half of a first layer's weight gradient (dense_backward and
+            # dense_backward_pair); allocated by the first training pass, so
+            # predicting networks do not hold a copy of every weight matrix
+            self.work = np.empty(self.w.size, dtype=self.work.dtype)
+        self._bwd(
             dx, self.dw, self.db, self.work, dout, self.out[:n], x.reshape(n, self.n_in),
             self.w, self.act, need_dx, self.split,
         )

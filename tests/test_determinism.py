@@ -44,22 +44,29 @@ def test_n_jobs_is_restored_after_calls(digits):
 def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
                                                                  monkeypatch):
     # hidden (100,) at batch 200: the first layer has 200 x 64 x 100 = 1.28M
-    # multiply-adds, so it runs the chunked kernels (two chunks on two cores).
-    # On Numba's workqueue layer the same chunks run serially (the kernels'
-    # serial twins); the weights must not depend on which.
+    # multiply-adds, so its forward pass runs in two row chunks and its
+    # backward pass computes the two halves of dw side by side.  On Numba's
+    # workqueue layer the same calls run serially (the forward kernel's serial
+    # twin, the serial backward kernel); the weights must not depend on which.
     from sknn import _layers
-    from sknn._kernels.dense import dense_forward_parallel
+    from sknn._kernels.dense import (
+        dense_backward,
+        dense_backward_pair,
+        dense_forward_parallel,
+    )
 
     X, y = digits
     X = X.astype(dtype)
     layer = _layers.Dense(64, 100, "relu")
     layer.allocate(200, dtype)
     assert layer._fwd is dense_forward_parallel
+    assert layer._bwd is dense_backward_pair
     params = dict(hidden_layer_sizes=(100,), max_iter=3, random_state=0)
     fits = [_fit(MLPClassifierX(n_jobs=n, **params), X, y) for n in (1, 2)]
     monkeypatch.setattr(_layers, "threading_layer", lambda: "workqueue")
     layer.allocate(300, dtype)  # a new size re-chooses the kernels
     assert layer._fwd is dense_forward_parallel.serial
+    assert layer._bwd is dense_backward
     fits.append(_fit(MLPClassifierX(n_jobs=2, **params), X, y))
     for other in fits[1:]:
         for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,

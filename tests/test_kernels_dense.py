@@ -264,9 +264,10 @@ def test_parallel_dense_kernels_are_thread_count_independent(dtype, split):
 @pytest.mark.parametrize("name", ["identity", "elu"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
-    """The two-product kernel makes the serial kernel's calls on two threads:
-    the same bits for 1 and all threads and in its serial twin, and the
-    NumPy reference to rounding; ``dx`` is untouched when not needed."""
+    """The two-product kernel makes the serial kernel's calls on two threads
+    (``dw`` and ``dx``, or without ``dx`` the two half-batch products of
+    ``dw``): the same bits for 1 and all threads and in its serial twin, and
+    the NumPy reference to rounding; ``dx`` is untouched when not needed."""
     rng = np.random.default_rng(7)
     n, k, m = 128, 96, 10
     code = A.ACTIVATION_CODES[name]
@@ -280,7 +281,7 @@ def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
     def run(kernel):
         dx = np.full((n, k), 7.0, dtype)
         dw, db = np.empty((k, m), dtype), np.empty(m, dtype)
-        kernel(dx, dw, db, np.empty(MAX_CHUNKS * m, dtype), dout.copy(), out, x, w,
+        kernel(dx, dw, db, np.empty(k * m, dtype), dout.copy(), out, x, w,
                code, need_dx, 2)
         return dx, dw, db
 
@@ -529,3 +530,25 @@ def test_parallel_loss_is_bit_identical_to_serial(code, dtype):
             np.testing.assert_array_equal(a, b)
         for a, b in zip(ref, run(link_loss_grad_parallel.serial, split)):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("kernel", [dense_backward, dense_backward_pair])
+def test_first_layer_backward_needs_a_weight_sized_work(kernel, n):
+    # Without dx the second half-batch product goes to ``work``: one too
+    # small is refused (never written past its end), and tiny batches (one
+    # row: an empty first half) still give x.T @ dz.
+    rng = np.random.default_rng(n)
+    k, m = 5, 3
+    x = rng.standard_normal((n, k))
+    w = rng.standard_normal((k, m))
+    out = rng.standard_normal((n, m))
+    dout = rng.standard_normal((n, m))
+    dw, db = np.full((k, m), np.nan), np.empty(m)
+    with pytest.raises(ValueError, match="n_in \\* n_out"):
+        kernel(np.empty((n, k)), dw, db, np.empty(k * m - 1), dout.copy(), out, x, w,
+               A.IDENTITY, False, 2)
+    kernel(np.empty((n, k)), dw, db, np.empty(k * m), dout.copy(), out, x, w,
+           A.IDENTITY, False, 2)
+    np.testing.assert_allclose(dw, x.T @ dout, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db, dout.sum(0), rtol=1e-12, atol=1e-12)

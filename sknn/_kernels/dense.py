@@ -24,12 +24,13 @@ from .blas import gemm
 # rows (BLAS is pinned to one thread inside sknn's calls), so the result is
 # bit-identical for any ``n_jobs``, ``OMP_NUM_THREADS`` or
 # ``NUMBA_NUM_THREADS``, and no partial sums of products are needed.
-# A chunk gets at least MIN_ROWS batch rows (forward, bias and input
-# gradients) or MIN_WEIGHT_ROWS weight rows (weight gradient), so a digits-
-# sized layer (batch 200, 64 -> 100) splits in two on two cores.
+# A chunk of the forward pass gets at least MIN_FORWARD_ROWS batch rows (so
+# a digits batch of 200 splits in two on two cores); the row-split backward
+# pass at least MIN_ROWS, its weight-gradient blocks MIN_WEIGHT_ROWS rows.
 MAX_CHUNKS = 8
-MIN_ROWS = 64
-MIN_WEIGHT_ROWS = 32
+MIN_FORWARD_ROWS = 64
+MIN_ROWS = 128
+MIN_WEIGHT_ROWS = 64
 
 
 def work_split():
@@ -83,7 +84,7 @@ def dense_forward_parallel(out, x, w, b, act, split):
     which a given layer never mixes with this one).
     """
     n = x.shape[0]
-    nc = n_chunks(n, MIN_ROWS, split)
+    nc = n_chunks(n, MIN_FORWARD_ROWS, split)
     for c in prange(nc):
         _forward_rows(out, x, w, b, act, c * n // nc, (c + 1) * n // nc)
 
@@ -109,15 +110,44 @@ def _bias_grad(db, dout):
 
 
 @inlined_kernel
-def _backward_part(part, dx, dw, db, dout, x, w, need_dx):
-    """Part 0 of a dense backward pass: ``dw = x.T @ dz`` and ``db``; part 1:
-    ``dx = dz @ w.T`` when ``need_dx``.  Both backward kernels below run
-    exactly these calls, so they give the same bits."""
-    if part == 0:
-        gemm(dw, x, dout, True, False)
+def _backward_part(part, dx, dw, db, work, dout, x, w, need_dx):
+    """One of the two halves of a dense backward pass, after ``dz``.
+
+    With ``need_dx``: part 0 is ``dw = x.T @ dz`` and ``db``, part 1
+    ``dx = dz @ w.T``.  Without (a first layer) the weight gradient is all
+    the work, so it is split over the batch: with ``h = n // 2``, part 0 is
+    ``db`` and ``dw = x[:h].T @ dz[:h]``, part 1 ``x[h:].T @ dz[h:]`` into
+    ``work``, which :func:`_finish_backward` then adds to ``dw``.  Both
+    backward kernels below run exactly these calls, so they give the same
+    bits."""
+    h = x.shape[0] if need_dx else x.shape[0] // 2
+    if part == 0:  # three gemm call sites in all: each adds compile time
         _bias_grad(db, dout)
+        if h > 0:
+            gemm(dw, x[:h], dout[:h], True, False)
+        else:
+            dw[:, :] = 0
     elif need_dx:
         gemm(dx, dout, w, False, True)
+    else:
+        gemm(work[:dw.size].reshape(dw.shape), x[h:], dout[h:], True, False)
+
+
+@kernel
+def _check_pair_work(work, dw, need_dx):
+    if not need_dx and work.shape[0] < dw.shape[0] * dw.shape[1]:
+        raise ValueError("work must hold n_in * n_out values when need_dx is False")
+
+
+@kernel
+def _finish_backward(dw, work, need_dx):
+    """``dw += work`` (the second half of a first layer's weight gradient)."""
+    if need_dx:
+        return
+    k, m = dw.shape
+    for i in range(k):
+        for j in range(m):
+            dw[i, j] += work[i * m + j]
 
 
 @kernel
@@ -127,32 +157,37 @@ def dense_backward(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     ``dout`` (n, n_out) holds dL/d(out); it is overwritten with
     ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz``, ``db = sum_rows(dz)`` and,
     when ``need_dx``, ``dx = dz @ w.T``.  Gradients are sums over the batch
-    (the optimizer scales by ``1 / sum(sample_weight)``).  ``work`` and
-    ``split`` are unused here (the parallel twin needs them) so both share one
-    signature.
+    (the optimizer scales by ``1 / sum(sample_weight)``).  Without
+    ``need_dx``, ``work`` (at least ``n_in * n_out`` values) holds half of the
+    weight gradient (see :func:`_backward_part`); ``split`` is unused (the
+    parallel twin's chunking; one signature for all three kernels).
     """
+    _check_pair_work(work, dw, need_dx)
     _grad_rows(dout, out, act, 0, dout.shape[0])
     for part in range(2):
-        _backward_part(part, dx, dw, db, dout, x, w, need_dx)
+        _backward_part(part, dx, dw, db, work, dout, x, w, need_dx)
+    _finish_backward(dw, work, need_dx)
 
 
 @parallel_kernel
 def dense_backward_pair(dx, dw, db, work, dout, out, x, w, act, need_dx, split):
     """:func:`dense_backward` with its two products on two threads.
 
-    ``dz`` is formed first; then the two parts of :func:`_backward_part`,
-    ``dw = x.T @ dz`` (with ``db``) and ``dx = dz @ w.T``, are the two
-    iterations of one ``prange`` loop: the serial kernel's own calls on the
-    same arrays, so the same bits for any thread count; on two threads the
-    pass costs about the longer product instead of the sum (measured, 2
-    threads: 128 x 256 -> 10 float32 28.8 -> 20.0 us, 200 x 64 -> 100
-    float64 117 -> 65 us).  For layers too small for the row-split
-    :func:`dense_backward_parallel`, when ``dx`` is needed.  ``work`` and
-    ``split`` are unused (one signature for all three kernels).
+    ``dz`` is formed first; then the two parts of :func:`_backward_part`
+    (``dw`` with ``db`` and ``dx``; or, without ``dx``, the two halves of
+    ``dw``) are the two iterations of one ``prange`` loop: the serial
+    kernel's own calls on the same arrays, so the same bits for any thread
+    count; on two threads the pass costs about the longer part instead of
+    the sum (measured, 2 threads: 128 x 256 -> 10 float32 28.8 -> 20.0 us,
+    200 x 64 -> 100 float64 117 -> 65 us).  For layers too small for the
+    row-split :func:`dense_backward_parallel`.  ``work`` as for
+    :func:`dense_backward`; ``split`` is unused.
     """
+    _check_pair_work(work, dw, need_dx)
     _grad_rows(dout, out, act, 0, dout.shape[0])
     for part in prange(2):
-        _backward_part(prange_index(part), dx, dw, db, dout, x, w, need_dx)
+        _backward_part(prange_index(part), dx, dw, db, work, dout, x, w, need_dx)
+    _finish_backward(dw, work, need_dx)
 
 
 @parallel_kernel
