@@ -21,6 +21,7 @@ import numpy as np
 from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
 from ._kernels.dense import (
     MAX_CHUNKS,
+    MIN_FORWARD_ROWS,
     csr_dense_backward,
     csr_dense_forward,
     dense_backward,
@@ -38,8 +39,10 @@ from ._threads import threading_layer
 # bit-identical.  With ``macs`` the multiply-adds of one full batch's forward
 # GEMM:
 #
-# * from FORWARD_PARALLEL_MIN_MACS the forward pass is split in row chunks
-#   (``dense_forward_parallel``; the same rows through the same GEMM);
+# * from FORWARD_PARALLEL_MIN_MACS, with at least two chunks' worth of rows
+#   (so a one-row prediction never pays a launch), the forward pass is split
+#   in row chunks (``dense_forward_parallel``; the same rows through the same
+#   GEMM);
 # * from PARALLEL_MIN_MACS the backward pass is split in row and weight-row
 #   chunks (``dense_backward_parallel``);
 # * from PAIR_MIN_MACS up to that, the backward pass runs its two halves side
@@ -50,12 +53,15 @@ from ._threads import threading_layer
 # Measured on this 2-core machine with the ``omp`` layer (launch ~2 us):
 # splitting the digits network's 1.28M-MAC first layer (batch 200, 64 ->
 # 100) in both directions made a 200-epoch float64 fit 1.26-1.31 ms per epoch
-# against 1.66-1.75 (six alternating processes each); 20 000 MACs per
+# against 1.66-1.75 (six alternating processes each); splitting the forward
+# pass of its 200k-MAC output layer too, 1.21-1.25 against 1.28-1.32, and a
+# first fit then compiles one kernel fewer (cold MLP fits 9.4-10.5 s against
+# 9.9-10.5 s, three alternating rounds each); 20 000 MACs per
 # product already gain in the pair kernel (7.9 -> 7.6 us) and 32 768 in
 # float32 lose (5.9 -> 6.1 us).  The row-split backward kernel stays for
 # large layers: it compiles in ~3 s, against ~1 s for the pair, which
 # matters for a first fit's compile budget.
-FORWARD_PARALLEL_MIN_MACS = 1_000_000
+FORWARD_PARALLEL_MIN_MACS = 100_000
 PARALLEL_MIN_MACS = 8_000_000
 PAIR_MIN_MACS = 50_000
 # On Numba's ``workqueue`` layer a launch costs ~90 us, which only layers from
@@ -152,7 +158,8 @@ class Dense(Layer):
         self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
         workqueue = threading_layer() == "workqueue"
         self._fwd = dense_forward
-        if macs >= FORWARD_PARALLEL_MIN_MACS:
+        if parallel or (macs >= FORWARD_PARALLEL_MIN_MACS
+                        and max_batch >= 2 * MIN_FORWARD_ROWS):
             self._fwd = dense_forward_parallel
             if workqueue and not parallel:
                 self._fwd = dense_forward_parallel.serial

@@ -52,6 +52,7 @@ def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
     from sknn._kernels.dense import (
         dense_backward,
         dense_backward_pair,
+        dense_forward,
         dense_forward_parallel,
     )
 
@@ -61,6 +62,9 @@ def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
     layer.allocate(200, dtype)
     assert layer._fwd is dense_forward_parallel
     assert layer._bwd is dense_backward_pair
+    wide = _layers.Dense(784, 256, "relu")
+    wide.allocate(1, dtype)  # 200k MACs, but one row: no chunks, so no launch
+    assert wide._fwd is dense_forward
     params = dict(hidden_layer_sizes=(100,), max_iter=3, random_state=0)
     fits = [_fit(MLPClassifierX(n_jobs=n, **params), X, y) for n in (1, 2)]
     monkeypatch.setattr(_layers, "threading_layer", lambda: "workqueue")
