@@ -16,6 +16,13 @@ def _fit(est, X, y):
         return est.fit(X, y)
 
 
+def _assert_same_weights(fits):
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
+                        other.coefs_ + other.intercepts_):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_bit_identical_across_fits_and_n_jobs(digits, solver, dtype):
@@ -24,10 +31,7 @@ def test_bit_identical_across_fits_and_n_jobs(digits, solver, dtype):
     params = dict(hidden_layer_sizes=(64, 32), solver=solver, max_iter=4,
                   dropout=0.2 if solver != "lbfgs" else 0.0, random_state=0)
     fits = [_fit(MLPClassifierX(n_jobs=n, **params), X, y) for n in (1, 2, 1, 2)]
-    for other in fits[1:]:
-        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
-                        other.coefs_ + other.intercepts_):
-            np.testing.assert_array_equal(a, b)
+    _assert_same_weights(fits)
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
 
@@ -72,7 +76,4 @@ def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
     assert layer._fwd is dense_forward_parallel.serial
     assert layer._bwd is dense_backward
     fits.append(_fit(MLPClassifierX(n_jobs=2, **params), X, y))
-    for other in fits[1:]:
-        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
-                        other.coefs_ + other.intercepts_):
-            np.testing.assert_array_equal(a, b)
+    _assert_same_weights(fits)

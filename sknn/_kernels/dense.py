@@ -123,10 +123,7 @@ def _backward_part(part, dx, dw, db, work, dout, x, w, need_dx):
     h = x.shape[0] if need_dx else x.shape[0] // 2
     if part == 0:  # three gemm call sites in all: each adds compile time
         _bias_grad(db, dout)
-        if h > 0:
-            gemm(dw, x[:h], dout[:h], True, False)
-        else:
-            dw[:, :] = 0
+        gemm(dw, x[:h], dout[:h], True, False)  # h = 0 (one row): gemm zeroes dw
     elif need_dx:
         gemm(dx, dout, w, False, True)
     else:
