@@ -65,9 +65,10 @@ FORWARD_PARALLEL_MIN_MACS = 100_000
 PARALLEL_MIN_MACS = 8_000_000
 PAIR_MIN_MACS = 50_000
 # On Numba's ``workqueue`` layer a launch costs ~90 us, which only layers from
-# PARALLEL_MIN_MACS repay: below it, a chunked forward pass runs the kernel's
-# serial twin (the same chunks in order: the same bits, no launch) and the
-# backward pass the serial kernel (the pair's calls in order).
+# PARALLEL_MIN_MACS repay, and on a one-CPU machine no launch pays: there,
+# below it, a chunked forward pass runs the kernel's serial twin (the same
+# chunks in order: the same bits, no launch) and the backward pass the serial
+# kernel (the pair's calls in order).
 
 
 class CSRBatch:
@@ -156,15 +157,17 @@ class Dense(Layer):
         # The row-split kernel's bias partial sums; the other two kernels
         # need n_in * n_out values for a first layer (see ``backward``).
         self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
-        workqueue = threading_layer() == "workqueue"
+        # Below PARALLEL_MIN_MACS the side-by-side kernels only pay with a
+        # cheap launch and a second core (split is the machine's CPU count).
+        cheap = threading_layer() != "workqueue" and self.split > 1
         self._fwd = dense_forward
         if parallel or (macs >= FORWARD_PARALLEL_MIN_MACS
                         and max_batch >= 2 * MIN_FORWARD_ROWS):
             self._fwd = dense_forward_parallel
-            if workqueue and not parallel:
+            if not (parallel or cheap):
                 self._fwd = dense_forward_parallel.serial
         self._bwd = dense_backward_parallel if parallel else dense_backward
-        if not parallel and macs >= PAIR_MIN_MACS and not workqueue:
+        if not parallel and macs >= PAIR_MIN_MACS and cheap:
             self._bwd = dense_backward_pair
 
     def forward(self, x, training, rng):

@@ -62,6 +62,7 @@ def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
 
     X, y = digits
     X = X.astype(dtype)
+    monkeypatch.setattr(_layers, "work_split", lambda: 2)  # two CPUs, as here
     layer = _layers.Dense(64, 100, "relu")
     layer.allocate(200, dtype)
     assert layer._fwd is dense_forward_parallel
@@ -76,4 +77,9 @@ def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
     assert layer._fwd is dense_forward_parallel.serial
     assert layer._bwd is dense_backward
     fits.append(_fit(MLPClassifierX(n_jobs=2, **params), X, y))
+    monkeypatch.undo()
+    monkeypatch.setattr(_layers, "work_split", lambda: 1)  # a one-CPU machine
+    layer.allocate(400, dtype)
+    assert layer._fwd is dense_forward_parallel.serial
+    assert layer._bwd is dense_backward
     _assert_same_weights(fits)
