@@ -2,7 +2,9 @@
 
 Every kernel module decorates its functions with :func:`kernel`,
 :func:`parallel_kernel` or :func:`inlined_kernel` (the body of a ``prange``
-loop); nothing else in the package calls ``numba.njit``.
+loop); nothing else in the package calls ``numba.njit``, except the
+benchmark suite's stand-in for a minimal Numba program
+(:mod:`sknn.benchmarks._numba_floor`).
 
 Why these options
 -----------------

@@ -304,7 +304,7 @@ def torch_impl(build_model, get_args, epochs, batch_size, input_shape, threads):
     return Implementation("torch", prepare)
 
 
-class _GemmEpoch:
+class GemmEpoch:
     """The matrix products of one epoch of a dense network, preallocated.
 
     Per batch and layer: the forward product ``A @ W``, the weight gradient
@@ -389,7 +389,7 @@ def gemm_floor_impl(layer_sizes, n_samples, batch_size, dtype, epochs, threads,
     blas_threads = sorted({threads, 1}, reverse=True)
 
     def prepare():
-        plan = _GemmEpoch(layer_sizes, batch_sizes(n_samples, batch_size), dtype,
+        plan = GemmEpoch(layer_sizes, batch_sizes(n_samples, batch_size), dtype,
                           backward)
         plan.run()
         return functools.partial(_floor_seconds_per_epoch, plan, epochs, blas_threads)

@@ -122,9 +122,15 @@ def _spread(row):
     return f"{max(row.seconds) / min(row.seconds):.2f}x"
 
 
+def _note(row):
+    if row.status != "ok":
+        return _shorten(row.status)
+    return "" if row.limit is None else f"limit {row.limit:.2f}"
+
+
 def _cells(row):
     met = {True: "yes", False: "NO", None: ""}[row.met]
-    note = "" if row.status == "ok" else _shorten(row.status)
+    note = _note(row)
     return (row.workload, row.implementation, _fmt(row.median, ".4g"), row.unit,
             _spread(row), _fmt(row.samples_per_s, ",.0f"), _fmt(row.gflops, ".2f"),
             _fmt(row.ratio, ".2f"), row.target, met, note)
@@ -172,6 +178,10 @@ def markdown_table(rows):
 def summary(rows):
     """Return one line counting targets met, missed and not measurable.
 
+    A missed ratio target whose row's ``limit`` is below the goal is also
+    counted as beyond the floor (``reachable`` is False): no implementation
+    could meet it in this run.
+
     Parameters
     ----------
     rows : list of Row
@@ -182,9 +192,10 @@ def summary(rows):
     """
     targeted = [r for r in rows if r.target]
     met = sum(r.met is True for r in targeted)
-    missed = sum(r.met is False for r in targeted)
-    return (f"targets: {met} met, {missed} missed, "
-            f"{len(targeted) - met - missed} not measurable")
+    missed = [r for r in targeted if r.met is False]
+    beyond = sum(r.reachable is False for r in missed)
+    return (f"targets: {met} met, {len(missed)} missed ({beyond} beyond the floor's "
+            f"limit), {len(targeted) - met - len(missed)} not measurable")
 
 
 def dump_json(path, header, workloads, rows, elapsed):

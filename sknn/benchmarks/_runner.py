@@ -33,6 +33,13 @@ class Row:
         The goal as text, empty when there is none.
     met : bool or None
         Whether the goal is met; None when it cannot be told.
+    limit : float or None
+        For a ratio goal: this implementation's median over the workload's
+        floor's median, the ratio an implementation running at the floor
+        would reach (see :attr:`~._types.Workload.floor`).  A goal above it
+        cannot be met in this run.
+    reachable : bool or None
+        Whether ``limit`` meets the goal; None without a limit.
     """
 
     workload: str
@@ -46,6 +53,8 @@ class Row:
     ratio: float | None = None
     target: str = ""
     met: bool | None = None
+    limit: float | None = None
+    reachable: bool | None = None
 
 
 def _prepare_all(workload):
@@ -82,7 +91,7 @@ def _run_rounds(workload, timers, statuses, rounds):
     return seconds
 
 
-def _row(workload, name, seconds, status, reference_median):
+def _row(workload, name, seconds, status, reference_median, floor_median):
     row = Row(workload.name, name, workload.unit, list(seconds), status)
     target = workload.target_for(name)
     if target is not None:
@@ -98,7 +107,15 @@ def _row(workload, name, seconds, status, reference_median):
         row.ratio = row.median / reference_median
     if target is not None:
         row.met = target.is_met(row.median, row.ratio)
+        if target.min_ratio is not None and floor_median and name != workload.floor:
+            row.limit = row.median / floor_median
+            row.reachable = row.limit >= target.min_ratio
     return row
+
+
+def _median_of(name, seconds, statuses):
+    found = seconds.get(name)
+    return statistics.median(found) if found and name not in statuses else None
 
 
 def run_workload(workload, rounds):
@@ -120,9 +137,8 @@ def run_workload(workload, rounds):
     note(f"[{workload.name}] {workload.description}")
     timers, statuses = _prepare_all(workload)
     seconds = _run_rounds(workload, timers, statuses, rounds)
-    ref = seconds.get(workload.reference)
-    usable = ref and workload.reference not in statuses
-    ref_median = statistics.median(ref) if usable else None
+    ref_median = _median_of(workload.reference, seconds, statuses)
+    floor_median = _median_of(workload.floor, seconds, statuses)
     return [_row(workload, impl.name, seconds.get(impl.name, []),
-                 statuses.get(impl.name, "ok"), ref_median)
+                 statuses.get(impl.name, "ok"), ref_median, floor_median)
             for impl in workload.implementations]

@@ -37,6 +37,14 @@ data = np.load({path!r})
 {cls}(**{params!r}, n_iter_no_change=float("inf")).fit(data["X"], data["y"])
 """
 
+NUMBA_FLOOR_SCRIPT = """\
+import warnings
+import sknn
+from sknn.benchmarks._numba_floor import run
+warnings.simplefilter("ignore")
+run({path!r}, {layer_sizes!r}, {batch_size!r}, {epochs!r})
+"""
+
 
 @functools.cache
 def scratch_dir():
@@ -153,6 +161,28 @@ def fit_script(module, cls, params, path):
     str
     """
     return FIT_SCRIPT.format(module=module, cls=cls, params=params, path=path)
+
+
+def numba_floor_script(path, layer_sizes, batch_size, epochs):
+    """Return a program that runs :func:`sknn.benchmarks._numba_floor.run`.
+
+    It imports sknn (no Numba) like a fit script, then pays Numba's start-up
+    and the fit's matrix products only.
+
+    Parameters
+    ----------
+    path : str
+        An ``.npz`` file holding ``X``.
+    layer_sizes : tuple of int
+    batch_size : int
+    epochs : int
+
+    Returns
+    -------
+    str
+    """
+    return NUMBA_FLOOR_SCRIPT.format(path=path, layer_sizes=tuple(layer_sizes),
+                                     batch_size=batch_size, epochs=epochs)
 
 
 def _checked(code, env):

@@ -113,6 +113,11 @@ class Workload:
         Analytic flops per unit, for the GFLOP/s column.
     reference : str, default="sknn"
         Implementation whose median is the denominator of every ratio.
+    floor : str, optional
+        Implementation that times only what no implementation can avoid (the
+        epoch's matrix products, Numba's start-up).  A peer's median over the
+        floor's is the best ratio any implementation could reach against that
+        peer in the same rounds: the report prints it as the row's ``limit``.
     """
 
     name: str
@@ -123,6 +128,7 @@ class Workload:
     samples_per_unit: float | None = None
     flops_per_unit: float | None = None
     reference: str = "sknn"
+    floor: str | None = None
 
     def target_for(self, implementation):
         """Return the :class:`Target` of ``implementation`` or None."""

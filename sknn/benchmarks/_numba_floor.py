@@ -1,0 +1,62 @@
+"""The floor of a new process that fits with Numba-compiled kernels.
+
+The ``numba-floor`` side of the ``first-fit-warm`` workload runs :func:`run`
+in a new process, after ``import sknn`` (which imports scikit-learn, not
+Numba).  It pays what every estimator whose kernels Numba compiles pays, and
+nothing of sknn's own:
+
+* importing Numba;
+* Numba's first load of a kernel from its cache, which sets up its typing and
+  target contexts (importing the implementations of everything Numba can
+  compile);
+* the garbage collections that sweep Numba's objects while the process runs
+  and again when it exits;
+* the matrix products of the fit's epochs (the GEMM floor of the fit).
+
+Its time over scikit-learn's is the best ratio a Numba implementation of the
+fit could reach in the same rounds.  This module is the one place outside
+:mod:`sknn._jit` that calls ``numba.njit``: it stands for a minimal Numba
+program, so it must not pay for sknn's kernels.
+"""
+
+import numba
+import numpy as np
+
+from ._flops import batch_sizes
+from ._peers import GemmEpoch
+
+
+@numba.njit(cache=True, nogil=True)
+def _checksum(x):
+    """Sum ``x``: one small cached kernel, called once per process."""
+    total = 0.0
+    for value in x.ravel():
+        total += value
+    return total
+
+
+def run(path, layer_sizes, batch_size, epochs):
+    """Load ``X`` from ``path``, run one cached kernel, then the fit's products.
+
+    Parameters
+    ----------
+    path : str
+        An ``.npz`` file holding ``X`` (and ``y``, unused).
+    layer_sizes : sequence of int
+        Dense widths from the input to the output.
+    batch_size : int
+        Rows per full mini-batch.
+    epochs : int
+        Epochs of products to run.
+
+    Returns
+    -------
+    float
+        The kernel's checksum of ``X`` (so that nothing is optimised away).
+    """
+    X = np.load(path)["X"]
+    total = _checksum(X)
+    plan = GemmEpoch(layer_sizes, batch_sizes(len(X), batch_size), X.dtype.name)
+    for _ in range(epochs):
+        plan.run()
+    return total
