@@ -160,12 +160,14 @@ class Dense(Layer):
         # Below PARALLEL_MIN_MACS the side-by-side kernels only pay with a
         # cheap launch and a second core (split is the machine's CPU count).
         cheap = threading_layer() != "workqueue" and self.split > 1
-        self._fwd = dense_forward
-        if parallel or (macs >= FORWARD_PARALLEL_MIN_MACS
-                        and max_batch >= 2 * MIN_FORWARD_ROWS):
+        chunked = parallel or (macs >= FORWARD_PARALLEL_MIN_MACS
+                               and max_batch >= 2 * MIN_FORWARD_ROWS)
+        if not chunked:
+            self._fwd = dense_forward
+        elif parallel or cheap:
             self._fwd = dense_forward_parallel
-            if not (parallel or cheap):
-                self._fwd = dense_forward_parallel.serial
+        else:  # the same chunks in order, without a launch
+            self._fwd = dense_forward_parallel.serial
         self._bwd = dense_backward_parallel if parallel else dense_backward
         if not parallel and macs >= PAIR_MIN_MACS and cheap:
             self._bwd = dense_backward_pair

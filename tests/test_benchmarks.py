@@ -29,7 +29,7 @@ def _unavailable(name):
     return Implementation(name, prepare)
 
 
-def _run(impls, targets, floor="gemm-floor", monkeypatch=None):
+def _run(monkeypatch, impls, targets, floor="gemm-floor"):
     monkeypatch.setattr(_runner, "SETTLE_SECONDS", 0)
     workload = Workload("w", "test workload", "epoch", tuple(impls), tuple(targets),
                         floor=floor)
@@ -37,11 +37,10 @@ def _run(impls, targets, floor="gemm-floor", monkeypatch=None):
 
 
 def test_ratio_target_and_floor_limit(monkeypatch):
-    rows = _run([_fixed("sknn", [1.0, 1.2, 0.9]),
-                 _fixed("sklearn", [3.0, 2.0, 2.5]),
+    rows = _run(monkeypatch,
+                [_fixed("sknn", [1.0, 1.2, 0.9]), _fixed("sklearn", [3.0, 2.0, 2.5]),
                  _fixed("gemm-floor", [0.8, 0.8, 0.8])],
-                [Target("sklearn", min_ratio=5.0), Target("gemm-floor", min_ratio=0.8)],
-                monkeypatch=monkeypatch)
+                [Target("sklearn", min_ratio=5.0), Target("gemm-floor", min_ratio=0.8)])
     sk, floor = rows["sklearn"], rows["gemm-floor"]
     assert sk.median == 2.5 and sk.ratio == pytest.approx(2.5)
     assert sk.met is False
@@ -58,9 +57,9 @@ def test_ratio_target_and_floor_limit(monkeypatch):
 
 
 def test_reachable_miss_is_not_counted_beyond_the_floor(monkeypatch):
-    rows = _run([_fixed("sknn", [1.0]), _fixed("sklearn", [2.0]),
-                 _fixed("gemm-floor", [0.5])],
-                [Target("sklearn", min_ratio=2.5)], monkeypatch=monkeypatch)
+    rows = _run(monkeypatch,
+                [_fixed("sknn", [1.0]), _fixed("sklearn", [2.0]), _fixed("gemm-floor", [0.5])],
+                [Target("sklearn", min_ratio=2.5)])
     assert rows["sklearn"].met is False
     assert rows["sklearn"].limit == pytest.approx(4.0)
     assert rows["sklearn"].reachable is True
@@ -73,8 +72,7 @@ def test_no_limit_without_a_measured_floor(monkeypatch, floor):
     impls = [_fixed("sknn", [1.0]), _fixed("sklearn", [3.0])]
     if floor:
         impls.append(_unavailable(floor))
-    rows = _run(impls, [Target("sklearn", min_ratio=2.5)], floor=floor,
-                monkeypatch=monkeypatch)
+    rows = _run(monkeypatch, impls, [Target("sklearn", min_ratio=2.5)], floor=floor)
     assert rows["sklearn"].met is True and rows["sklearn"].limit is None
     if floor:
         assert rows[floor].status == "not installed here"

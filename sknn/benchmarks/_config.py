@@ -32,6 +32,8 @@ MLP_BATCH = 256
 DIGITS_HIDDEN = (100,)
 DIGITS_BATCH = "auto"
 DIGITS_AUTO_BATCH = 200
+#: Dense widths of the digits network, input to output.
+DIGITS_SIZES = (64, *DIGITS_HIDDEN, 10)
 
 #: Workload 4: LeNet-style CNN on 28x28x1 images.
 LENET_SHAPE = (1, 28, 28)

@@ -122,7 +122,7 @@ def digits_mlp(cfg):
     epochs = cfg.sizes.digits_epochs
     data = functools.partial(digits, "float64")
     n = 1797
-    sizes = (64, *C.DIGITS_HIDDEN, 10)
+    sizes = C.DIGITS_SIZES
     params = _dense_params(C.DIGITS_HIDDEN, C.DIGITS_BATCH)
     impls = [
         estimator_impl("sknn", _sknn("MLPClassifierX"), _with_jobs(params, cfg), data,
@@ -310,8 +310,8 @@ def _digits_fit_code(module, cls, params):
 
 
 def _digits_numba_floor_code(epochs):
-    return numba_floor_script(_digits_path(), (64, *C.DIGITS_HIDDEN, 10),
-                              C.DIGITS_AUTO_BATCH, epochs)
+    return numba_floor_script(_digits_path(), C.DIGITS_SIZES, C.DIGITS_AUTO_BATCH,
+                              epochs)
 
 
 def first_fit(cfg):
