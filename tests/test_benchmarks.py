@@ -104,3 +104,22 @@ def test_numba_floor_program_runs_its_kernel_and_products(tmp_path):
     assert _numba_floor.run(str(path), (3, 2), 3, 2) == X.sum()
     code = numba_floor_script(str(path), [3, 2], 3, 2)
     assert "import sknn\n" in code and f"run({str(path)!r}, (3, 2), 3, 2)" in code
+
+
+def test_header_names_the_variables_that_pin_kernels(monkeypatch):
+    """A table measured with OpenBLAS pinned to some kernels says so: the
+    variable changes every OpenBLAS user's speed, whatever the CPU can do."""
+    from sknn.benchmarks import _report
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("SKNN_UNRELATED_TEST_VARIABLE", "1")
+    info = _report.machine()
+    assert info["environment"]["OPENBLAS_CORETYPE"] == "Haswell"
+    assert "SKNN_UNRELATED_TEST_VARIABLE" not in info["environment"]
+    assert info["vector_extension"] in {"AVX-512", "AVX2", "AVX", "unknown"}
+    lines = _report.header_lines(info, {"numpy": "1"}, {"threads": 2})
+    assert lines[0].startswith("machine: ") and f"({info['vector_extension']})" in lines[0]
+    assert lines[1].startswith("environment: ") and "OPENBLAS_CORETYPE=Haswell" in lines[1]
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    info["environment"] = _report.kernel_environment()
+    assert "OPENBLAS_CORETYPE" not in _report.header_lines(info, {}, {})[1]

@@ -30,8 +30,47 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+#: Environment variables that change which kernels the libraries run, or on
+#: how many threads (``OPENBLAS_CORETYPE`` pins OpenBLAS's kernels whatever
+#: the CPU can do).
+_KERNEL_VARIABLE_PREFIXES = ("OPENBLAS_", "MKL_", "OMP_", "NUMBA_", "KMP_")
+
+
+def vector_extension():
+    """Return the CPU's widest x86 vector extension (``/proc/cpuinfo``).
+
+    Returns
+    -------
+    str
+        ``"AVX-512"``, ``"AVX2"``, ``"AVX"``, or ``"unknown"`` (no
+        ``/proc/cpuinfo``, or none of these).
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")):
+        if flag in flags:
+            return name
+    return "unknown"
+
+
+def kernel_environment():
+    """Return the environment variables that select kernels or threads.
+
+    Returns
+    -------
+    dict
+    """
+    return {k: v for k, v in sorted(os.environ.items())
+            if k.startswith(_KERNEL_VARIABLE_PREFIXES)}
+
+
 def machine():
-    """Return the CPU model, core counts and the current 1-minute load.
+    """Return the CPU model, vector extension, core counts, the current
+    1-minute load and the environment variables that select kernels.
 
     Returns
     -------
@@ -39,8 +78,10 @@ def machine():
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable,
-            "load_average_1min": load, "platform": platform.platform()}
+    return {"cpu": cpu_model(), "vector_extension": vector_extension(),
+            "cores": os.cpu_count(), "usable_cores": usable,
+            "load_average_1min": load, "platform": platform.platform(),
+            "environment": kernel_environment()}
 
 
 def _version(distribution):
@@ -96,10 +137,12 @@ def header_lines(info, found, settings):
     -------
     list of str
     """
-    cpu = (f"machine: {info['cpu']}, {info['cores']} cores "
-           f"({info['usable_cores']} usable), load average "
+    cpu = (f"machine: {info['cpu']} ({info.get('vector_extension', 'unknown')}), "
+           f"{info['cores']} cores ({info['usable_cores']} usable), load average "
            f"{info['load_average_1min']}, {info['platform']}")
+    env = info.get("environment") or {}
     lines = [cpu,
+             "environment: " + (", ".join(f"{k}={v}" for k, v in env.items()) or "none"),
              "versions: " + ", ".join(f"{k} {v}" for k, v in found.items()),
              "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())]
     return lines
