@@ -12,22 +12,30 @@ _COLUMNS = ("workload", "implementation", "median s", "per", "spread", "samples/
             "GFLOP/s", "ratio", "target", "met", "note")
 
 
-def cpu_model():
+def _lscpu():
+    """``lscpu``'s fields (``{"Model name": ..., "Flags": ...}``), or ``{}``."""
+    try:
+        proc = subprocess.run(["lscpu"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return dict(line.split(":", 1) for line in proc.stdout.splitlines() if ":" in line)
+
+
+def cpu_model(fields=None):
     """Return ``lscpu``'s model name, or ``platform.processor()`` without it.
+
+    Parameters
+    ----------
+    fields : dict, optional
+        :func:`_lscpu`'s fields, when already read.
 
     Returns
     -------
     str
     """
-    try:
-        proc = subprocess.run(["lscpu"], capture_output=True, text=True, check=True)
-        out = proc.stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    fields = _lscpu() if fields is None else fields
+    found = fields.get("Model name", "").strip()
+    return found or platform.processor() or "unknown"
 
 
 #: Environment variables that change which kernels the libraries run, or on
@@ -36,21 +44,22 @@ def cpu_model():
 _KERNEL_VARIABLE_PREFIXES = ("OPENBLAS_", "MKL_", "OMP_", "NUMBA_", "KMP_")
 
 
-def vector_extension():
-    """Return the CPU's widest x86 vector extension (``/proc/cpuinfo``).
+def vector_extension(fields=None):
+    """Return the CPU's widest x86 vector extension (``lscpu``'s flags).
+
+    Parameters
+    ----------
+    fields : dict, optional
+        :func:`_lscpu`'s fields, when already read.
 
     Returns
     -------
     str
         ``"AVX-512"``, ``"AVX2"``, ``"AVX"``, or ``"unknown"`` (no
-        ``/proc/cpuinfo``, or none of these).
+        ``lscpu``, or none of these).
     """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), [])
-    except OSError:
-        return "unknown"
+    fields = _lscpu() if fields is None else fields
+    flags = fields.get("Flags", "").split()
     for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")):
         if flag in flags:
             return name
@@ -78,7 +87,8 @@ def machine():
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu_model(), "vector_extension": vector_extension(),
+    fields = _lscpu()
+    return {"cpu": cpu_model(fields), "vector_extension": vector_extension(fields),
             "cores": os.cpu_count(), "usable_cores": usable,
             "load_average_1min": load, "platform": platform.platform(),
             "environment": kernel_environment()}
@@ -137,12 +147,12 @@ def header_lines(info, found, settings):
     -------
     list of str
     """
-    cpu = (f"machine: {info['cpu']} ({info.get('vector_extension', 'unknown')}), "
+    cpu = (f"machine: {info['cpu']} ({info['vector_extension']}), "
            f"{info['cores']} cores ({info['usable_cores']} usable), load average "
            f"{info['load_average_1min']}, {info['platform']}")
-    env = info.get("environment") or {}
+    env = ", ".join(f"{k}={v}" for k, v in info["environment"].items())
     lines = [cpu,
-             "environment: " + (", ".join(f"{k}={v}" for k, v in env.items()) or "none"),
+             "environment: " + (env or "none"),
              "versions: " + ", ".join(f"{k} {v}" for k, v in found.items()),
              "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())]
     return lines
