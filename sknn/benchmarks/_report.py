@@ -21,21 +21,9 @@ def _lscpu():
     return dict(line.split(":", 1) for line in proc.stdout.splitlines() if ":" in line)
 
 
-def cpu_model(fields=None):
-    """Return ``lscpu``'s model name, or ``platform.processor()`` without it.
-
-    Parameters
-    ----------
-    fields : dict, optional
-        :func:`_lscpu`'s fields, when already read.
-
-    Returns
-    -------
-    str
-    """
-    fields = _lscpu() if fields is None else fields
-    found = fields.get("Model name", "").strip()
-    return found or platform.processor() or "unknown"
+def _cpu_model(fields):
+    """``lscpu``'s model name (``fields`` from :func:`_lscpu`), else the platform's."""
+    return fields.get("Model name", "").strip() or platform.processor() or "unknown"
 
 
 #: Environment variables that change which kernels the libraries run, or on
@@ -44,21 +32,9 @@ def cpu_model(fields=None):
 _KERNEL_VARIABLE_PREFIXES = ("OPENBLAS_", "MKL_", "OMP_", "NUMBA_", "KMP_")
 
 
-def vector_extension(fields=None):
-    """Return the CPU's widest x86 vector extension (``lscpu``'s flags).
-
-    Parameters
-    ----------
-    fields : dict, optional
-        :func:`_lscpu`'s fields, when already read.
-
-    Returns
-    -------
-    str
-        ``"AVX-512"``, ``"AVX2"``, ``"AVX"``, or ``"unknown"`` (no
-        ``lscpu``, or none of these).
-    """
-    fields = _lscpu() if fields is None else fields
+def _vector_extension(fields):
+    """The CPU's widest x86 vector extension from ``lscpu``'s flags:
+    ``"AVX-512"``, ``"AVX2"``, ``"AVX"`` or ``"unknown"``."""
     flags = fields.get("Flags", "").split()
     for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")):
         if flag in flags:
@@ -88,7 +64,7 @@ def machine():
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     fields = _lscpu()
-    return {"cpu": cpu_model(fields), "vector_extension": vector_extension(fields),
+    return {"cpu": _cpu_model(fields), "vector_extension": _vector_extension(fields),
             "cores": os.cpu_count(), "usable_cores": usable,
             "load_average_1min": load, "platform": platform.platform(),
             "environment": kernel_environment()}
