@@ -57,6 +57,8 @@ __all__ = [
     "same_padding",
     "conv_padding",
     "pool_output_size",
+    "CONV_GROUP_MACS",
+    "conv_group",
     "conv2d_workspace_shape",
     "conv2d_method",
     "single_threaded_blas",
@@ -137,22 +139,59 @@ def pool_output_size(size, pool):
     return size // pool
 
 
+#: The GEMM kernels multiply the im2col matrices of several samples at once
+#: when one sample's product is small: :func:`conv_group` samples per
+#: product, up to about this many multiply-adds.
+CONV_GROUP_MACS = 2**17
+
+
+def conv_group(K, F, P):
+    """Samples per product of the GEMM kernels (``K = C*KH*KW``, ``F``
+    filters, ``P = OH*OW`` outputs per map).
+
+    A product per sample costs a BLAS call (with its packing) per sample,
+    which dominates when the product is small.  Measured on 2 cores
+    (OpenBLAS, batch 128, float32, fits interleaved in one process, 12
+    rounds): the digits CNN (1->16 channels 3x3 on 8x8 maps, 10 240
+    multiply-adds per sample) with 8 samples per product fits in 64-72 ms
+    instead of 73-74 (backward kernel 64-72 -> 43-60 us); LeNet (its second
+    layer 8->16 channels 5x5 on 8x8 outputs, 205 824 per sample) got 15 %
+    slower with 8 samples per product, so it keeps one, which writes its
+    output in place.
+    """
+    return max(1, CONV_GROUP_MACS // (F * (K + 1) * P))
+
+
+def _gemm_work_cols(K, F, P, g):
+    """Columns of a ``method="gemm"`` workspace row (see conv2d_workspace_shape)."""
+    cols = (K + 1) * (2 * F + g * P)
+    if g > 1:
+        cols += F * g * P
+    return cols
+
+
+_conv_group_jit = kernel(conv_group)
+_gemm_work_cols_jit = kernel(_gemm_work_cols)
+
+
 def conv2d_workspace_shape(
     in_channels, n_filters, kernel_h, kernel_w, out_h, out_w,
     method="direct", n_blocks=CONV_NBLOCK,
 ):
     """Shape of the ``work`` array for the convolution kernels.
 
-    With ``K = in_channels * kernel_h * kernel_w``, ``F = n_filters`` and
-    ``P = out_h * out_w``, each of the ``n_blocks`` rows holds:
+    With ``K = in_channels * kernel_h * kernel_w``, ``F = n_filters``,
+    ``P = out_h * out_w`` and ``g = conv_group(K, F, P)``, each of the
+    ``n_blocks`` rows holds:
 
     * ``method="direct"`` (``conv2d_backward``): ``F*(K+1)`` values, the
       per-block partial weight and bias gradients, filter by filter ->
       ``(n_blocks, F*(K+1))``.
     * ``method="gemm"`` (``conv2d_forward_gemm`` and ``conv2d_backward_gemm``):
-      the partial gradients, an im2col matrix with a row of ones
-      ``(K+1, P)`` and a ``(F, K+1)`` product ->
-      ``(n_blocks, 2*F*(K+1) + (K+1)*P)``.
+      the partial gradients ``(F, K+1)``, an im2col matrix with a row of
+      ones for ``g`` samples ``(K+1, g*P)``, a ``(F, K+1)`` product and, when
+      ``g > 1``, ``g`` samples' output maps side by side ``(F, g*P)`` ->
+      ``(n_blocks, (K+1)*(2*F + g*P) + [g > 1]*F*g*P)``.
 
     Any array with ``n_blocks`` rows and at least that many columns works,
     so one array per layer can serve every call of both methods.  The
@@ -170,7 +209,7 @@ def conv2d_workspace_shape(
     if method == "direct":
         return (nb, f * (k + 1))
     if method == "gemm":
-        return (nb, (k + 1) * (2 * f + oh * ow))
+        return (nb, _gemm_work_cols(k, f, oh * ow, conv_group(k, f, oh * ow)))
     raise ValueError(f"method must be 'direct' or 'gemm', got {method!r}")
 
 
@@ -496,8 +535,8 @@ def conv2d_backward(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx, 
 
 
 @kernel
-def _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW):
-    """``cols[(c*KH+p)*KW+q, i*OW+j] = x[n, c, i*s+p-ph, j*s+q-pw]`` (0 outside)."""
+def _im2col(cols, j0, x, n, KH, KW, stride, pad_h, pad_w, OH, OW):
+    """``cols[(c*KH+p)*KW+q, j0+i*OW+j] = x[n, c, i*s+p-ph, j*s+q-pw]`` (0 outside)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     un = _U(n)
     zero = cols.dtype.type(0)
@@ -510,7 +549,7 @@ def _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW):
                 ur = _U((c * KH + p) * KW + q)
                 jlo, jhi = _valid_range(offw, stride, W, OW)
                 for i in range(OH):
-                    base = i * OW
+                    base = j0 + i * OW
                     ih = i * stride + offh
                     if ih < 0 or ih >= H:
                         for j in range(OW):
@@ -530,8 +569,8 @@ def _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW):
 
 
 @kernel
-def _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW):
-    """``dx[n] = 0``, then ``dx[n, c, i*s+p-ph, j*s+q-pw] += cols[(c*KH+p)*KW+q, i*OW+j]``.
+def _col2im(dx, n, cols, j0, KH, KW, stride, pad_h, pad_w, OH, OW):
+    """``dx[n] = 0``, then ``dx[n, c, i*s+p-ph, j*s+q-pw] += cols[(c*KH+p)*KW+q, j0+i*OW+j]``.
 
     Each element is summed in (c, p, q) row order.
     """
@@ -553,7 +592,7 @@ def _col2im(dx, n, cols, KH, KW, stride, pad_h, pad_w, OH, OW):
                 jlo, jhi = _valid_range(offw, stride, W, OW)
                 for i in range(ilo, ihi):
                     uh = _U(i * stride + offh)
-                    base = i * OW
+                    base = j0 + i * OW
                     if stride == 1:
                         for j in range(jlo, jhi):
                             dx[un, uc, uh, _U(j + offw)] += cols[ur, _U(base + j)]
@@ -578,58 +617,96 @@ def _ones_row(cols):
         cols[r, _U(j)] = one
 
 
+@kernel
+def _copy_columns(dst, d0, src, s0, width):
+    """``dst[:, d0:d0+width] = src[:, s0:s0+width]`` (one compiled copy for
+    both passes' side-by-side maps)."""
+    for r in range(dst.shape[0]):
+        ur = _U(r)
+        for j in range(width):
+            dst[ur, _U(d0 + j)] = src[ur, _U(s0 + j)]
+
+
+@kernel
+def _group_cols(work, blk, keep, s0, s1, K, P, c0):
+    """The ``(K+1, m*P)`` im2col matrix of samples ``[s0, s1)`` (``m = s1 - s0``).
+
+    In ``keep`` (``keep[s0:s1]``'s memory, read as one matrix) when it has a
+    row per sample, else in row ``blk`` of ``work`` after its first ``c0``
+    values.
+    """
+    width = (s1 - s0) * P
+    if keep.shape[0] > 0:
+        size = (K + 1) * P
+        flat = keep.reshape(keep.shape[0] * size)
+        return flat[s0 * size:s1 * size].reshape(K + 1, width)
+    return work[blk, c0:c0 + (K + 1) * width].reshape(K + 1, width)
+
+
 @inlined_kernel
 def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep):
     """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
 
-    The bias rides in the product: ``[w | b] (F, K+1) @ [cols; 1] (K+1, P)``,
+    The bias rides in the product: ``[w | b] (F, K+1) @ [cols; 1] (K+1, m*P)``,
     so no separate pass adds it; ``[w | b]`` is the start of row 0 of
-    ``work``, filled once by the caller and only read here.  The activation
-    is applied to each sample's output while it is in cache.  Sample ``n``'s
-    ``cols`` is ``keep[n]`` when ``keep`` has a row per sample, else the
-    block's row of ``work``.
+    ``work``, filled once by the caller and only read here.  The block's
+    samples go in groups of ``m <= conv_group(K, F, P)``, one product per group
+    (with one sample the product writes ``out[n]`` itself; with more, a
+    ``(F, m*P)`` scratch matrix whose columns are then copied out).  The
+    activation is applied to each sample's output while it is in cache.
     """
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     K = w.shape[1] * KH * KW
     OH, OW = out.shape[2], out.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
+    g = _conv_group_jit(K, F, P)
     c0 = F * (K + 1)
     wb = work[0, 0:c0].reshape(F, K + 1)
-    kept = keep.shape[0] >= x.shape[0]
-    cols = work[blk, c0:c0 + (K + 1) * P].reshape(K + 1, P)
-    if not kept:
+    m0 = c0 + (K + 1) * g * P + c0  # the (F, m*P) scratch matrix
+    for s0 in range(n0, n1, g):
+        s1 = min(s0 + g, n1)
+        cols = _group_cols(work, blk, keep, s0, s1, K, P, c0)
         _ones_row(cols)
-    for n in range(n0, n1):
-        if kept:
-            cols = keep[n]
-            _ones_row(cols)
-        _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-        gemm(out[n].reshape(F, P), wb, cols, False, False)
-        activate(out[n].reshape(F * P), act)
+        for n in range(s0, s1):
+            _im2col(cols, (n - s0) * P, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        if s1 - s0 == 1:
+            gemm(out[s0].reshape(F, P), wb, cols, False, False)
+        else:
+            maps = work[blk, m0:m0 + F * cols.shape[1]].reshape(F, cols.shape[1])
+            gemm(maps, wb, cols, False, False)
+            for n in range(s0, s1):
+                _copy_columns(out[n].reshape(F, P), 0, maps, (n - s0) * P, P)
+        for n in range(s0, s1):
+            activate(out[n].reshape(F * P), act)
 
 
 @parallel_kernel
 def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
     """im2col + GEMM version of :func:`conv2d_forward` (same formula).
 
-    Per sample: ``cols (K+1, P) = [im2col(x[n]); 1]``, then
-    ``out[n] as (F, P) = act([w as (F, K) | b] @ cols)``, with
-    ``K = C*KH*KW`` and ``P = OH*OW``.
+    Per group of ``m`` samples: ``cols (K+1, m*P)`` holds ``[im2col(x[n]); 1]``
+    of each sample side by side, then ``out[n] as (F, P) = act([w as (F, K) |
+    b] @ cols)``'s columns of that sample, with ``K = C*KH*KW`` and
+    ``P = OH*OW``.  Groups: each block's samples in order, ``conv_group(K, F, P)``
+    at a time (several when one sample's product is small, so that a
+    product is not mostly call overhead).
 
-    Shapes as :func:`conv2d_forward`, plus ``work (B, >= (K+1)*(F+P))`` (see
+    Shapes as :func:`conv2d_forward`, plus ``work (B, >= ...)`` (see
     :func:`conv2d_workspace_shape`, ``method="gemm"``) and
-    ``keep (M, K+1, P)``: with ``M >= N`` every sample's ``cols`` is kept in
-    ``keep[n]`` for :func:`conv2d_backward_gemm` to reuse; with ``M = 0``
-    nothing is kept.  ``[w | b] (F, K+1)`` is formed once, at the start of
-    row 0 of ``work``; then, parallel over the ``B = work.shape[0]`` sample
-    blocks, block ``k`` uses the rest of row ``k`` for its ``cols``.
+    ``keep (M, K+1, P)``: with ``M >= N`` each group's ``cols`` is kept in
+    the memory of ``keep[s0:s1]`` for :func:`conv2d_backward_gemm` to reuse;
+    with ``M = 0`` nothing is kept.  ``[w | b] (F, K+1)`` is formed once, at
+    the start of row 0 of ``work``; then, parallel over the
+    ``B = work.shape[0]`` sample blocks, block ``k`` uses the rest of row
+    ``k``.
     """
     _check_conv_args(out.shape, x.shape, w.shape, b.shape, stride, pad_h, pad_w)
     F = w.shape[0]
     K = x.shape[1] * w.shape[2] * w.shape[3]
     P = out.shape[2] * out.shape[3]
-    if work.shape[0] < 1 or work.shape[1] < (K + 1) * (F + P):
+    g = _conv_group_jit(K, F, P)
+    if work.shape[0] < 1 or work.shape[1] < _gemm_work_cols_jit(K, F, P, g):
         raise ValueError("work is too small, see conv2d_workspace_shape")
     _check_keep(keep, x.shape[0], K, P)
     wb = work[0, 0:F * (K + 1)].reshape(F, K + 1)  # [w | b], shared by every block
@@ -650,11 +727,13 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
     """Partial ``[dW | db]`` (into ``acc (F, K+1)``) and ``dx[n]`` for the
     samples of block ``blk``, using row ``blk`` of ``work``.
 
-    The bias gradient rides in the product with the im2col matrix's row of
-    ones (a separate running sum per filter and sample was a chain of
-    dependent additions: most of a LeNet first layer's backward pass).
-    ``keep[n]`` is the forward pass's ``cols`` when ``keep`` has a row per
-    sample; otherwise ``cols`` is rebuilt in the block's row of ``work``.
+    Samples go in the forward pass's groups.  The bias gradient rides in the
+    product with the im2col matrix's row of ones (a separate running sum per
+    filter and sample was a chain of dependent additions: most of a LeNet
+    first layer's backward pass).  A group's ``cols`` is the forward pass's
+    when ``keep`` has a row per sample; otherwise it is rebuilt in the
+    block's row of ``work``.  With several samples in a group their
+    ``dout[n]`` are copied side by side into an ``(F, m*P)`` matrix.
     """
     N = x.shape[0]
     F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
@@ -662,36 +741,43 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
     OH, OW = dout.shape[2], dout.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], N)
+    g = _conv_group_jit(K, F, P)
     wmat = w.reshape(F, K)
     c0 = F * (K + 1)
-    t0 = c0 + (K + 1) * P
+    t0 = c0 + (K + 1) * g * P
     acc = work[blk, 0:c0].reshape(F, K + 1)
-    own = work[blk, c0:t0].reshape(K + 1, P)
     tmp = work[blk, t0:t0 + c0].reshape(F, K + 1)
-    kept = keep.shape[0] >= N
-    if not kept:
-        _ones_row(own)
+    m0 = t0 + c0
     zero = acc.dtype.type(0)
     for f in range(F):
         for k in range(K + 1):
             acc[_U(f), _U(k)] = zero
-    for n in range(n0, n1):
-        _activation_grad_one(dout, out, n, act)
-        g = dout[n].reshape(F, P)
-        cols = own
-        if kept:
-            cols = keep[n]
+    for s0 in range(n0, n1, g):
+        s1 = min(s0 + g, n1)
+        cols = _group_cols(work, blk, keep, s0, s1, K, P, c0)
+        width = cols.shape[1]
+        if keep.shape[0] == 0:
+            _ones_row(cols)
+            for n in range(s0, s1):
+                _im2col(cols, (n - s0) * P, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
+        for n in range(s0, s1):
+            _activation_grad_one(dout, out, n, act)
+        if s1 - s0 == 1:
+            grad = dout[s0].reshape(F, P)
         else:
-            _im2col(cols, x, n, KH, KW, stride, pad_h, pad_w, OH, OW)
-        gemm(tmp, g, cols, False, True)
+            grad = work[blk, m0:m0 + F * width].reshape(F, width)
+            for n in range(s0, s1):
+                _copy_columns(grad, (n - s0) * P, dout[n].reshape(F, P), 0, P)
+        gemm(tmp, grad, cols, False, True)
         for f in range(F):
             uf = _U(f)
             for k in range(K + 1):
                 acc[uf, _U(k)] += tmp[uf, _U(k)]
         if need_dx:
-            dcols = own[:K]
-            gemm(dcols, wmat, g, True, False)
-            _col2im(dx, n, dcols, KH, KW, stride, pad_h, pad_w, OH, OW)
+            dcols = work[blk, c0:c0 + K * width].reshape(K, width)
+            gemm(dcols, wmat, grad, True, False)
+            for n in range(s0, s1):
+                _col2im(dx, n, dcols, (n - s0) * P, KH, KW, stride, pad_h, pad_w, OH, OW)
 
 
 @parallel_kernel
@@ -699,25 +785,25 @@ def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need
                          work, act, keep):
     """im2col + GEMM version of :func:`conv2d_backward` (same formulas).
 
-    Per sample ``n`` (``K = C*KH*KW``, ``P = OH*OW``): ``dout[n] *= f'(z)``,
-    ``G = dout[n]`` as ``(F, P)``, ``cols = [im2col(x[n]); 1] (K+1, P)``;
-    block partials ``[dW | db] += G @ cols.T``; if ``need_dx``:
-    ``dx[n] = col2im(w(F, K).T @ G)``.
+    Per group of ``m`` samples (:func:`conv2d_forward_gemm`'s groups;
+    ``K = C*KH*KW``, ``P = OH*OW``): ``dout[n] *= f'(z)``; ``G (F, m*P)``
+    the group's ``dout[n]`` as ``(F, P)`` side by side, ``cols (K+1, m*P)``
+    their ``[im2col(x[n]); 1]``; block partials ``[dW | db] += G @ cols.T``;
+    if ``need_dx``: ``dx[n] = col2im`` of sample ``n``'s columns of
+    ``w(F, K).T @ G``.
 
-    Shapes as :func:`conv2d_backward`, with
-    ``work (B, >= (K+1)*(2*F + P))`` (see :func:`conv2d_workspace_shape`,
-    ``method="gemm"``); row ``k`` holds
-    ``[partial (F, K+1) | cols (K+1, P) | G @ cols.T (F, K+1)]``.  ``keep``
-    is the array given to :func:`conv2d_forward_gemm` for the same ``x``:
-    with a row per sample its ``cols`` are reused (not modified), otherwise
-    (``M = 0``) they are rebuilt.  Parallel over the ``B`` sample blocks, then
-    a serial in-order block reduction.
+    Shapes as :func:`conv2d_backward`, with ``work`` from
+    :func:`conv2d_workspace_shape` (``method="gemm"``).  ``keep`` is the
+    array given to :func:`conv2d_forward_gemm` for the same ``x``: with a
+    row per sample its ``cols`` are reused (not modified), otherwise
+    (``M = 0``) they are rebuilt.  Parallel over the ``B`` sample blocks,
+    then a serial in-order block reduction.
     """
     F = w.shape[0]
     K = x.shape[1] * w.shape[2] * w.shape[3]
     P = dout.shape[2] * dout.shape[3]
     _check_backward_args(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
-                         work, (K + 1) * (2 * F + P))
+                         work, _gemm_work_cols_jit(K, F, P, _conv_group_jit(K, F, P)))
     _check_keep(keep, x.shape[0], K, P)
     for blk in prange(work.shape[0]):
         _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
