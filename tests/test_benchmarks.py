@@ -123,3 +123,12 @@ def test_header_names_the_variables_that_pin_kernels(monkeypatch):
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     info["environment"] = _report.kernel_environment()
     assert "OPENBLAS_CORETYPE" not in _report.header_lines(info, {}, {})[1]
+
+
+def test_header_rounds_the_load_average():
+    from sknn.benchmarks import _report
+
+    info = {**_report.machine(), "load_average_1min": 0.3662109375}
+    assert ", load average 0.37, " in _report.header_lines(info, {}, {})[0]
+    info["load_average_1min"] = None  # no os.getloadavg (Windows)
+    assert ", load average unknown, " in _report.header_lines(info, {}, {})[0]

@@ -123,9 +123,10 @@ def header_lines(info, found, settings):
     -------
     list of str
     """
+    load = info["load_average_1min"]
     cpu = (f"machine: {info['cpu']} ({info['vector_extension']}), "
            f"{info['cores']} cores ({info['usable_cores']} usable), load average "
-           f"{info['load_average_1min']}, {info['platform']}")
+           f"{'unknown' if load is None else f'{load:.2f}'}, {info['platform']}")
     env = ", ".join(f"{k}={v}" for k, v in info["environment"].items())
     lines = [cpu,
              "environment: " + (env or "none"),
