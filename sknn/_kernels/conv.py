@@ -39,8 +39,10 @@ of threads.
 Two implementations
 -------------------
 ``conv2d_forward`` / ``conv2d_backward`` are direct loop nests (no scratch for
-the forward pass); ``conv2d_forward_gemm`` / ``conv2d_backward_gemm`` build an
-im2col matrix per sample in ``work`` and call BLAS (:func:`.blas.gemm`).  Both
+the forward pass); ``conv2d_forward_gemm`` / ``conv2d_backward_gemm`` build
+im2col matrices in ``work`` (for a group of samples side by side when one
+sample's product is small, :func:`conv_group`) and call BLAS
+(:func:`.blas.gemm`).  Both
 compute the same quantities (to floating-point rounding);
 :func:`conv2d_method` picks the faster one for a layer geometry.
 """
@@ -151,13 +153,13 @@ def conv_group(K, F, P):
 
     A product per sample costs a BLAS call (with its packing) per sample,
     which dominates when the product is small.  Measured on 2 cores
-    (OpenBLAS, batch 128, float32, fits interleaved in one process, 12
-    rounds): the digits CNN (1->16 channels 3x3 on 8x8 maps, 10 240
-    multiply-adds per sample) with 8 samples per product fits in 64-72 ms
-    instead of 73-74 (backward kernel 64-72 -> 43-60 us); LeNet (its second
-    layer 8->16 channels 5x5 on 8x8 outputs, 205 824 per sample) got 15 %
-    slower with 8 samples per product, so it keeps one, which writes its
-    output in place.
+    (OpenBLAS, batch 128, float32): the digits CNN (1->16 channels 3x3 on
+    8x8 maps, 10 240 multiply-adds per sample) with 8 samples per product
+    fitted 20 epochs in 54.4 and 56.1 ms against 58.8 and 59.8 ms (medians
+    of 12 fits interleaved in one process, two runs; its backward kernel
+    alone 64-72 -> 43-60 us); LeNet's second layer (8->16 channels 5x5 on
+    8x8 outputs, 205 824 per sample) made the LeNet fit 15 % slower with 8
+    samples per product, so it keeps one, which writes its output in place.
     """
     return max(1, CONV_GROUP_MACS // (F * (K + 1) * P))
 
