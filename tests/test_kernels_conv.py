@@ -246,29 +246,38 @@ def test_direct_and_gemm_agree_any_block_count(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_groups_of_samples_match_the_direct_kernels(dtype):
-    # 22x22 maps: conv_group gives 4 samples per product, so 11 samples in
-    # 2 blocks (5 and 6) make groups of 4, 1 | 4, 2: full groups, a short
-    # one and one-sample groups, which write out[n] in place.  Kept and
-    # rebuilt im2col matrices give the same bits; the direct kernels agree.
+@pytest.mark.parametrize("stride, padding, size, n_blocks, group", [
+    # 22x22 outputs: 4 samples per product; 11 samples in 2 blocks (5 and 6)
+    # make groups of 4, 1 | 4, 2: full groups, a short one and one-sample
+    # groups, which write out[n] in place
+    (1, "same", 22, 2, 4),
+    # stride 2, no padding: 16x16 outputs, 8 per product; one block of 11
+    # makes groups of 8, 3
+    (2, "valid", 33, 1, 8),
+])
+def test_gemm_groups_of_samples_match_the_direct_kernels(stride, padding, size, n_blocks,
+                                                         group, dtype):
+    # Kept and rebuilt im2col matrices give the same bits; the direct
+    # kernels (no groups) agree, input gradient included.
     rng = np.random.default_rng(13)
-    N, C, H, W, F = 11, 2, 22, 22, 3
-    assert K.conv_group(C * 9, F, H * W) == 4
-    x, w, b = _random_conv(rng, N, C, H, W, F, 3, 3, dtype)
-    OH, OW, ph, pw = _geometry(H, W, 3, 3, 1, "same")
+    N, C, F = 11, 2, 3
+    x, w, b = _random_conv(rng, N, C, size, size, F, 3, 3, dtype)
+    OH, OW, ph, pw = _geometry(size, size, 3, 3, stride, padding)
+    assert K.conv_group(C * 9, F, OH * OW) == group
     relu = ACTIVATION_CODES["relu"]
     keep = np.full((N, C * 9 + 1, OH * OW), np.nan, dtype)
-    out = conv_forward(x, w, b, 1, ph, pw, OH, OW, "gemm", relu, keep, n_blocks=2)
+    geometry = (stride, ph, pw, OH, OW)
+    out = conv_forward(x, w, b, *geometry, "gemm", relu, keep, n_blocks=n_blocks)
     assert not np.isnan(keep).any()
-    rebuilt = conv_forward(x, w, b, 1, ph, pw, OH, OW, "gemm", relu, n_blocks=2)
+    rebuilt = conv_forward(x, w, b, *geometry, "gemm", relu, n_blocks=n_blocks)
     np.testing.assert_array_equal(out, rebuilt)
-    np.testing.assert_allclose(out, conv_forward(x, w, b, 1, ph, pw, OH, OW, "direct", relu),
+    np.testing.assert_allclose(out, conv_forward(x, w, b, *geometry, "direct", relu),
                                **_tol(dtype))
     dout = rng.standard_normal(out.shape).astype(dtype)
-    got = conv_backward(dout, x, w, 1, ph, pw, "gemm", n_blocks=2, out=out, act=relu,
-                        keep=keep)
-    again = conv_backward(dout, x, w, 1, ph, pw, "gemm", n_blocks=2, out=out, act=relu)
-    want = conv_backward(dout, x, w, 1, ph, pw, "direct", n_blocks=2, out=out, act=relu)
+    args = (dout, x, w, stride, ph, pw)
+    got = conv_backward(*args, "gemm", n_blocks=n_blocks, out=out, act=relu, keep=keep)
+    again = conv_backward(*args, "gemm", n_blocks=n_blocks, out=out, act=relu)
+    want = conv_backward(*args, "direct", n_blocks=n_blocks, out=out, act=relu)
     for g, a, r in zip(got, again, want):
         np.testing.assert_array_equal(g, a)
         np.testing.assert_allclose(g, r, **_tol(dtype))
