@@ -646,13 +646,14 @@ def _group_cols(work, blk, keep, s0, s1, K, P, c0):
 
 
 @inlined_kernel
-def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep):
+def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep, g):
     """``out[n]`` for the samples of block ``blk``, using row ``blk`` of ``work``.
 
     The bias rides in the product: ``[w | b] (F, K+1) @ [cols; 1] (K+1, m*P)``,
     so no separate pass adds it; ``[w | b]`` is the start of row 0 of
     ``work``, filled once by the caller and only read here.  The block's
-    samples go in groups of ``m <= conv_group(K, F, P)``, one product per group
+    samples go in groups of ``m <= g = conv_group(K, F, P)`` (computed once by
+    the caller), one product per group
     (with one sample the product writes ``out[n]`` itself; with more, a
     ``(F, m*P)`` scratch matrix whose columns are then copied out).  The
     activation is applied to each sample's output while it is in cache.
@@ -662,7 +663,6 @@ def _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, blk, act, keep):
     OH, OW = out.shape[2], out.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], x.shape[0])
-    g = _conv_group_jit(K, F, P)
     c0 = F * (K + 1)
     wb = work[0, 0:c0].reshape(F, K + 1)
     m0 = c0 + (K + 1) * g * P + c0  # the (F, m*P) scratch matrix
@@ -720,16 +720,16 @@ def conv2d_forward_gemm(out, x, w, b, stride, pad_h, pad_w, work, act, keep):
         wb[uf, _U(K)] = b[uf]
     for blk in prange(work.shape[0]):
         _conv_gemm_fwd_block(out, x, w, stride, pad_h, pad_w, work, prange_index(blk),
-                             act, keep)
+                             act, keep, g)
 
 
 @inlined_kernel
 def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work, blk,
-                         act, keep):
+                         act, keep, g):
     """Partial ``[dW | db]`` (into ``acc (F, K+1)``) and ``dx[n]`` for the
     samples of block ``blk``, using row ``blk`` of ``work``.
 
-    Samples go in the forward pass's groups.  The bias gradient rides in the
+    Samples go in the forward pass's groups of ``g``.  The bias gradient rides in the
     product with the im2col matrix's row of ones (a separate running sum per
     filter and sample was a chain of dependent additions: most of a LeNet
     first layer's backward pass).  A group's ``cols`` is the forward pass's
@@ -743,7 +743,6 @@ def _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, wor
     OH, OW = dout.shape[2], dout.shape[3]
     P = OH * OW
     n0, n1 = _block_bounds(blk, work.shape[0], N)
-    g = _conv_group_jit(K, F, P)
     wmat = w.reshape(F, K)
     c0 = F * (K + 1)
     t0 = c0 + (K + 1) * g * P
@@ -804,12 +803,13 @@ def conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need
     F = w.shape[0]
     K = x.shape[1] * w.shape[2] * w.shape[3]
     P = dout.shape[2] * dout.shape[3]
+    g = _conv_group_jit(K, F, P)
     _check_backward_args(dx, dw, db, dout, out, x, w, stride, pad_h, pad_w, need_dx,
-                         work, _gemm_work_cols_jit(K, F, P, _conv_group_jit(K, F, P)))
+                         work, _gemm_work_cols_jit(K, F, P, g))
     _check_keep(keep, x.shape[0], K, P)
     for blk in prange(work.shape[0]):
         _conv_gemm_bwd_block(dx, dout, out, x, w, stride, pad_h, pad_w, need_dx, work,
-                             prange_index(blk), act, keep)
+                             prange_index(blk), act, keep, g)
     _reduce_blocks(dw, db, work)
 
 
