@@ -26,12 +26,6 @@ def _cpu_model(fields):
     return fields.get("Model name", "").strip() or platform.processor() or "unknown"
 
 
-#: Environment variables that change which kernels the libraries run, or on
-#: how many threads (``OPENBLAS_CORETYPE`` pins OpenBLAS's kernels whatever
-#: the CPU can do).
-_KERNEL_VARIABLE_PREFIXES = ("OPENBLAS_", "MKL_", "OMP_", "NUMBA_", "KMP_")
-
-
 def _vector_extension(fields):
     """The CPU's widest x86 vector extension from ``lscpu``'s flags:
     ``"AVX-512"``, ``"AVX2"``, ``"AVX"`` or ``"unknown"``."""
@@ -40,6 +34,12 @@ def _vector_extension(fields):
         if flag in flags:
             return name
     return "unknown"
+
+
+#: Environment variables that change which kernels the libraries run, or on
+#: how many threads (``OPENBLAS_CORETYPE`` pins OpenBLAS's kernels whatever
+#: the CPU can do).
+_KERNEL_VARIABLE_PREFIXES = ("OPENBLAS_", "MKL_", "OMP_", "NUMBA_", "KMP_")
 
 
 def kernel_environment():
