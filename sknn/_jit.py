@@ -64,6 +64,7 @@ prange_index = np.int64
 
 _registry = []  # every LazyKernel, in definition order
 _hooks = []  # callables run once Numba is imported, before any decoration
+_late_hooks = []  # callables run once every kernel is decorated, before any runs
 _materialized = False
 _materialize_lock = threading.RLock()
 
@@ -71,6 +72,16 @@ _materialize_lock = threading.RLock()
 def on_materialize(hook):
     """Run ``hook()`` when Numba is first needed (to build Numba globals)."""
     _hooks.append(hook)
+    if _materialized:
+        hook()
+    return hook
+
+
+def after_materialize(hook):
+    """Run ``hook()`` once every kernel is decorated and every namespace
+    rebound, before any kernel can run (to compile code that calls kernels,
+    such as a ``cfunc``, and bind it where kernels will find it)."""
+    _late_hooks.append(hook)
     if _materialized:
         hook()
     return hook
@@ -95,6 +106,20 @@ def _njit(func, **options):
                 "No writable Numba cache directory (%s); kernels compile in "
                 "memory for this process.", exc)
     return numba.njit(cache=False, **_COMMON, **options)(func)
+
+
+def compiled_cfunc(func, signature):
+    """``numba.cfunc(signature, cache=True)``, or no cache when none can be
+    written (as :func:`_njit`); only after :func:`materialize`."""
+    import numba
+
+    if _cache_usable:
+        try:
+            return numba.cfunc(signature, cache=True)(func)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+    return numba.cfunc(signature, cache=False)(func)
 
 
 def _serial_twin(func):
@@ -187,6 +212,8 @@ def materialize():
                    if m is not None and (name == "sknn" or name.startswith("sknn."))]
         for mod in modules:
             _resolve_globals(vars(mod), numba, built)
+        for hook in _late_hooks:
+            hook()
         for lazy in _registry:
             lazy.target = built[id(lazy)]
         _materialized = True

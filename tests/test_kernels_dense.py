@@ -302,9 +302,10 @@ def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
         assert (serial[0] == 7.0).all()
 
 
-# (m, k, n): general, one output row or column (gemv), both, empty.
+# (m, k, n): general, one output row or column (gemv), both, empty; the
+# last is big enough for the packed kernel in both dtypes where it is enabled.
 GEMM_SHAPES = [(7, 5, 3), (300, 200, 9), (1, 5, 3), (4, 5, 1), (1, 5, 1), (1, 1, 1),
-               (0, 4, 3), (4, 0, 3), (4, 3, 0)]
+               (0, 4, 3), (4, 0, 3), (4, 3, 0), (150, 300, 50)]
 
 
 def _strided_operand(rng, rows, cols, dtype, order="C"):
@@ -341,6 +342,94 @@ def test_gemm_matches_numpy_on_blocks_in_place(dtype, trans_a, trans_b, m, k, n,
     np.testing.assert_allclose(c, ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
     rest = np.delete(c_full, np.s_[1:1 + n], axis=1 if orders[2] == "C" else 0)
     assert np.all(rest == 7.0)
+
+
+def _needs_packed_kernel():
+    from sknn._kernels import packed_gemm
+    from sknn._kernels.blas import gemm
+
+    gemm(np.empty((1, 1)), np.ones((1, 1)), np.ones((1, 1)), False, False)  # Numba
+    if not packed_gemm.ENABLED:
+        pytest.skip("sknn's packed GEMM is built for CPUs with AVX-512 only")
+
+
+# (m, k, n) for the packed kernel: one full tile, edge tiles in both
+# directions, several k-blocks (k > KC) and A blocks (m > MC), several B
+# blocks (n > NC), products narrower and shorter than one tile.
+PACKED_SHAPES = [(8, 1, 48), (13, 7, 50), (130, 600, 100), (17, 260, 4100), (2, 3, 5)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("m, k, n", PACKED_SHAPES)
+@pytest.mark.parametrize("orders", ["CCC", "FCC", "CFC", "CCF", "FFF"])
+def test_packed_gemm_matches_numpy(dtype, trans_a, trans_b, m, k, n, orders):
+    """The packed kernel equals NumPy's product on every tile shape, with
+    operands read in place (untransposed ``b``, transposed ``a`` as stored)
+    or packed, on strided blocks and F-ordered ones, and writes only
+    ``c``'s block."""
+    from sknn._kernels.blas import packed_only_gemm
+
+    _needs_packed_kernel()
+    rng = np.random.default_rng(m + k + n)
+    a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype, orders[0])
+    b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype, orders[1])
+    c_full = np.full((m, n + 4) if orders[2] == "C" else (n + 4, m), 7.0, dtype)
+    c = c_full[:, 1:1 + n] if orders[2] == "C" else c_full[1:1 + n].T
+    packed_only_gemm(c, a, b, trans_a, trans_b)
+    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+    tol = TOL[dtype] * 10 * np.sqrt(k)
+    np.testing.assert_allclose(c, ref, rtol=tol, atol=tol)
+    rest = np.delete(c_full, np.s_[1:1 + n], axis=1 if orders[2] == "C" else 0)
+    assert np.all(rest == 7.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_gemm_rows_do_not_depend_on_their_neighbours(dtype):
+    """Every entry is summed in one order whatever the call: rows computed in
+    another block (a thread's chunk) or from an operand read in place
+    instead of packed give the same bits.  This is what keeps fits
+    independent of the thread count."""
+    from sknn._kernels.blas import packed_only_gemm
+
+    _needs_packed_kernel()
+    rng = np.random.default_rng(3)
+    m, k, n = 150, 600, 100
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    whole = np.empty((m, n), dtype)
+    packed_only_gemm(whole, a, b, False, False)
+    for i0, i1 in [(0, 5), (5, 77), (77, 150)]:  # blocks off the tile grid
+        part = np.empty((i1 - i0, n), dtype)
+        packed_only_gemm(part, a[i0:i1], b, False, False)
+        assert np.array_equal(part, whole[i0:i1])
+    for a_op, b_op, ta, tb in [(np.ascontiguousarray(a.T), b, True, False),  # a in place
+                               (a, np.ascontiguousarray(b.T), False, True)]:  # b packed
+        other = np.empty((m, n), dtype)
+        packed_only_gemm(other, a_op, b_op, ta, tb)
+        assert np.array_equal(other, whole)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_and_blas_gemm_agree(dtype):
+    """``gemm`` (packed where it pays) and ``blas_gemm`` (BLAS only, the
+    path on CPUs without AVX-512) give the same product on the benchmark
+    MLP's shapes, forward and both backward products."""
+    from sknn._kernels.blas import blas_gemm, gemm
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((128, 784)).astype(dtype)
+    w = rng.standard_normal((784, 256)).astype(dtype)
+    dz = rng.standard_normal((128, 256)).astype(dtype)
+    for out, a, b, ta, tb in [((128, 256), x, w, False, False),
+                              ((784, 256), x, dz, True, False),
+                              ((128, 784), dz, w, False, True)]:
+        got, ref = np.empty(out, dtype), np.empty(out, dtype)
+        gemm(got, a, b, ta, tb)
+        blas_gemm(ref, a, b, ta, tb)
+        tol = TOL[dtype] * 10 * np.sqrt(a.shape[0] if ta else a.shape[1])
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
 
 
 def test_gemm_rejects_operands_without_contiguous_rows():

@@ -39,16 +39,30 @@ finds), so results stay independent of the thread count.
 ``tests/test_kernels_dense.py`` checks :func:`gemm` against NumPy for every
 transpose pair and layout, strided blocks, vector shapes and empty shapes,
 and the adapters on their own.
+
+sknn's own packed kernel
+------------------------
+On CPUs with AVX-512 (:data:`sknn._kernels.packed_gemm.ENABLED`) the
+matrix-matrix products that it runs faster than single-threaded OpenBLAS
+(:func:`_use_packed`) go to :mod:`sknn._kernels.packed_gemm` instead, through
+two more names with the same ABI, ``sknn_packed_sgemm`` and
+``sknn_packed_dgemm``, bound to ``cfunc`` entry points once every kernel is
+decorated (:func:`_bind_packed`; elsewhere they are bound to BLAS again).
+:func:`blas_gemm` and :func:`packed_only_gemm` pin one side, for the tests.
 """
 
 import ctypes
 
 import numpy as np
 
-from .._jit import kernel, on_materialize
+from .._jit import after_materialize, compiled_cfunc, kernel, on_materialize
+from . import packed_gemm as _packed
 
 # Numba external functions, declared when Numba is imported.
 _SGEMM = _DGEMM = _SGEMV = _DGEMV = None
+_PACKED_SGEMM = _PACKED_DGEMM = None  # sknn's packed kernel, or BLAS again
+_BLAS_ADDRESSES = {}  # routine -> the BLAS address bound to its name
+_PACKED_ENTRIES = {}  # "sgemm"/"dgemm" -> the packed kernel's cfunc, once built
 _XXGEMM = _XXGEMV = None
 _ADAPTERS = {}  # the cfunc adapters once built (see numba_adapters)
 
@@ -206,7 +220,7 @@ def numba_adapters():
 @on_materialize
 def _bind():
     """Declare the external functions and bind their names (see module doc)."""
-    global _SGEMM, _DGEMM, _SGEMV, _DGEMV, BLAS_SOURCE
+    global _SGEMM, _DGEMM, _SGEMV, _DGEMV, BLAS_SOURCE, _PACKED_SGEMM, _PACKED_DGEMM
     from llvmlite import binding
     from numba import types
 
@@ -214,6 +228,9 @@ def _bind():
     _SGEMM, _DGEMM, _SGEMV, _DGEMV = (
         types.ExternalFunction("sknn_cblas_" + name, _signature(name, types))
         for name in _ROUTINES)
+    _PACKED_SGEMM, _PACKED_DGEMM = (
+        types.ExternalFunction("sknn_packed_" + name, _signature(name, types))
+        for name in ("sgemm", "dgemm"))
     found = _numpy_cblas()
     BLAS_SOURCE = "numpy"
     if found is None:
@@ -221,6 +238,32 @@ def _bind():
         BLAS_SOURCE = "numba"
     for name in _ROUTINES:
         binding.add_symbol("sknn_cblas_" + name, found[name])
+    _BLAS_ADDRESSES.update(found)
+
+
+def packed_entries():
+    """``{"sgemm": cfunc, "dgemm": cfunc}``: the packed kernel behind the
+    CBLAS ABI (:func:`sknn._kernels.packed_gemm.cblas_gemm`), built (and
+    cached by Numba) on first use."""
+    if not _PACKED_ENTRIES:
+        from numba import types
+
+        for name in ("sgemm", "dgemm"):
+            _PACKED_ENTRIES[name] = compiled_cfunc(_packed.cblas_gemm,
+                                                   _signature(name, types))
+    return dict(_PACKED_ENTRIES)
+
+
+@after_materialize
+def _bind_packed():
+    """Bind ``sknn_packed_?gemm``: to the packed kernel where it is enabled,
+    else to BLAS (then :func:`gemm` never calls them)."""
+    from llvmlite import binding
+
+    for name in ("sgemm", "dgemm"):
+        address = (packed_entries()[name].address if _packed.ENABLED
+                   else _BLAS_ADDRESSES[name])
+        binding.add_symbol("sknn_packed_" + name, address)
 
 
 @kernel
@@ -249,8 +292,48 @@ def gemm(c, a, b, trans_a, trans_b):
     ``a``, ``b`` and ``c`` are 2-D arrays of one float dtype whose rows or
     columns are contiguous: C- or F-ordered arrays and their row or column
     blocks (such as ``x[:, i0:i1]``), taken in place.  ``c`` is overwritten;
-    with an empty inner dimension it is set to zero.
+    with an empty inner dimension it is set to zero.  Products big enough for
+    sknn's own packed kernel run there on CPUs it is built for
+    (:mod:`sknn._kernels.packed_gemm`), the rest on BLAS.
     """
+    _product(c, a, b, trans_a, trans_b, _PACKED_WHERE_IT_PAYS if _packed.ENABLED else 0)
+
+
+_PACKED_WHERE_IT_PAYS, _PACKED_ALWAYS = 1, 2  # _product's modes (0: BLAS only)
+
+
+@kernel
+def blas_gemm(c, a, b, trans_a, trans_b):
+    """:func:`gemm` with every product on BLAS (the reference for the tests,
+    and what :func:`gemm` is on CPUs without AVX-512)."""
+    _product(c, a, b, trans_a, trans_b, 0)
+
+
+@kernel
+def packed_only_gemm(c, a, b, trans_a, trans_b):
+    """:func:`gemm` with every product that is not a matrix-vector one on
+    the packed kernel, whatever its size (for the tests; only where
+    :data:`sknn._kernels.packed_gemm.ENABLED`)."""
+    _product(c, a, b, trans_a, trans_b, _PACKED_ALWAYS)
+
+
+@kernel
+def _use_packed(m, n, k, item):
+    """Whether the packed kernel beats single-threaded OpenBLAS (AVX2
+    kernels) on an ``(m, k) @ (k, n)`` product, from measurements on the
+    benchmark machine: it needs at least one full ``NR``-wide tile column
+    (narrower outputs, such as a 10-class layer, waste most of each tile);
+    in float32, where OpenBLAS's AVX2 kernels are closer to the packed
+    kernel's speed, also 2**21 multiply-adds to pay for the packing."""
+    if item == 8:
+        return n >= 24 and m >= _packed.MR
+    return n >= 48 and m >= _packed.MR and m * n * k >= 2097152
+
+
+@kernel
+def _product(c, a, b, trans_a, trans_b, mode):
+    """:func:`gemm` on BLAS (``mode`` 0), on the packed kernel where it pays
+    (1) or on the packed kernel (2)."""
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
     if m == 0 or n == 0:
@@ -275,23 +358,36 @@ def gemm(c, a, b, trans_a, trans_b):
         _gemv(ta, k if ta else m, m if ta else k, a, lda, b, 1 if tb else ldb, c,
               1 if c_t else ldc)
     elif c_t:  # c is stored as its transpose: c.T = op(b).T @ op(a).T
-        _gemm(n, m, k, not tb, b, ldb, not ta, a, lda, c, ldc)
+        _gemm(n, m, k, not tb, b, ldb, not ta, a, lda, c, ldc,
+              mode == 2 or (mode == 1 and _use_packed(n, m, k, c.itemsize)))
     else:
-        _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc)
+        _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc,
+              mode == 2 or (mode == 1 and _use_packed(m, n, k, c.itemsize)))
 
 
 @kernel
-def _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc):
-    """Row-major ``gemm`` on storage matrices (``ta``/``tb``: transpose)."""
+def _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc, packed):
+    """Row-major ``gemm`` on storage matrices (``ta``/``tb``: transpose), on
+    the packed kernel when ``packed``."""
     order = np.intc(_ROW_MAJOR)
     ta_code = np.intc(_TRANS if ta else _NO_TRANS)
     tb_code = np.intc(_TRANS if tb else _NO_TRANS)
     if c.itemsize == 4:
-        _SGEMM(order, ta_code, tb_code, m, n, k, np.float32(1), a.ctypes, lda, b.ctypes,
-               ldb, np.float32(0), c.ctypes, ldc)
+        one, zero = np.float32(1), np.float32(0)
+        if packed:
+            _PACKED_SGEMM(order, ta_code, tb_code, m, n, k, one, a.ctypes, lda, b.ctypes,
+                          ldb, zero, c.ctypes, ldc)
+        else:
+            _SGEMM(order, ta_code, tb_code, m, n, k, one, a.ctypes, lda, b.ctypes, ldb,
+                   zero, c.ctypes, ldc)
     else:
-        _DGEMM(order, ta_code, tb_code, m, n, k, np.float64(1), a.ctypes, lda, b.ctypes,
-               ldb, np.float64(0), c.ctypes, ldc)
+        one, zero = np.float64(1), np.float64(0)
+        if packed:
+            _PACKED_DGEMM(order, ta_code, tb_code, m, n, k, one, a.ctypes, lda, b.ctypes,
+                          ldb, zero, c.ctypes, ldc)
+        else:
+            _DGEMM(order, ta_code, tb_code, m, n, k, one, a.ctypes, lda, b.ctypes, ldb,
+                   zero, c.ctypes, ldc)
 
 
 @kernel
