@@ -318,16 +318,20 @@ def packed_only_gemm(c, a, b, trans_a, trans_b):
 
 
 @kernel
-def _use_packed(m, n, k, item):
+def _use_packed(m, n, k, tb, item):
     """Whether the packed kernel beats single-threaded OpenBLAS (AVX2
-    kernels) on an ``(m, k) @ (k, n)`` product, from measurements on the
-    benchmark machine: it needs at least one full ``NR``-wide tile column
-    (narrower outputs, such as a 10-class layer, waste most of each tile);
-    in float32, where OpenBLAS's AVX2 kernels are closer to the packed
-    kernel's speed, also 2**21 multiply-adds to pay for the packing."""
+    kernels) on a row-major ``(m, k) @ (k, n)`` product whose right operand
+    is stored transposed when ``tb``, from measurements on the benchmark
+    machine: a transposed right operand is packed whole, which a few rows do
+    not repay; below 2**17 (float64) or 2**18 (float32) multiply-adds the
+    call and edge-tile overheads dominate; in float32 the tile is 48 columns
+    wide and OpenBLAS's AVX2 kernels closer, so narrow outputs (such as a
+    10-class layer) stay on BLAS."""
+    if tb and m < 64:
+        return False
     if item == 8:
-        return n >= 24 and m >= _packed.MR
-    return n >= 48 and m >= _packed.MR and m * n * k >= 2097152
+        return m * n * k >= 131072
+    return n >= 32 and m >= _packed.MR and m * n * k >= 262144
 
 
 @kernel
@@ -358,17 +362,16 @@ def _product(c, a, b, trans_a, trans_b, mode):
         _gemv(ta, k if ta else m, m if ta else k, a, lda, b, 1 if tb else ldb, c,
               1 if c_t else ldc)
     elif c_t:  # c is stored as its transpose: c.T = op(b).T @ op(a).T
-        _gemm(n, m, k, not tb, b, ldb, not ta, a, lda, c, ldc,
-              mode == 2 or (mode == 1 and _use_packed(n, m, k, c.itemsize)))
+        _gemm(n, m, k, not tb, b, ldb, not ta, a, lda, c, ldc, mode)
     else:
-        _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc,
-              mode == 2 or (mode == 1 and _use_packed(m, n, k, c.itemsize)))
+        _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc, mode)
 
 
 @kernel
-def _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc, packed):
+def _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc, mode):
     """Row-major ``gemm`` on storage matrices (``ta``/``tb``: transpose), on
-    the packed kernel when ``packed``."""
+    BLAS or the packed kernel as :func:`_product`'s ``mode`` says."""
+    packed = mode == 2 or (mode == 1 and _use_packed(m, n, k, tb, c.itemsize))
     order = np.intc(_ROW_MAJOR)
     ta_code = np.intc(_TRANS if ta else _NO_TRANS)
     tb_code = np.intc(_TRANS if tb else _NO_TRANS)

@@ -6,22 +6,28 @@ Why
 On the benchmark machine (AMD EPYC, Zen 5, AVX-512 with full-width FMA
 units) OpenBLAS is pinned to its AVX2 (Haswell) kernels by the machine's
 environment (``OPENBLAS_CORETYPE=Haswell``), which sknn does not override:
-one thread then reaches 52-57 GFLOP/s in float64 and 113-118 in float32, half
-of what the FMA units can do.  Numba's auto-vectoriser does not get there from
-plain loops (a register-blocked loop nest compiled to scalar FMAs, 7-16
-GFLOP/s), but LLVM does when it is handed the vector code directly: this
-module's micro-kernel, 24 accumulator registers of 8 doubles (16 floats),
-runs the benchmark MLP's single-thread products at 90-104 GFLOP/s in float64
-and 150-187 in float32 (``tests/test_kernels_dense.py`` checks it against
-NumPy; ``docs/performance.rst`` has the end-to-end figures).
+one thread then reaches 56-61 GFLOP/s in float64 and 122-125 in float32 on
+the benchmark MLP's products, half of what the FMA units can do. Numba's
+auto-vectoriser does not get there from plain loops (a register-blocked loop
+nest compiled to scalar FMAs, 7-16 GFLOP/s), but LLVM does when it is handed
+the vector code directly: this module's micro-kernel, 24 accumulator
+registers of 8 doubles (16 floats), runs the same products at 100-116
+GFLOP/s in float64 and 162-215 in float32 (same process, interleaved;
+``tests/test_kernels_dense.py`` checks it against NumPy,
+``docs/performance.rst`` has the end-to-end figures).
 
 How
 ---
-The classic blocked GEMM (Goto and van de Geijn): ``op(b)`` is packed in
-blocks of ``KC`` rows into micro-panels ``NR`` columns wide, ``op(a)`` in
-blocks of ``MC x KC`` into micro-panels ``MR`` rows high (zero-padded), and
-the micro-kernel multiplies one A micro-panel by one B micro-panel into an
-``MR x NR`` tile of ``c`` held in registers for the whole ``KC`` loop.  Every
+The classic blocked GEMM (Goto and van de Geijn), with one operand left
+where it is: ``op(b)`` is packed in blocks of ``KC`` rows into micro-panels
+``NR`` columns wide (or read in place when ``b`` is not transposed: its rows
+are the panels' rows), and the micro-kernel multiplies ``MR`` rows of
+``op(a)``, read in place through both of its strides, by one B micro-panel
+into an ``MR x NR`` tile of ``c`` held in registers for the whole ``KC``
+loop; only edge panels are packed (zero-padded).  Packing ``op(a)`` as
+well, as BLAS does, cost up to a third of the time of the small products
+of these networks (a digits batch: 200 x 64 @ 64 x 100 took 40 us packed,
+26 us in place, 45 us on OpenBLAS).  Every
 entry of ``c`` is summed in the same order (k-blocks in turn, ``p`` ascending
 in each) whatever the shape of the call, so a row of a product does not
 depend on which rows it was computed with: splitting rows over threads gives
@@ -64,13 +70,14 @@ def _host_has_avx512():
 
 
 def _make_ukernel():
-    """The micro-kernel ``ukernel(like, kc, a, a_step, b, b_step, c, ldc, add)``.
+    """The micro-kernel ``ukernel(like, kc, a, a_step, a_row_step, b, b_step,
+    c, ldc, add)``.
 
     ``a``, ``b``, ``c`` are addresses of elements of the dtype of the scalar
     ``like``, and ``A``, ``B``, ``C`` the memory from there counted in
     elements: ``C[r * ldc + j]`` (``r < MR``, ``j < NR``) becomes ``sum_p
-    A[p * a_step + r] * B[p * b_step + j]`` over ``p < kc`` (``p``
-    ascending), or is increased by it when ``add``.  ``A``/``B`` are packed
+    A[p * a_step + r * a_row_step] * B[p * b_step + j]`` over ``p < kc``
+    (``p`` ascending), or is increased by it when ``add``.  ``A``/``B`` are packed
     panels or the operands themselves; the caller keeps the arrays alive and
     guarantees every index is in bounds.
     """
@@ -82,17 +89,19 @@ def _make_ukernel():
     i32, i64 = ir.IntType(32), ir.IntType(64)
 
     @intrinsic
-    def ukernel(typingctx, like, kc, a_addr, a_step, b_addr, b_step, c_addr, ldc, add):
+    def ukernel(typingctx, like, kc, a_addr, a_step, a_row_step, b_addr, b_step, c_addr,
+                ldc, add):
         if like not in (types.float32, types.float64):
             return None
         lanes = 8 if like == types.float64 else 16
-        sig = types.void(like, kc, a_addr, a_step, b_addr, b_step, c_addr, ldc, add)
+        sig = types.void(like, kc, a_addr, a_step, a_row_step, b_addr, b_step, c_addr, ldc,
+                         add)
 
         def codegen(context, builder, signature, args):
-            kc_v, a_v, astep_v, b_v, bstep_v, c_v, ldc_v = (
+            kc_v, a_v, astep_v, arow_v, b_v, bstep_v, c_v, ldc_v = (
                 context.cast(builder, args[i], signature.args[i], types.int64)
-                for i in range(1, 8))
-            add_v = context.cast(builder, args[8], signature.args[8], types.boolean)
+                for i in range(1, 9))
+            add_v = context.cast(builder, args[9], signature.args[9], types.boolean)
             scalar = context.get_value_type(like)
             a_ptr, b_ptr, c_ptr = (builder.inttoptr(v, scalar.as_pointer())
                                    for v in (a_v, b_v, c_v))
@@ -119,7 +128,8 @@ def _make_ukernel():
                 b_vecs = [builder.load(vector_at(b_row, v * lanes), align=4)
                           for v in range(NV)]
                 for r in range(MR):
-                    s = builder.load(builder.gep(a_col, [ir.Constant(i64, r)]))
+                    s = builder.load(builder.gep(a_col, [builder.mul(
+                        arow_v, ir.Constant(i64, r))]))
                     a_vec = builder.shuffle_vector(
                         builder.insert_element(undef, s, ir.Constant(i32, 0)), undef, splat)
                     for v in range(NV):
@@ -236,9 +246,9 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     what :func:`sknn._kernels.blas.gemm` passes is supported: row-major
     storage, ``alpha = 1``, ``beta = 0``, ``m, n, k >= 1``.
 
-    ``op(b)`` is read in place when ``b`` is not transposed (its rows are the
-    micro-panels' rows), ``op(a)`` when ``a`` is transposed; only their edge
-    panels are packed.
+    ``op(a)`` is always read in place (the micro-kernel takes both of its
+    strides), ``op(b)`` when ``b`` is not transposed (its rows are the
+    micro-panels' rows); only their edge panels are packed.
     """
     like = alpha  # only its dtype is used
     trans_a = ta == 112  # CblasTrans
@@ -249,7 +259,8 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     item = c_view.itemsize
     nr = NV * (64 // item)
     kb = min(k, KC)
-    ap = np.empty(kb * (MR if trans_a else -(-min(m, MC) // MR) * MR), c_view.dtype)
+    a_step, a_row_step = (lda, 1) if trans_a else (1, lda)  # op(a)[i, p] in place
+    ap = np.empty(kb * MR, c_view.dtype)
     bp = np.empty(kb * (nr if not trans_b else -(-min(n, NC) // nr) * nr), c_view.dtype)
     tile = np.empty(MR * nr, c_view.dtype)
     a0, b0, c0, ap0, bp0, tile0 = (a_view.ctypes.data, b_view.ctypes.data,
@@ -267,10 +278,8 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
             for i0 in range(0, m, MC):
                 mc = min(MC, m - i0)
                 m_pan = -(-mc // MR)
-                if not trans_a or mc % MR:  # all of op(a)'s block, or its last panel
-                    ia = i0 if not trans_a else i0 + mc - mc % MR
-                    _pack_a(ap, a_view, trans_a, ia, mc if not trans_a else mc % MR, p0,
-                            kc)
+                if mc % MR:  # the last, shorter panel of op(a)'s block
+                    _pack_a(ap, a_view, trans_a, i0 + mc - mc % MR, mc % MR, p0, kc)
                 for jp in range(n_pan):
                     j = j0 + jp * nr
                     cols = min(nr, n - j)
@@ -281,16 +290,17 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
                     for ip in range(m_pan):
                         i = i0 + ip * MR
                         rows = min(MR, m - i)
-                        if trans_a and rows == MR:
-                            a_at, a_step = a0 + (p0 * lda + i) * item, lda
+                        if rows == MR:
+                            a_at = a0 + (p0 * a_step + i * a_row_step) * item
+                            a_p, a_r = a_step, a_row_step
                         else:
-                            a_at, a_step = ap0 + (0 if trans_a else ip * kc * MR) * item, MR
+                            a_at, a_p, a_r = ap0, MR, 1
                         full = rows == MR and cols == nr
                         if full:
                             c_at, c_step, c_add = c0 + (i * ldc + j) * item, ldc, add
                         else:  # an edge tile: into a buffer, then its part
                             c_at, c_step, c_add = tile0, nr, False
-                        _UKERNEL(like, kc, a_at, a_step, b_at, b_step, c_at, c_step, c_add)
+                        _UKERNEL(like, kc, a_at, a_p, a_r, b_at, b_step, c_at, c_step, c_add)
                         if not full:
                             for r in range(rows):
                                 for q in range(cols):
