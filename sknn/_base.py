@@ -30,6 +30,7 @@ from sklearn.utils.validation import (
 
 from ._engine import History, TrainData, fit_lbfgs, fit_stochastic, predict_outputs
 from ._kernels.activations import ACTIVATION_CODES
+from ._kernels.dense import matrix_all_finite, work_split
 from ._layers import LAYERS
 from ._network import Network
 from ._optim import make_optimizer
@@ -507,12 +508,24 @@ class BaseNeuralNetwork(BaseEstimator):
         if check_input:
             X = self._prepare_X(X)
             if not self._plain_input(X):
-                X = validate_data(
-                    self, X, dtype=(np.float64, np.float32), reset=False,
-                    **self._x_validation,
-                )
+                X = self._validated_for_prediction(X)
         return self._infer("full", self._as_kernel_input(X), self._layer_specs_,
                            self._loss_code(), self.coefs_, self.intercepts_)
+
+    def _validated_for_prediction(self, X):
+        """``validate_data(self, X, reset=False)``; for a large C-ordered float
+        array, with the finiteness check done by a parallel kernel (the
+        rest of ``validate_data`` is cheap there).  Non-finite input goes
+        through ``validate_data`` again, which raises its usual error."""
+        kwargs = dict(dtype=(np.float64, np.float32), reset=False, **self._x_validation)
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+                and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE):
+            checked = validate_data(self, X, ensure_all_finite=False, **kwargs)
+            if checked is X:
+                with kernel_threads(self.n_jobs, blas=False):
+                    if matrix_all_finite(X, work_split()):
+                        return X
+        return validate_data(self, X, **kwargs)
 
     def _infer(self, name, X, specs, code, coefs, intercepts, chunk=4096):
         """Link-applied outputs of network ``name`` (``specs``, loss ``code``)

@@ -530,3 +530,31 @@ def test_autoencoder_plain_input_fast_path_matches_validated(monkeypatch):
         ae.inverse_transform(Z[:, :1])
     with pytest.raises(ValueError, match="NaN"):
         ae.transform(np.full((1, 6), np.nan))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad, pattern", [(np.nan, "NaN"), (np.inf, "infinity"),
+                                          (-np.inf, "infinity")])
+def test_large_non_finite_X_at_predict(dtype, bad, pattern):
+    """Inputs above the small-array shortcut are checked for finiteness by a
+    parallel kernel, not by ``validate_data``: a bad value in any row chunk
+    still raises scikit-learn's error, and a finite input predicts the same
+    as through ``validate_data``."""
+    import warnings
+
+    from sknn import MLPClassifierX
+    from sknn._base import _PLAIN_MAX_SIZE
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((_PLAIN_MAX_SIZE // 20 + 500, 20)).astype(dtype)
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifierX((5,), max_iter=2, random_state=0).fit(X[:200], y[:200])
+    expected = est.predict_proba(X[:1000])
+    np.testing.assert_array_equal(est.predict_proba(X)[:1000], expected)
+    for row in (0, X.shape[0] // 2, -1):
+        Xb = X.copy()
+        Xb[row, 7] = bad
+        with pytest.raises(ValueError, match=pattern):
+            est.predict_proba(Xb)

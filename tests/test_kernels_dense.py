@@ -432,6 +432,24 @@ def test_gemm_and_blas_gemm_agree(dtype):
         np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split", [1, 2, 8])
+def test_matrix_all_finite_matches_numpy(dtype, split):
+    """The parallel finiteness check finds NaN and +-inf in any row chunk,
+    in the first and last element of a chunk, and accepts huge finite values."""
+    from sknn._kernels.dense import matrix_all_finite
+
+    x = np.full((3000, 7), np.finfo(dtype).max, dtype)
+    x[::2] = -1.5
+    assert matrix_all_finite(x, split)
+    for bad in (np.nan, np.inf, -np.inf):
+        for i, j in [(0, 0), (1499, 6), (1500, 0), (2999, 6), (374, 3)]:
+            y = x.copy()
+            y[i, j] = bad
+            assert not matrix_all_finite(y, split)
+    assert matrix_all_finite(x[:0], split)
+
+
 def test_gemm_rejects_operands_without_contiguous_rows():
     from sknn._kernels.blas import gemm
 

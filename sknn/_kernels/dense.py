@@ -14,6 +14,8 @@ weight gradient scatters rows serially, in row order, so it is deterministic.
 
 import os
 
+import numpy as np
+
 from .._jit import inlined_kernel, kernel, parallel_kernel, prange, prange_index
 from .activations import activate, activation_grad
 from .blas import gemm
@@ -43,6 +45,29 @@ def work_split():
     must not follow ``n_jobs`` or the results would change with it.
     """
     return max(1, min(MAX_CHUNKS, os.cpu_count() or 1))
+
+
+@parallel_kernel
+def matrix_all_finite(x, split):
+    """True when every element of the 2-D array ``x`` is finite, checked in
+    at most ``split`` row chunks side by side.
+
+    For validating large prediction inputs: scikit-learn's own check
+    (``np.isfinite`` over the whole array, on one thread) took 15-17 ms of a
+    140 ms ``predict_proba`` of 100 000 x 784 float32 rows, this kernel
+    7.5-8 ms on two threads (about the memory bandwidth).
+    """
+    n, m = x.shape
+    nc = min(split, max(1, n // 256))
+    ok = np.ones(nc, np.bool_)
+    for c in prange(nc):
+        bad = 0  # a count, not an early exit: the loop stays vectorised
+        for i in range(c * n // nc, (c + 1) * n // nc):
+            row = x[i]
+            for j in range(m):
+                bad += not np.isfinite(row[j])
+        ok[c] = bad == 0
+    return ok.all()
 
 
 @kernel
