@@ -332,14 +332,21 @@ def test_gemm_matches_numpy_on_blocks_in_place(dtype, trans_a, trans_b, m, k, n,
     zeros)."""
     from sknn._kernels.blas import gemm
 
+    _check_product(gemm, dtype, trans_a, trans_b, m, k, n, orders, TOL[dtype] * 100)
+
+
+def _check_product(product, dtype, trans_a, trans_b, m, k, n, orders, tol):
+    """``product(c, a, b, ta, tb)`` against NumPy on operands of ``orders``
+    (``_strided_operand``), ``c`` a block of a wider array filled with 7:
+    the block must hold ``op(a) @ op(b)`` and the rest stay 7."""
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype, orders[0])
     b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype, orders[1])
     c_full = np.full((m, n + 4) if orders[2] == "C" else (n + 4, m), 7.0, dtype)
     c = c_full[:, 1:1 + n] if orders[2] == "C" else c_full[1:1 + n].T
-    gemm(c, a, b, trans_a, trans_b)
+    product(c, a, b, trans_a, trans_b)
     ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
-    np.testing.assert_allclose(c, ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
+    np.testing.assert_allclose(c, ref, rtol=tol, atol=tol)
     rest = np.delete(c_full, np.s_[1:1 + n], axis=1 if orders[2] == "C" else 0)
     assert np.all(rest == 7.0)
 
@@ -372,17 +379,8 @@ def test_packed_gemm_matches_numpy(dtype, trans_a, trans_b, m, k, n, orders):
     from sknn._kernels.blas import packed_only_gemm
 
     _needs_packed_kernel()
-    rng = np.random.default_rng(m + k + n)
-    a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype, orders[0])
-    b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype, orders[1])
-    c_full = np.full((m, n + 4) if orders[2] == "C" else (n + 4, m), 7.0, dtype)
-    c = c_full[:, 1:1 + n] if orders[2] == "C" else c_full[1:1 + n].T
-    packed_only_gemm(c, a, b, trans_a, trans_b)
-    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
-    tol = TOL[dtype] * 10 * np.sqrt(k)
-    np.testing.assert_allclose(c, ref, rtol=tol, atol=tol)
-    rest = np.delete(c_full, np.s_[1:1 + n], axis=1 if orders[2] == "C" else 0)
-    assert np.all(rest == 7.0)
+    _check_product(packed_only_gemm, dtype, trans_a, trans_b, m, k, n, orders,
+                   TOL[dtype] * 10 * np.sqrt(k))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -185,53 +185,33 @@ def _build():
 
 
 @inlined_kernel
-def _pack_a(ap, a, trans_a, i0, mc, p0, kc):
-    """Rows ``i0:i0+mc``, columns ``p0:p0+kc`` of ``op(a)`` into ``MR``-row
-    micro-panels, ``p``-major inside a panel, missing rows zero."""
-    for ip in range((mc + MR - 1) // MR):
-        base = ip * kc * MR
-        rows = min(MR, mc - ip * MR)
-        r0 = i0 + ip * MR
-        if trans_a:  # op(a)[i, p] = a[p, i]: MR neighbours in a row of a
+def _pack(dst, x, trans, width, i0, count, p0, kc):
+    """Rows ``i0:i0+count``, columns ``p0:p0+kc`` of ``op(x)`` into
+    ``width``-row micro-panels, ``p``-major inside a panel, missing rows zero.
+
+    An A panel is ``MR`` rows of ``op(a)``; a B panel is ``NR`` columns of
+    ``op(b)``, i.e. ``NR`` rows of ``op(b).T`` (``x = b``, ``trans = not
+    trans_b``).
+    """
+    for ip in range((count + width - 1) // width):
+        base = ip * kc * width
+        rows = min(width, count - ip * width)
+        r0 = i0 + ip * width
+        if trans:  # op(x)[i, p] = x[p, i]: the panel's rows side by side in x
             for p in range(kc):
-                src = a[p0 + p]
+                src = x[p0 + p]
                 for r in range(rows):
-                    ap[base + p * MR + r] = src[r0 + r]
-                for r in range(rows, MR):
-                    ap[base + p * MR + r] = 0
+                    dst[base + p * width + r] = src[r0 + r]
+                for r in range(rows, width):
+                    dst[base + p * width + r] = 0
         else:
             for r in range(rows):
-                src = a[r0 + r]
+                src = x[r0 + r]
                 for p in range(kc):
-                    ap[base + p * MR + r] = src[p0 + p]
-            for r in range(rows, MR):
+                    dst[base + p * width + r] = src[p0 + p]
+            for r in range(rows, width):
                 for p in range(kc):
-                    ap[base + p * MR + r] = 0
-
-
-@inlined_kernel
-def _pack_b(bp, b, trans_b, nr, p0, kc, j0, nc):
-    """Rows ``p0:p0+kc``, columns ``j0:j0+nc`` of ``op(b)`` into ``nr``-column
-    micro-panels, ``p``-major inside a panel, missing columns zero."""
-    for jp in range((nc + nr - 1) // nr):
-        base = jp * kc * nr
-        cols = min(nr, nc - jp * nr)
-        c0 = j0 + jp * nr
-        if trans_b:  # op(b)[p, j] = b[j, p]
-            for q in range(cols):
-                src = b[c0 + q]
-                for p in range(kc):
-                    bp[base + p * nr + q] = src[p0 + p]
-            for q in range(cols, nr):
-                for p in range(kc):
-                    bp[base + p * nr + q] = 0
-        else:
-            for p in range(kc):
-                src = b[p0 + p]
-                for q in range(cols):
-                    bp[base + p * nr + q] = src[c0 + q]
-                for q in range(cols, nr):
-                    bp[base + p * nr + q] = 0
+                    dst[base + p * width + r] = 0
 
 
 def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
@@ -274,12 +254,12 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
             add = p0 > 0
             if trans_b or nc % nr:  # all of op(b)'s block, or its narrower last panel
                 jb = j0 if trans_b else j0 + nc - nc % nr
-                _pack_b(bp, b_view, trans_b, nr, p0, kc, jb, nc if trans_b else nc % nr)
+                _pack(bp, b_view, not trans_b, nr, jb, nc if trans_b else nc % nr, p0, kc)
             for i0 in range(0, m, MC):
                 mc = min(MC, m - i0)
                 m_pan = -(-mc // MR)
                 if mc % MR:  # the last, shorter panel of op(a)'s block
-                    _pack_a(ap, a_view, trans_a, i0 + mc - mc % MR, mc % MR, p0, kc)
+                    _pack(ap, a_view, trans_a, MR, i0 + mc - mc % MR, mc % MR, p0, kc)
                 for jp in range(n_pan):
                     j = j0 + jp * nr
                     cols = min(nr, n - j)
