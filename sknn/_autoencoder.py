@@ -350,9 +350,11 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _check_X(self, X, reset):
         """Validated ``X``: C-contiguous writeable array or canonical int64 CSR."""
-        if reset or not self._plain_input(X):  # see BaseNeuralNetwork._plain_input
-            X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                              dtype=(np.float64, np.float32), reset=reset)
+        if reset:
+            X = validate_data(self, X, dtype=(np.float64, np.float32), reset=True,
+                              **self._x_validation)
+        else:
+            X = self._validated_input(X)  # see BaseNeuralNetwork
         if sp.issparse(X):
             return _canonical_csr(X)
         X = np.ascontiguousarray(X)

@@ -506,17 +506,20 @@ class BaseNeuralNetwork(BaseEstimator):
         fitted first.
         """
         if check_input:
-            X = self._prepare_X(X)
-            if not self._plain_input(X):
-                X = self._validated_for_prediction(X)
+            X = self._validated_input(self._prepare_X(X))
         return self._infer("full", self._as_kernel_input(X), self._layer_specs_,
                            self._loss_code(), self.coefs_, self.intercepts_)
 
-    def _validated_for_prediction(self, X):
-        """``validate_data(self, X, reset=False)``; for a large C-ordered float
-        array, with the finiteness check done by a parallel kernel (the
-        rest of ``validate_data`` is cheap there).  Non-finite input goes
-        through ``validate_data`` again, which raises its usual error."""
+    def _validated_input(self, X):
+        """``validate_data(self, X, reset=False)`` for every path that takes
+        ``X`` after the first fit (predict, transform, ``partial_fit``), at
+        its cheapest: a small plain array as it is (:meth:`_plain_input`); a
+        large C-ordered float array with the finiteness check done by a
+        parallel kernel (the rest of ``validate_data`` is cheap there), and
+        non-finite input through ``validate_data`` again, which raises its
+        usual error."""
+        if self._plain_input(X):
+            return X
         kwargs = dict(dtype=(np.float64, np.float32), reset=False, **self._x_validation)
         if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
                 and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE):

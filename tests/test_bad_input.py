@@ -537,12 +537,13 @@ def test_autoencoder_plain_input_fast_path_matches_validated(monkeypatch):
                                           (-np.inf, "infinity")])
 def test_large_non_finite_X_at_predict(dtype, bad, pattern):
     """Inputs above the small-array shortcut are checked for finiteness by a
-    parallel kernel, not by ``validate_data``: a bad value in any row chunk
-    still raises scikit-learn's error, and a finite input predicts the same
-    as through ``validate_data``."""
+    parallel kernel, not by ``validate_data``, on every path that takes
+    ``X`` after fit: a bad value in any row chunk still raises
+    scikit-learn's error, and a finite input gives the same as through
+    ``validate_data``."""
     import warnings
 
-    from sknn import MLPClassifierX
+    from sknn import AutoEncoderTransformer, MLPClassifierX
     from sknn._base import _PLAIN_MAX_SIZE
 
     rng = np.random.default_rng(0)
@@ -551,10 +552,12 @@ def test_large_non_finite_X_at_predict(dtype, bad, pattern):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = MLPClassifierX((5,), max_iter=2, random_state=0).fit(X[:200], y[:200])
-    expected = est.predict_proba(X[:1000])
-    np.testing.assert_array_equal(est.predict_proba(X)[:1000], expected)
-    for row in (0, X.shape[0] // 2, -1):
-        Xb = X.copy()
-        Xb[row, 7] = bad
-        with pytest.raises(ValueError, match=pattern):
-            est.predict_proba(Xb)
+        ae = AutoEncoderTransformer(2, (4,), max_iter=2, random_state=0).fit(X[:200])
+    for method in (est.predict_proba, ae.transform):
+        expected = method(X[:1000])
+        np.testing.assert_array_equal(method(X)[:1000], expected)
+        for row in (0, X.shape[0] // 2, -1):
+            Xb = X.copy()
+            Xb[row, 7] = bad
+            with pytest.raises(ValueError, match=pattern):
+                method(Xb)
