@@ -47,7 +47,7 @@ matrix-matrix products that it runs faster than single-threaded OpenBLAS
 (:func:`_use_packed`) go to :mod:`sknn._kernels.packed_gemm` instead, through
 two more names with the same ABI, ``sknn_packed_sgemm`` and
 ``sknn_packed_dgemm``, bound to ``cfunc`` entry points once every kernel is
-decorated (:func:`_bind_packed`; elsewhere they are bound to BLAS again).
+decorated (:func:`_bind_packed`; elsewhere :func:`_bind` binds them to BLAS).
 :func:`blas_gemm` and :func:`packed_only_gemm` pin one side, for the tests.
 """
 
@@ -61,8 +61,7 @@ from . import packed_gemm as _packed
 # Numba external functions, declared when Numba is imported.
 _SGEMM = _DGEMM = _SGEMV = _DGEMV = None
 _PACKED_SGEMM = _PACKED_DGEMM = None  # sknn's packed kernel, or BLAS again
-_BLAS_ADDRESSES = {}  # routine -> the BLAS address bound to its name
-_PACKED_ENTRIES = {}  # "sgemm"/"dgemm" -> the packed kernel's cfunc, once built
+_PACKED_ENTRIES = {}  # "sgemm"/"dgemm" -> the packed kernel's cfunc, kept alive
 _XXGEMM = _XXGEMV = None
 _ADAPTERS = {}  # the cfunc adapters once built (see numba_adapters)
 
@@ -238,32 +237,25 @@ def _bind():
         BLAS_SOURCE = "numba"
     for name in _ROUTINES:
         binding.add_symbol("sknn_cblas_" + name, found[name])
-    _BLAS_ADDRESSES.update(found)
-
-
-def packed_entries():
-    """``{"sgemm": cfunc, "dgemm": cfunc}``: the packed kernel behind the
-    CBLAS ABI (:func:`sknn._kernels.packed_gemm.cblas_gemm`), built (and
-    cached by Numba) on first use."""
-    if not _PACKED_ENTRIES:
-        from numba import types
-
-        for name in ("sgemm", "dgemm"):
-            _PACKED_ENTRIES[name] = compiled_cfunc(_packed.cblas_gemm,
-                                                   _signature(name, types))
-    return dict(_PACKED_ENTRIES)
+    if not _packed.ENABLED:  # (set by its own hook, which runs first)
+        for name in ("sgemm", "dgemm"):  # never called then, but must resolve
+            binding.add_symbol("sknn_packed_" + name, found[name])
 
 
 @after_materialize
 def _bind_packed():
-    """Bind ``sknn_packed_?gemm``: to the packed kernel where it is enabled,
-    else to BLAS (then :func:`gemm` never calls them)."""
+    """Where the packed kernel is enabled, build its ``cfunc`` entry points
+    (:func:`sknn._kernels.packed_gemm.cblas_gemm`, one per dtype, cached by
+    Numba) and bind ``sknn_packed_?gemm`` to them."""
+    if not _packed.ENABLED:
+        return
     from llvmlite import binding
+    from numba import types
 
     for name in ("sgemm", "dgemm"):
-        address = (packed_entries()[name].address if _packed.ENABLED
-                   else _BLAS_ADDRESSES[name])
-        binding.add_symbol("sknn_packed_" + name, address)
+        entry = _PACKED_ENTRIES[name] = compiled_cfunc(_packed.cblas_gemm,
+                                                       _signature(name, types))
+        binding.add_symbol("sknn_packed_" + name, entry.address)
 
 
 @kernel

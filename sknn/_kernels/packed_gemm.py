@@ -46,10 +46,10 @@ from .._jit import inlined_kernel, on_materialize
 
 carray = None  # numba.carray, set when Numba is imported
 
-MR = 8  # rows of a tile (broadcast from the packed A panel)
+MR = 8  # rows of a tile (each element broadcast from op(a))
 NV = 3  # vectors per tile row: NR = NV * lanes (24 doubles, 48 floats)
-KC = 256  # depth of a packed block
-MC = 128  # rows of a packed A block
+KC = 256  # depth of a block (op(b) packed, op(a) read, KC at a time)
+MC = 128  # rows of op(a) swept against each B panel (a block that stays in L2)
 NC = 4080  # columns of a packed B block (a multiple of 24 and 48)
 
 #: Whether :func:`sknn._kernels.blas.gemm` uses the packed kernel (set when
@@ -222,7 +222,7 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     A ``cfunc`` rather than a Numba function because Numba links a called
     function's code into every caller and optimises it again there: as a
     kernel inside ``gemm`` this product cost 17 s of a cold first fit, as an
-    external function it is compiled once per dtype (about 1.5 s).  Only
+    external function it is compiled once per dtype (about 1.3 s).  Only
     what :func:`sknn._kernels.blas.gemm` passes is supported: row-major
     storage, ``alpha = 1``, ``beta = 0``, ``m, n, k >= 1``.
 
@@ -240,9 +240,12 @@ def cblas_gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     nr = NV * (64 // item)
     kb = min(k, KC)
     a_step, a_row_step = (lda, 1) if trans_a else (1, lda)  # op(a)[i, p] in place
-    ap = np.empty(kb * MR, c_view.dtype)
-    bp = np.empty(kb * (nr if not trans_b else -(-min(n, NC) // nr) * nr), c_view.dtype)
-    tile = np.empty(MR * nr, c_view.dtype)
+    # Scratch only where it is used: a short last A panel, packed B panels
+    # (all of them when b is transposed, else a narrow last one), edge tiles.
+    ap = np.empty(kb * MR if m % MR else 0, c_view.dtype)
+    b_panels = -(-min(n, NC) // nr) if trans_b else (1 if n % nr else 0)
+    bp = np.empty(kb * nr * b_panels, c_view.dtype)
+    tile = np.empty(MR * nr if m % MR or n % nr else 0, c_view.dtype)
     a0, b0, c0, ap0, bp0, tile0 = (a_view.ctypes.data, b_view.ctypes.data,
                                    c_view.ctypes.data, ap.ctypes.data, bp.ctypes.data,
                                    tile.ctypes.data)
