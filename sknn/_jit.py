@@ -87,17 +87,13 @@ def after_materialize(hook):
     return hook
 
 
-def _njit(func, **options):
-    """``numba.njit(cache=True)``, or no cache when none can be written."""
+def _cached(decorate):
+    """``decorate(cache=True)``, or ``decorate(cache=False)`` when no Numba
+    cache can be written (Numba refuses ``cache=True`` then)."""
     global _cache_usable
-    import numba
-
-    if _materialized:
-        _resolve_globals(func.__globals__, numba,
-                         {id(lazy): lazy.target for lazy in _registry})
     if _cache_usable:
         try:
-            return numba.njit(cache=True, **_COMMON, **options)(func)
+            return decorate(cache=True)
         except RuntimeError as exc:
             if "no locator available" not in str(exc):
                 raise
@@ -105,7 +101,17 @@ def _njit(func, **options):
             logging.getLogger("sknn").debug(
                 "No writable Numba cache directory (%s); kernels compile in "
                 "memory for this process.", exc)
-    return numba.njit(cache=False, **_COMMON, **options)(func)
+    return decorate(cache=False)
+
+
+def _njit(func, **options):
+    """``numba.njit(cache=True)``, or no cache when none can be written."""
+    import numba
+
+    if _materialized:
+        _resolve_globals(func.__globals__, numba,
+                         {id(lazy): lazy.target for lazy in _registry})
+    return _cached(lambda cache: numba.njit(cache=cache, **_COMMON, **options)(func))
 
 
 def compiled_cfunc(func, signature):
@@ -113,13 +119,7 @@ def compiled_cfunc(func, signature):
     written (as :func:`_njit`); only after :func:`materialize`."""
     import numba
 
-    if _cache_usable:
-        try:
-            return numba.cfunc(signature, cache=True)(func)
-        except RuntimeError as exc:
-            if "no locator available" not in str(exc):
-                raise
-    return numba.cfunc(signature, cache=False)(func)
+    return _cached(lambda cache: numba.cfunc(signature, cache=cache)(func))
 
 
 def _serial_twin(func):

@@ -288,17 +288,18 @@ def gemm(c, a, b, trans_a, trans_b):
     sknn's own packed kernel run there on CPUs it is built for
     (:mod:`sknn._kernels.packed_gemm`), the rest on BLAS.
     """
-    _product(c, a, b, trans_a, trans_b, _PACKED_WHERE_IT_PAYS if _packed.ENABLED else 0)
+    _product(c, a, b, trans_a, trans_b,
+             _PACKED_WHERE_IT_PAYS if _packed.ENABLED else _BLAS_ONLY)
 
 
-_PACKED_WHERE_IT_PAYS, _PACKED_ALWAYS = 1, 2  # _product's modes (0: BLAS only)
+_BLAS_ONLY, _PACKED_WHERE_IT_PAYS, _PACKED_ALWAYS = 0, 1, 2  # _product's modes
 
 
 @kernel
 def blas_gemm(c, a, b, trans_a, trans_b):
     """:func:`gemm` with every product on BLAS (the reference for the tests,
     and what :func:`gemm` is on CPUs without AVX-512)."""
-    _product(c, a, b, trans_a, trans_b, 0)
+    _product(c, a, b, trans_a, trans_b, _BLAS_ONLY)
 
 
 @kernel
@@ -328,8 +329,9 @@ def _use_packed(m, n, k, tb, item):
 
 @kernel
 def _product(c, a, b, trans_a, trans_b, mode):
-    """:func:`gemm` on BLAS (``mode`` 0), on the packed kernel where it pays
-    (1) or on the packed kernel (2)."""
+    """:func:`gemm` on BLAS (``mode == _BLAS_ONLY``), on the packed kernel
+    where it pays (``_PACKED_WHERE_IT_PAYS``) or always
+    (``_PACKED_ALWAYS``)."""
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
     if m == 0 or n == 0:
@@ -363,7 +365,8 @@ def _product(c, a, b, trans_a, trans_b, mode):
 def _gemm(m, n, k, ta, a, lda, tb, b, ldb, c, ldc, mode):
     """Row-major ``gemm`` on storage matrices (``ta``/``tb``: transpose), on
     BLAS or the packed kernel as :func:`_product`'s ``mode`` says."""
-    packed = mode == 2 or (mode == 1 and _use_packed(m, n, k, tb, c.itemsize))
+    packed = mode == _PACKED_ALWAYS or (mode == _PACKED_WHERE_IT_PAYS
+                                        and _use_packed(m, n, k, tb, c.itemsize))
     order = np.intc(_ROW_MAJOR)
     ta_code = np.intc(_TRANS if ta else _NO_TRANS)
     tb_code = np.intc(_TRANS if tb else _NO_TRANS)
