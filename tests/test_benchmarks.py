@@ -1,26 +1,33 @@
 """The benchmark suite's arithmetic: ratios, targets and the floor's limit.
 
 No timing here: the implementations return fixed seconds, so every figure
-the report prints can be checked by hand.
+the report prints can be checked by hand.  The harness lives in the
+repository's ``benchmarks/`` directory (not in the installed package);
+pytest finds it through ``pythonpath = ["."]`` in ``pyproject.toml``.
 """
 
 import itertools
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sknn.benchmarks import _runner
-from sknn.benchmarks._flops import batch_sizes
-from sknn.benchmarks._peers import GemmEpoch
-from sknn.benchmarks._report import markdown_table, summary
-from sknn.benchmarks._types import Implementation, Target, Unavailable, Workload
+import benchmarks
+from benchmarks import _runner, _subproc, _targets
+from benchmarks._config import QUICK, Config
+from benchmarks._flops import batch_sizes
+from benchmarks._peers import GemmEpoch
+from benchmarks._report import markdown_table, plain_table, summary
+from benchmarks._types import Implementation, Target, Unavailable, Workload
+from benchmarks._workloads import build_workloads
 
 
-def _fixed(name, values):
+def _fixed(name, values, note=None):
     """An implementation whose rounds return ``values`` in turn."""
     def prepare():
         return itertools.cycle(values).__next__
-    return Implementation(name, prepare)
+    return Implementation(name, prepare, note=note)
 
 
 def _unavailable(name):
@@ -29,10 +36,10 @@ def _unavailable(name):
     return Implementation(name, prepare)
 
 
-def _run(monkeypatch, impls, targets, floor="gemm-floor"):
+def _run(monkeypatch, impls, targets, floor="gemm-floor", reference="sknn"):
     monkeypatch.setattr(_runner, "SETTLE_SECONDS", 0)
     workload = Workload("w", "test workload", "epoch", tuple(impls), tuple(targets),
-                        floor=floor)
+                        floor=floor, reference=reference)
     return {row.implementation: row for row in _runner.run_workload(workload, 3)}
 
 
@@ -95,8 +102,8 @@ def test_gemm_epoch_runs_every_product_of_a_dense_epoch():
 
 
 def test_numba_floor_program_runs_its_kernel_and_products(tmp_path):
-    from sknn.benchmarks import _numba_floor
-    from sknn.benchmarks._subproc import numba_floor_script
+    from benchmarks import _numba_floor
+    from benchmarks._subproc import numba_floor_script
 
     X = np.arange(12.0).reshape(4, 3)
     path = tmp_path / "d.npz"
@@ -104,12 +111,13 @@ def test_numba_floor_program_runs_its_kernel_and_products(tmp_path):
     assert _numba_floor.run(str(path), (3, 2), 3, 2) == X.sum()
     code = numba_floor_script(str(path), [3, 2], 3, 2)
     assert "import sknn\n" in code and f"run({str(path)!r}, (3, 2), 3, 2)" in code
+    assert "from benchmarks._numba_floor import run\n" in code
 
 
 def test_header_names_the_variables_that_pin_kernels(monkeypatch):
     """A table measured with OpenBLAS pinned to some kernels says so: the
     variable changes every OpenBLAS user's speed, whatever the CPU can do."""
-    from sknn.benchmarks import _report
+    from benchmarks import _report
 
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.setenv("SKNN_UNRELATED_TEST_VARIABLE", "1")
@@ -126,9 +134,149 @@ def test_header_names_the_variables_that_pin_kernels(monkeypatch):
 
 
 def test_header_rounds_the_load_average():
-    from sknn.benchmarks import _report
+    from benchmarks import _report
 
     info = {**_report.machine(), "load_average_1min": 0.3662109375}
     assert ", load average 0.37, " in _report.header_lines(info, {}, {})[0]
     info["load_average_1min"] = None  # no os.getloadavg (Windows)
     assert ", load average unknown, " in _report.header_lines(info, {}, {})[0]
+
+
+def test_max_ratio_target_bounds_sknn_over_its_reference(monkeypatch):
+    """The cold-compile rows: the reference is scikit-learn's process and the
+    target bounds sknn/sklearn from above."""
+    rows = _run(monkeypatch,
+                [_fixed("sknn", [9.0, 7.0, 8.0], note=lambda: "kernels 27"),
+                 _fixed("sklearn", [2.0, 2.5, 3.0])],
+                [Target("sknn", max_ratio=3.0)], floor=None, reference="sklearn")
+    sknn, sk = rows["sknn"], rows["sklearn"]
+    assert sknn.median == 8.0 and sk.median == 2.5
+    assert sknn.ratio == pytest.approx(3.2) and sk.ratio is None
+    assert sknn.target == "sknn/sklearn <= 3.00" and sknn.met is False
+    assert sknn.limit is None and sknn.reachable is None
+    assert sknn.note == "kernels 27" and sk.note == ""
+    table = markdown_table(list(rows.values()))
+    assert "| sknn/sklearn <= 3.00 | NO | kernels 27 |" in table
+    assert summary(list(rows.values())) == (
+        "targets: 0 met, 1 missed (0 beyond the floor's limit), 0 not measurable")
+    rows = _run(monkeypatch, [_fixed("sknn", [5.9]), _fixed("sklearn", [1.0])],
+                [Target("sknn", max_ratio=6.0)], floor=None, reference="sklearn")
+    assert rows["sknn"].ratio == pytest.approx(5.9) and rows["sknn"].met is True
+
+
+def test_target_bounds():
+    assert Target("sknn", max_ratio=3.0).is_met(10.0, 3.0) is True
+    assert Target("sknn", max_ratio=3.0).is_met(10.0, 3.01) is False
+    assert Target("sknn", max_ratio=3.0).is_met(10.0, None) is None
+    assert Target("sklearn", min_ratio=2.5).is_met(1.0, 2.5) is True
+    assert Target("sknn", max_seconds=15.0).describe("sknn") == "<= 15 s"
+    with pytest.raises(ValueError, match="exactly one"):
+        Target("sknn")
+    with pytest.raises(ValueError, match="exactly one"):
+        Target("sknn", min_ratio=1.0, max_ratio=2.0)
+
+
+def test_note_joins_the_limit_and_the_implementation_note(monkeypatch):
+    rows = _run(monkeypatch,
+                [_fixed("sknn", [1.0]), _fixed("sklearn", [3.0], note=lambda: "kernels 4"),
+                 _fixed("gemm-floor", [1.0])],
+                [Target("sklearn", min_ratio=2.5)])
+    assert "limit 3.00; kernels 4" in plain_table(list(rows.values()))
+
+
+#: The targets as they were code constants before they moved to
+#: targets.json (plus the new cold-compile ratios): the file must keep them.
+_EXPECTED_TARGETS = {
+    "mlp-784-f32": {"sklearn": ("min_ratio", 2.5), "torch": ("min_ratio", 1.5),
+                    "gemm-floor": ("min_ratio", 0.8)},
+    "mlp-784-f64": {"sklearn": ("min_ratio", 2.0), "gemm-floor": ("min_ratio", 0.8)},
+    "digits-mlp-f64": {"sklearn": ("min_ratio", 5.0), "gemm-floor": ("min_ratio", 0.8)},
+    "lenet-cnn": {"torch": ("min_ratio", 1.0)},
+    "digits-cnn": {"torch": ("min_ratio", 4.0)},
+    "autoencoder-784": {"sklearn": ("min_ratio", 2.5), "gemm-floor": ("min_ratio", 0.8)},
+    "predict-latency": {"sklearn": ("min_ratio", 1.0)},
+    "predict-throughput": {"sklearn": ("min_ratio", 2.0)},
+    "first-fit-warm": {"sklearn": ("min_ratio", 1.0)},
+    "cold-compile-mlp": {"sknn": ("max_ratio", 3.0)},
+    "cold-compile-cnn": {"sknn": ("max_ratio", 6.0)},
+    "cold-compile-autoencoder": {"sknn": ("max_ratio", 3.0)},
+    "import-time": {"sklearn": ("min_ratio", 1.0)},
+}
+
+
+def test_every_workload_reads_its_targets_from_the_file():
+    workloads = build_workloads(Config(sizes=QUICK, threads=1, rounds=1))
+    found = {}
+    for w in workloads:
+        names = {impl.name for impl in w.implementations}
+        assert w.targets == _targets.targets_for(w.name)
+        for t in w.targets:
+            assert t.implementation in names and t.implementation != w.reference
+            assert t.reason
+            kind = next(k for k in ("min_ratio", "max_ratio", "max_seconds")
+                        if getattr(t, k) is not None)
+            found.setdefault(w.name, {})[t.implementation] = (kind, getattr(t, kind))
+    assert found == _EXPECTED_TARGETS
+    # No entry of the file names a workload that does not exist.
+    assert set(_targets.load_targets()) == set(found)
+    cold = [w for w in workloads if w.name.startswith("cold-compile-")]
+    assert [w.name for w in cold] == ["cold-compile-mlp", "cold-compile-cnn",
+                                      "cold-compile-autoencoder"]
+    for w in cold:
+        assert [i.name for i in w.implementations] == ["sknn", "sklearn"]
+        assert w.reference == "sklearn"
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({}, "exactly one"),
+    ({"min_ratio": 1.0, "max_ratio": 2.0, "reason": "r"}, "exactly one"),
+    ({"min_ratio": 0, "reason": "r"}, "positive number"),
+    ({"min_ratio": "2", "reason": "r"}, "positive number"),
+    ({"min_ratio": 2.0}, "reason"),
+    ({"min_ratio": 2.0, "reason": " "}, "reason"),
+    ({"min_ratio": 2.0, "reason": "r", "why": "typo"}, "unknown keys"),
+])
+def test_malformed_targets_are_refused(entry, message):
+    with pytest.raises(ValueError, match=message):
+        _targets.parse_targets({"workloads": {"w": {"sklearn": entry}}})
+
+
+def test_kernel_count_is_read_from_the_childs_last_line():
+    assert _subproc.kernel_count("fitting\nSKNN_KERNELS=27\n") == 27
+    assert _subproc.kernel_count("SKNN_KERNELS=27\nsomething else\n") is None
+    assert _subproc.kernel_count("") is None
+    assert _subproc.kernels_note([27, 27]) == "kernels 27"
+    assert _subproc.kernels_note([27, None, 29]) == "kernels 27-29"
+    assert _subproc.kernels_note([None]) == ""
+
+
+def test_kernel_count_script_prints_a_parseable_line(capsys):
+    from sknn import _jit
+
+    exec(_subproc.KERNEL_COUNT_SCRIPT, {})
+    out = capsys.readouterr().out
+    if hasattr(_jit, "compiled_kernels"):
+        assert _subproc.kernel_count(out) == sum(_jit.compiled_kernels().values())
+    else:
+        assert out == ""
+
+
+def test_fit_script_can_call_a_method_after_the_fit():
+    code = _subproc.fit_script("sknn", "MLPClassifierX", {"max_iter": 5}, "d.npz",
+                               then="predict")
+    assert code.endswith('.fit(data["X"], data["y"])\nmodel.predict(data["X"])\n')
+    assert "model.predict" not in _subproc.fit_script("sknn", "C", {}, "d.npz")
+
+
+def test_children_import_the_harness_from_the_repository_root():
+    """The child processes (numba floor) import ``benchmarks`` and ``sknn``
+    from the checkout through PYTHONPATH, from a scratch working directory."""
+    root = Path(benchmarks.__file__).resolve().parents[1]
+    assert _subproc.REPO_ROOT == root
+    assert (_subproc.SKNN_DIR / "__init__.py").is_file()
+    code = ("import benchmarks._numba_floor, sknn, os\n"
+            f"assert os.path.realpath(sknn.__file__).startswith({str(root)!r})\n"
+            f"assert os.getcwd() != {str(root)!r}\n")
+    env = _subproc.child_env(1)
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(root)
+    assert _subproc.run_python(code, env) > 0

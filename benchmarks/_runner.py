@@ -40,6 +40,8 @@ class Row:
         cannot be met in this run.
     reachable : bool or None
         Whether ``limit`` meets the goal; None without a limit.
+    note : str
+        The implementation's own note (e.g. ``"kernels 27"``), or ``""``.
     """
 
     workload: str
@@ -55,6 +57,7 @@ class Row:
     met: bool | None = None
     limit: float | None = None
     reachable: bool | None = None
+    note: str = ""
 
 
 def _prepare_all(workload):
@@ -91,8 +94,11 @@ def _run_rounds(workload, timers, statuses, rounds):
     return seconds
 
 
-def _row(workload, name, seconds, status, reference_median, floor_median):
+def _row(workload, impl, seconds, status, reference_median, floor_median):
+    name = impl.name
     row = Row(workload.name, name, workload.unit, list(seconds), status)
+    if impl.note is not None:
+        row.note = impl.note()
     target = workload.target_for(name)
     if target is not None:
         row.target = target.describe(workload.reference)
@@ -139,6 +145,6 @@ def run_workload(workload, rounds):
     seconds = _run_rounds(workload, timers, statuses, rounds)
     ref_median = _median_of(workload.reference, seconds, statuses)
     floor_median = _median_of(workload.floor, seconds, statuses)
-    return [_row(workload, impl.name, seconds.get(impl.name, []),
+    return [_row(workload, impl, seconds.get(impl.name, []),
                  statuses.get(impl.name, "ok"), ref_median, floor_median)
             for impl in workload.implementations]

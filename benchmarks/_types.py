@@ -29,17 +29,23 @@ class Implementation:
     prepare : callable
         Called once before the rounds; returns the timed callable or raises
         :class:`Unavailable`.
+    note : callable, optional
+        Called after the rounds; returns text for the row's note column
+        (e.g. ``"kernels 27"``), or ``""``.
     """
 
     name: str
     prepare: Prepare
+    note: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)
 class Target:
     """A speed goal of one implementation.
 
-    Exactly one of ``min_ratio`` and ``max_seconds`` is set.
+    Exactly one of ``min_ratio``, ``max_ratio`` and ``max_seconds`` is set.
+    The project's targets are read from ``targets.json``
+    (:mod:`._targets`).
 
     Attributes
     ----------
@@ -48,13 +54,28 @@ class Target:
     min_ratio : float, optional
         The implementation's median divided by the reference's (sknn's)
         median must be at least this; e.g. 2.5 means sknn is 2.5x faster.
+    max_ratio : float, optional
+        The implementation's median divided by the reference's median must
+        be at most this; e.g. on a workload whose reference is
+        ``"sklearn"``, ``Target("sknn", max_ratio=3)`` means sknn takes at
+        most 3x scikit-learn's time.
     max_seconds : float, optional
         The implementation's median must be at most this many seconds.
+    reason : str, default=""
+        Why the target is what it is (one line, from ``targets.json``).
     """
 
     implementation: str
     min_ratio: float | None = None
     max_seconds: float | None = None
+    max_ratio: float | None = None
+    reason: str = ""
+
+    def __post_init__(self):
+        bounds = (self.min_ratio, self.max_ratio, self.max_seconds)
+        if sum(b is not None for b in bounds) != 1:
+            raise ValueError(f"target of {self.implementation!r}: set exactly one of "
+                             f"min_ratio, max_ratio and max_seconds")
 
     def describe(self, reference):
         """Return the target as table text, e.g. ``"sklearn/sknn >= 2.50"``.
@@ -70,6 +91,8 @@ class Target:
         """
         if self.max_seconds is not None:
             return f"<= {self.max_seconds:g} s"
+        if self.max_ratio is not None:
+            return f"{self.implementation}/{reference} <= {self.max_ratio:.2f}"
         return f"{self.implementation}/{reference} >= {self.min_ratio:.2f}"
 
     def is_met(self, median, ratio):
@@ -88,7 +111,11 @@ class Target:
         """
         if self.max_seconds is not None:
             return None if median is None else median <= self.max_seconds
-        return None if ratio is None else ratio >= self.min_ratio
+        if ratio is None:
+            return None
+        if self.max_ratio is not None:
+            return ratio <= self.max_ratio
+        return ratio >= self.min_ratio
 
 
 @dataclass(frozen=True)
@@ -112,7 +139,9 @@ class Workload:
     flops_per_unit : float, optional
         Analytic flops per unit, for the GFLOP/s column.
     reference : str, default="sknn"
-        Implementation whose median is the denominator of every ratio.
+        Implementation whose median is the denominator of every ratio
+        (``"sklearn"`` for the cold-compile workloads, whose target bounds
+        sknn's time from above).
     floor : str, optional
         Implementation that times only what no implementation can avoid (the
         epoch's matrix products, Numba's start-up).  A peer's median over the

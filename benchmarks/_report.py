@@ -155,7 +155,8 @@ def _spread(row):
 def _note(row):
     if row.status != "ok":
         return _shorten(row.status)
-    return "" if row.limit is None else f"limit {row.limit:.2f}"
+    parts = ["" if row.limit is None else f"limit {row.limit:.2f}", row.note]
+    return "; ".join(p for p in parts if p)
 
 
 def _cells(row):

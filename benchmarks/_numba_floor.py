@@ -14,9 +14,11 @@ nothing of sknn's own:
 * the matrix products of the fit's epochs (the GEMM floor of the fit).
 
 Its time over scikit-learn's is the best ratio a Numba implementation of the
-fit could reach in the same rounds.  This module is the one place outside
-:mod:`sknn._jit` that calls ``numba.njit``: it stands for a minimal Numba
-program, so it must not pay for sknn's kernels.
+fit could reach in the same rounds.  It calls ``numba.njit`` itself, not
+through :mod:`sknn._jit`: it stands for a minimal Numba program, so it must
+not pay for sknn's kernels.  It lives in the repository's ``benchmarks``
+directory, outside the installed package; the child process that runs it
+finds it through the repository root on ``PYTHONPATH``.
 """
 
 import numba

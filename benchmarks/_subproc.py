@@ -2,13 +2,16 @@
 
 A measurement is the wall time of ``python -c CODE``: interpreter start,
 imports and the work itself.  Every child gets the BLAS/OpenMP thread
-variables set to ``--threads`` and the repository root on ``PYTHONPATH``,
-and runs in a scratch directory that is removed when the suite exits.
+variables set to ``--threads`` and the repository root on ``PYTHONPATH``
+(so it imports the checkout's ``sknn`` and, for the numba floor,
+``benchmarks``), and runs in a scratch directory that is removed when the
+suite exits.
 """
 
 import atexit
 import functools
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -22,9 +25,10 @@ import numpy as np
 from ._peers import sknn_class
 from ._types import Implementation, Unavailable
 
-#: The ``sknn`` package directory and the directory that contains it.
-SKNN_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = SKNN_DIR.parent
+#: The repository root (which holds this ``benchmarks`` directory) and the
+#: ``sknn`` package directory in it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SKNN_DIR = REPO_ROOT / "sknn"
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -34,13 +38,33 @@ import numpy as np
 from {module} import {cls}
 warnings.simplefilter("ignore")
 data = np.load({path!r})
-{cls}(**{params!r}, n_iter_no_change=float("inf")).fit(data["X"], data["y"])
+model = {cls}(**{params!r}, n_iter_no_change=float("inf")).fit(data["X"], data["y"])
 """
+
+#: Appended to :data:`FIT_SCRIPT` to time a method after the fit.
+THEN_SCRIPT = """\
+model.{method}(data["X"])
+"""
+
+#: Appended to an sknn child's program: prints, as its last line, how many
+#: kernel signatures the process compiled or loaded (nothing when
+#: ``sknn._jit.compiled_kernels`` is missing).
+KERNEL_COUNT_SCRIPT = """\
+try:
+    from sknn import _jit as _sknn_jit
+except ImportError:
+    _sknn_jit = None
+_compiled = getattr(_sknn_jit, "compiled_kernels", None)
+if _compiled is not None:
+    print("SKNN_KERNELS=%d" % sum(_compiled().values()), flush=True)
+"""
+
+_KERNEL_COUNT = re.compile(r"SKNN_KERNELS=(\d+)")
 
 NUMBA_FLOOR_SCRIPT = """\
 import warnings
 import sknn
-from sknn.benchmarks._numba_floor import run
+from benchmarks._numba_floor import run
 warnings.simplefilter("ignore")
 run({path!r}, {layer_sizes!r}, {batch_size!r}, {epochs!r})
 """
@@ -90,8 +114,8 @@ def child_env(threads, first_paths=(), **extra):
     return env
 
 
-def run_python(code, env):
-    """Run ``python -c code`` and return its wall time in seconds.
+def run_python_output(code, env):
+    """Run ``python -c code``; return its wall time in seconds and its stdout.
 
     Parameters
     ----------
@@ -102,7 +126,8 @@ def run_python(code, env):
 
     Returns
     -------
-    float
+    seconds : float
+    stdout : str
 
     Raises
     ------
@@ -116,7 +141,53 @@ def run_python(code, env):
     if proc.returncode:
         lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
         raise RuntimeError(lines[-1])
-    return elapsed
+    return elapsed, proc.stdout
+
+
+def run_python(code, env):
+    """Run ``python -c code`` and return its wall time in seconds.
+
+    See :func:`run_python_output`.
+    """
+    return run_python_output(code, env)[0]
+
+
+def kernel_count(stdout):
+    """Return the ``N`` of a last stdout line ``SKNN_KERNELS=N``, else None.
+
+    Parameters
+    ----------
+    stdout : str
+        A child's standard output (see :data:`KERNEL_COUNT_SCRIPT`).
+
+    Returns
+    -------
+    int or None
+    """
+    lines = stdout.strip().splitlines()
+    found = _KERNEL_COUNT.fullmatch(lines[-1].strip()) if lines else None
+    return int(found.group(1)) if found else None
+
+
+def kernels_note(counts):
+    """Return the note of a cold row from its rounds' kernel counts.
+
+    Parameters
+    ----------
+    counts : list of int or None
+        One per timed process; None where the child printed no count.
+
+    Returns
+    -------
+    str
+        ``"kernels 27"``, ``"kernels 27-29"`` when the rounds differ, or
+        ``""`` when no child printed a count.
+    """
+    found = [c for c in counts if c is not None]
+    if not found:
+        return ""
+    low, high = min(found), max(found)
+    return f"kernels {low}" if low == high else f"kernels {low}-{high}"
 
 
 def saved_arrays(name, get_args):
@@ -141,7 +212,7 @@ def saved_arrays(name, get_args):
     return str(path)
 
 
-def fit_script(module, cls, params, path):
+def fit_script(module, cls, params, path, then=None):
     """Return a program that loads ``path`` and fits ``cls(**params)`` on it.
 
     Parameters
@@ -155,16 +226,20 @@ def fit_script(module, cls, params, path):
         ``n_iter_no_change=inf``.
     path : str
         An ``.npz`` file holding ``X`` and ``y``.
+    then : str, optional
+        A method called on ``X`` after the fit (``"predict"``,
+        ``"transform"``).
 
     Returns
     -------
     str
     """
-    return FIT_SCRIPT.format(module=module, cls=cls, params=params, path=path)
+    code = FIT_SCRIPT.format(module=module, cls=cls, params=params, path=path)
+    return code if then is None else code + THEN_SCRIPT.format(method=then)
 
 
 def numba_floor_script(path, layer_sizes, batch_size, epochs):
-    """Return a program that runs :func:`sknn.benchmarks._numba_floor.run`.
+    """Return a program that runs :func:`benchmarks._numba_floor.run`.
 
     It imports sknn (no Numba) like a fit script, then pays Numba's start-up
     and the fit's matrix products only.
@@ -225,13 +300,16 @@ def warm_process_impl(name, make_code, threads, repeats=1):
     return Implementation(name, prepare)
 
 
-def _cold_fit_seconds(code, threads):
+def _cold_fit(code, threads):
+    """Run ``code`` on a fresh copy of sknn with an empty Numba cache."""
     with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
         source = Path(tmp) / "src"
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
         shutil.copytree(SKNN_DIR, source / "sknn", ignore=ignore)
-        env = child_env(threads, [source], NUMBA_CACHE_DIR=str(Path(tmp) / "numba"))
-        return run_python(code, env)
+        numba_cache = Path(tmp) / "numba"
+        numba_cache.mkdir()
+        env = child_env(threads, [source], NUMBA_CACHE_DIR=str(numba_cache))
+        return run_python_output(code, env)
 
 
 def cold_process_impl(cls, make_code, threads):
@@ -240,7 +318,10 @@ def cold_process_impl(cls, make_code, threads):
     Each timed call copies the ``sknn`` package, without any
     ``__pycache__``, to a new temporary directory put first on
     ``PYTHONPATH`` and points ``NUMBA_CACHE_DIR`` at a new empty directory,
-    so every kernel is compiled from scratch.  The copy is not timed.
+    so every kernel is compiled from scratch.  The copy is not timed.  The
+    child ends by printing how many kernel signatures it compiled
+    (:data:`KERNEL_COUNT_SCRIPT`); the row's note reports it, e.g.
+    ``"kernels 27"``.
 
     Parameters
     ----------
@@ -256,11 +337,17 @@ def cold_process_impl(cls, make_code, threads):
     Implementation
     """
 
+    counts = []
+
+    def timed(code):
+        seconds, stdout = _cold_fit(code, threads)
+        counts.append(kernel_count(stdout))
+        return seconds
+
     def prepare():
         sknn_class(cls)
-        code = make_code()
         scratch = str(scratch_dir())
         assert_code = f"import sknn; assert sknn.__path__[0].startswith({scratch!r})\n"
-        return functools.partial(_cold_fit_seconds, assert_code + code, threads)
+        return functools.partial(timed, assert_code + make_code() + KERNEL_COUNT_SCRIPT)
 
-    return Implementation("sknn", prepare)
+    return Implementation("sknn", prepare, note=lambda: kernels_note(counts))

@@ -1,4 +1,4 @@
-"""Entry point of ``python -m sknn.benchmarks``."""
+"""Entry point of ``python -m benchmarks``."""
 
 from ._cli import main
 

@@ -1,4 +1,4 @@
-"""Command line of ``python -m sknn.benchmarks``."""
+"""Command line of ``python -m benchmarks``."""
 
 import argparse
 import sys
@@ -31,7 +31,7 @@ def parse_args(argv):
     argparse.Namespace
     """
     parser = argparse.ArgumentParser(
-        prog="python -m sknn.benchmarks",
+        prog="python -m benchmarks",
         description="Time sknn side by side with scikit-learn, PyTorch and the "
                     "GEMM floor, round-robin, and check the speed targets.")
     parser.add_argument("--rounds", type=int, default=None,
@@ -47,7 +47,7 @@ def parse_args(argv):
     parser.add_argument("--markdown", action="store_true",
                         help="print the table as Markdown")
     parser.add_argument("--list", action="store_true",
-                        help="list the workloads and exit")
+                        help="list the workloads and their targets, and exit")
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.quick else DEFAULT_ROUNDS
@@ -120,7 +120,10 @@ def main(argv=None):
     workloads = select(build_workloads(cfg), args.only)
     if args.list or not workloads:
         for workload in build_workloads(cfg):
-            print(f"{workload.name:20s} {workload.description}")
+            print(f"{workload.name:24s} {workload.description}")
+            for target in workload.targets:
+                print(f"{'':24s}   target {target.describe(workload.reference)}: "
+                      f"{target.reason}")
         return 0 if args.list else 2
     settings = {"threads": cfg.threads, "rounds": cfg.rounds, "quick": args.quick,
                 "only": ",".join(args.only or []) or "all"}

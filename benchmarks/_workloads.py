@@ -1,7 +1,8 @@
 """The ten workloads of the suite, each a :class:`~._types.Workload`.
 
 Building a workload imports nothing heavy: data sets, estimators and PyTorch
-are reached lazily through each implementation's ``prepare``.
+are reached lazily through each implementation's ``prepare``.  Every
+workload's targets come from ``targets.json`` (:func:`._targets.targets_for`).
 """
 
 import functools
@@ -34,7 +35,8 @@ from ._subproc import (
     saved_arrays,
     warm_process_impl,
 )
-from ._types import Target, Workload
+from ._targets import targets_for
+from ._types import Workload
 
 _SHORT = {"float32": "f32", "float64": "f64"}
 
@@ -59,16 +61,16 @@ def _sklearn(name):
     return functools.partial(sklearn_class, name)
 
 
-def _epoch_workload(name, description, n_samples, layer_macs, impls, targets):
+def _epoch_workload(name, description, n_samples, layer_macs, impls):
     per_sample = training_flops_per_sample(layer_macs)
     floor = "gemm-floor" if any(i.name == "gemm-floor" for i in impls) else None
     return Workload(name=name, description=description, unit="epoch",
-                    implementations=tuple(impls), targets=tuple(targets),
+                    implementations=tuple(impls), targets=targets_for(name),
                     samples_per_unit=n_samples, flops_per_unit=n_samples * per_sample,
                     floor=floor)
 
 
-def mlp_784(cfg, dtype, sklearn_ratio, with_torch):
+def mlp_784(cfg, dtype, with_torch):
     """Workloads 1 and 2: 784-256-128-10 classifier on 20000 synthetic rows.
 
     Parameters
@@ -76,8 +78,6 @@ def mlp_784(cfg, dtype, sklearn_ratio, with_torch):
     cfg : Config
     dtype : str
         ``"float32"`` (workload 1) or ``"float64"`` (workload 2).
-    sklearn_ratio : float
-        Target of sklearn/sknn.
     with_torch : bool
         Whether PyTorch is a peer (float32 only).
 
@@ -94,18 +94,15 @@ def mlp_784(cfg, dtype, sklearn_ratio, with_torch):
                        epochs),
         estimator_impl("sklearn", _sklearn("MLPClassifier"), params, data, epochs),
     ]
-    targets = [Target("sklearn", min_ratio=sklearn_ratio)]
     if with_torch:
         build = functools.partial(torch_mlp, layer_sizes=sizes)
         impls.append(torch_impl(build, data, epochs, C.MLP_BATCH, None, cfg.threads))
-        targets.append(Target("torch", min_ratio=1.5))
     impls.append(gemm_floor_impl(sizes, n, C.MLP_BATCH, dtype, epochs, cfg.threads))
-    targets.append(Target("gemm-floor", min_ratio=0.8))
     return _epoch_workload(
         f"mlp-784-{_SHORT[dtype]}",
         f"MLP 784-256-128-10, {n} synthetic rows, {dtype}, adam, batch {C.MLP_BATCH}, "
         f"{epochs} epochs/round",
-        n, dense_macs(sizes), impls, targets)
+        n, dense_macs(sizes), impls)
 
 
 def digits_mlp(cfg):
@@ -131,12 +128,11 @@ def digits_mlp(cfg):
         gemm_floor_impl(sizes, n, min(C.DIGITS_AUTO_BATCH, n), "float64", epochs,
                         cfg.threads),
     ]
-    targets = [Target("sklearn", min_ratio=5.0), Target("gemm-floor", min_ratio=0.8)]
     return _epoch_workload(
         "digits-mlp-f64",
         f"digits 1797x64, MLP hidden (100,), float64, adam, batch auto, "
         f"{epochs} epochs/round",
-        n, dense_macs(sizes), impls, targets)
+        n, dense_macs(sizes), impls)
 
 
 def _cnn_params(shape, filters, kernel, padding, hidden, cfg):
@@ -147,7 +143,7 @@ def _cnn_params(shape, filters, kernel, padding, hidden, cfg):
             "alpha": C.ALPHA, "random_state": C.SEED, "n_jobs": cfg.threads}
 
 
-def _cnn_workload(cfg, name, description, data, n, epochs, geometry, torch_ratio):
+def _cnn_workload(cfg, name, description, data, n, epochs, geometry):
     shape, filters, kernel, padding, hidden = geometry
     macs, flat = cnn_layer_macs(shape, filters, kernel, padding, C.POOL_SIZE, hidden,
                                 10)
@@ -160,8 +156,7 @@ def _cnn_workload(cfg, name, description, data, n, epochs, geometry, torch_ratio
         estimator_impl("sknn", _sknn("ConvClassifier"), params, data, epochs),
         torch_impl(build, data, epochs, C.CNN_BATCH, shape, cfg.threads),
     ]
-    return _epoch_workload(name, description, n, macs, impls,
-                           [Target("torch", min_ratio=torch_ratio)])
+    return _epoch_workload(name, description, n, macs, impls)
 
 
 def lenet(cfg):
@@ -181,7 +176,7 @@ def lenet(cfg):
                 C.LENET_HIDDEN)
     description = (f"LeNet CNN conv5x5x8-pool-conv5x5x16-pool-128-10, {n} images "
                    f"28x28, float32, adam, batch {C.CNN_BATCH}, {epochs} epochs/round")
-    return _cnn_workload(cfg, "lenet-cnn", description, data, n, epochs, geometry, 1.0)
+    return _cnn_workload(cfg, "lenet-cnn", description, data, n, epochs, geometry)
 
 
 def digits_cnn(cfg):
@@ -201,8 +196,7 @@ def digits_cnn(cfg):
                 C.DIGITS_CNN_PADDING, C.DIGITS_CNN_HIDDEN)
     description = (f"digits CNN 1x8x8 conv3x3x16 same-pool-10, float32, adam, "
                    f"batch {C.CNN_BATCH}, {epochs} epochs/round")
-    return _cnn_workload(cfg, "digits-cnn", description, data, 1797, epochs, geometry,
-                         4.0)
+    return _cnn_workload(cfg, "digits-cnn", description, data, 1797, epochs, geometry)
 
 
 def autoencoder(cfg):
@@ -237,11 +231,10 @@ def autoencoder(cfg):
                        _dense_params(sizes[1:-1], C.AE_BATCH), x_and_x, epochs),
         gemm_floor_impl(sizes, n, C.AE_BATCH, "float32", epochs, cfg.threads),
     ]
-    targets = [Target("sklearn", min_ratio=2.5), Target("gemm-floor", min_ratio=0.8)]
     return _epoch_workload(
         "autoencoder-784",
         f"autoencoder 784-256-32-256-784, {n} rows, float32, adam, batch {C.AE_BATCH}, "
-        f"{epochs} epochs/round", n, dense_macs(sizes), impls, targets)
+        f"{epochs} epochs/round", n, dense_macs(sizes), impls)
 
 
 @functools.cache
@@ -286,7 +279,7 @@ def predict_workloads(cfg):
         unit="call",
         implementations=tuple(predict_latency_impl(lib, m, rows, calls)
                               for lib, m in models.items()),
-        targets=(Target("sklearn", min_ratio=1.0),),
+        targets=targets_for("predict-latency"),
         samples_per_unit=1, flops_per_unit=flops)
     throughput = Workload(
         name="predict-throughput",
@@ -296,7 +289,7 @@ def predict_workloads(cfg):
             *(predict_throughput_impl(lib, m, rows) for lib, m in models.items()),
             gemm_floor_impl((C.MLP_FEATURES, *C.MLP_HIDDEN, C.MLP_CLASSES), n_rows,
                             n_rows, "float32", 1, cfg.threads, backward=False)),
-        targets=(Target("sklearn", min_ratio=2.0),),
+        targets=targets_for("predict-throughput"),
         samples_per_unit=n_rows, flops_per_unit=n_rows * flops, floor="gemm-floor")
     return [latency, throughput]
 
@@ -305,8 +298,8 @@ def _digits_path():
     return saved_arrays("digits-f64", functools.partial(digits, "float64"))
 
 
-def _digits_fit_code(module, cls, params):
-    return fit_script(module, cls, params, _digits_path())
+def _digits_fit_code(module, cls, params, then=None):
+    return fit_script(module, cls, params, _digits_path(), then)
 
 
 def _digits_numba_floor_code(epochs):
@@ -347,11 +340,20 @@ def first_fit(cfg):
         description=f"new process: import + digits MLP fit ({epochs} epochs), "
                     f"Numba cache warm",
         unit="process", implementations=(*impls, floor),
-        targets=(Target("sklearn", min_ratio=1.0),), floor="numba-floor")
+        targets=targets_for("first-fit-warm"), floor="numba-floor")
 
 
 def cold_compile(cfg):
-    """Workload 9: first fit ever with an empty Numba cache.
+    """Workload 9: first fit ever with an empty Numba cache, one per estimator.
+
+    Each workload's ``sknn`` side is a new process on a fresh copy of sknn
+    with an empty ``NUMBA_CACHE_DIR`` that fits digits and predicts (or
+    transforms) with one of :data:`._config.COLD_CASES`; its note says how
+    many kernel signatures the process compiled.  The ``sklearn`` side, the
+    reference of the ratio, is a new process that imports scikit-learn, fits
+    ``MLPClassifier(max_iter=5)`` on digits and predicts
+    (:data:`._config.COLD_REFERENCE`), timed after one untimed run like
+    ``first-fit-warm``.  The target bounds sknn/sklearn from above.
 
     Parameters
     ----------
@@ -361,27 +363,26 @@ def cold_compile(cfg):
     -------
     list of Workload
     """
-    epochs = cfg.sizes.cold_fit_epochs
-    mlp = {**_with_jobs(_dense_params(C.DIGITS_HIDDEN, C.DIGITS_BATCH), cfg),
-           **fixed_epochs(epochs)}
-    cnn = {**_cnn_params(C.DIGITS_CNN_SHAPE, C.DIGITS_CNN_FILTERS, C.DIGITS_CNN_KERNEL,
-                         C.DIGITS_CNN_PADDING, C.DIGITS_CNN_HIDDEN, cfg),
-           **fixed_epochs(epochs)}
-    del mlp["n_iter_no_change"], cnn["n_iter_no_change"]
-    cases = [("cold-compile-mlp", "MLPClassifierX", mlp, C.COLD_MLP_MAX_SECONDS),
-             ("cold-compile-cnn", "ConvClassifier", cnn, C.COLD_CNN_MAX_SECONDS)]
-    return [
-        Workload(
+    module, ref_cls, ref_params, ref_then = C.COLD_REFERENCE
+    reference = functools.partial(_digits_fit_code, module, ref_cls,
+                                  {**ref_params, "random_state": C.SEED}, ref_then)
+    workloads = []
+    for name, cls, params, then in C.COLD_CASES:
+        params = {**params, "random_state": C.SEED, "n_jobs": cfg.threads}
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items()
+                          if k not in ("random_state", "n_jobs"))
+        sknn = cold_process_impl(
+            cls, functools.partial(_digits_fit_code, "sknn", cls, params, then),
+            cfg.threads)
+        workloads.append(Workload(
             name=name,
-            description=f"new process, empty Numba cache: import + {cls} digits fit "
-                        f"({epochs} epochs)",
+            description=f"new process, empty Numba cache: import + {cls}({shown}) digits "
+                        f"fit + {then}, vs a new scikit-learn process: "
+                        f"{ref_cls}(max_iter={ref_params['max_iter']}) fit + {ref_then}",
             unit="process",
-            implementations=(cold_process_impl(
-                cls, functools.partial(_digits_fit_code, "sknn", cls, params),
-                cfg.threads),),
-            targets=(Target("sknn", max_seconds=limit),))
-        for name, cls, params, limit in cases
-    ]
+            implementations=(sknn, warm_process_impl("sklearn", reference, cfg.threads)),
+            targets=targets_for(name), reference="sklearn"))
+    return workloads
 
 
 def import_time(cfg):
@@ -404,7 +405,7 @@ def import_time(cfg):
         name="import-time",
         description=f"fresh process running only the import, median of {repeats}/round",
         unit="process", implementations=impls,
-        targets=(Target("sklearn", min_ratio=1.0),))
+        targets=targets_for("import-time"))
 
 
 def build_workloads(cfg):
@@ -419,8 +420,8 @@ def build_workloads(cfg):
     list of Workload
     """
     return [
-        mlp_784(cfg, "float32", 2.5, with_torch=True),
-        mlp_784(cfg, "float64", 2.0, with_torch=False),
+        mlp_784(cfg, "float32", with_torch=True),
+        mlp_784(cfg, "float64", with_torch=False),
         digits_mlp(cfg),
         lenet(cfg),
         digits_cnn(cfg),

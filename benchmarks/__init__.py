@@ -1,18 +1,24 @@
 """Side-by-side speed benchmarks of sknn against its peers.
 
-Run every workload with::
+Run every workload from the repository root with::
 
-    python -m sknn.benchmarks            # full suite, 5 rounds (~6 minutes)
-    python -m sknn.benchmarks --quick    # tiny sizes, 1 round (smoke test)
-    python -m sknn.benchmarks --only digits --markdown
+    python -m benchmarks            # full suite, 5 rounds (~6 minutes)
+    python -m benchmarks --quick    # tiny sizes, 1 round (smoke test)
+    python -m benchmarks --only digits --markdown
+
+This directory is not part of the installed ``sknn`` package: it sits next
+to ``sknn/`` in the source checkout, and run from the repository root it
+times that checkout's ``sknn``.  The speed targets it checks are data, one
+reason each, in ``benchmarks/targets.json``.
 
 Each workload times sknn and its peers (scikit-learn, PyTorch when it is
 installed, and a "GEMM floor" made of the epoch's matrix products alone)
 round-robin, so that a noisy machine slows every implementation alike, and
 reports the median of the rounds, achieved GFLOP/s and the ratio of each
-peer's median to sknn's median against the project's target.
+peer's median to sknn's median (for the cold-compile rows, sknn's to
+scikit-learn's) against the project's targets.
 
-This package is the only place in sknn that measures speed; it imports
+This package is the project's only code that measures speed; it imports
 neither PyTorch nor the estimators until a workload needs them, and an
 implementation that cannot be imported yields a "not available" row instead
 of stopping the suite.
@@ -22,7 +28,7 @@ __all__ = ["main"]
 
 
 def main(argv=None):
-    """Run the benchmark command line; see :func:`sknn.benchmarks._cli.main`.
+    """Run the benchmark command line; see :func:`benchmarks._cli.main`.
 
     Parameters
     ----------
