@@ -1,5 +1,7 @@
 """Test helpers: optional extras (skip with a clear reason locally, fail in
-CI), estimators that land later, and runs at several thread counts.
+CI), estimators that land later, runs at several thread counts, and small
+estimators of every kind for the reliability tests (``test_threads``,
+``test_interruption``, ``test_persistence``, ``test_cache``).
 
 CI (``CI=true``, set by the CI runner) installs every extra (``.ci/run``), so
 a missing one there is a broken install, not a reason to skip.
@@ -7,8 +9,11 @@ a missing one there is a broken install, not a reason to skip.
 
 import importlib
 import os
+import warnings
 
+import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 EXTRAS = {
     "distributed": ("dask", "dask.array", "distributed", "dask_ml"),
@@ -64,3 +69,75 @@ def one_and_all_threads(run):
         return one, run()
     finally:
         numba.set_num_threads(previous)
+
+
+# -- small estimators of every kind, for the reliability tests --------------
+N_FEATURES = 16  # one 1x4x4 image for ConvClassifier
+COMMON = dict(max_iter=3, random_state=0)
+SPECS = {
+    "MLPClassifierX": ("classifier", dict(hidden_layer_sizes=(8,))),
+    "MLPRegressorX": ("regressor", dict(hidden_layer_sizes=(8,))),
+    "ConvClassifier": ("classifier", dict(input_shape=(1, 4, 4), filters=(2,),
+                                          kernel_size=3, hidden_layer_sizes=(8,))),
+    "AutoEncoderTransformer": ("transformer", dict(n_components=2,
+                                                   hidden_layer_sizes=(8,))),
+}
+NAMES = list(SPECS)
+SUBPROCESS_TIMEOUT = 600  # a hang guard, not a timing assertion
+
+
+def make(name, **params):
+    cls = sknn_estimator(name)
+    kind, base = SPECS[name]
+    valid = cls().get_params()
+    merged = {k: v for k, v in {**COMMON, **base, **params}.items() if k in valid}
+    return cls(**merged), kind
+
+
+def data(kind, n=40, seed=0, n_features=N_FEATURES):
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, n_features)
+    if kind == "classifier":
+        return X, np.arange(n) % 3
+    if kind == "regressor":
+        return X, X[:, :3].sum(axis=1) + 0.1 * rng.rand(n)
+    return X, None
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+def fit(est, kind, X, y=None, **kw):
+    if kind == "transformer":
+        return quiet(est.fit, X, **kw)
+    return quiet(est.fit, X, y, **kw)
+
+
+def partial_fit(est, kind, X, y=None, **kw):
+    if kind == "transformer":
+        return quiet(est.partial_fit, X, **kw)
+    if kind == "classifier" and not hasattr(est, "coefs_"):
+        kw.setdefault("classes", [0, 1, 2])
+    return quiet(est.partial_fit, X, y, **kw)
+
+
+def outputs(est, kind, X):
+    """The estimator's continuous output: probabilities, predictions or codes."""
+    if kind == "classifier":
+        return est.predict_proba(X)
+    if kind == "regressor":
+        return est.predict(X)
+    return est.transform(X)
+
+
+def flat_params(est):
+    return np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
+
+
+def assert_same_weights(a, b):
+    assert len(a.coefs_) == len(b.coefs_)
+    for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(u, v)

@@ -1,0 +1,203 @@
+"""The Numba cache and the kernels: a read-only install (with a writable or a
+read-only user cache), lazy Numba import and kernel binding in a fresh
+process, precompilation covering what every fit compiles, and the one place
+that calls Numba.  Subprocesses get a generous
+``timeout`` only so a hang fails the test instead of blocking the suite.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from _extras import SUBPROCESS_TIMEOUT, quiet
+from sklearn.exceptions import ConvergenceWarning
+
+import sknn
+
+# -- the Numba cache on a read-only install --------------------------------------------
+READONLY_SCRIPT = textwrap.dedent("""
+    import sys, warnings
+    warnings.simplefilter("error")
+    from sklearn.exceptions import ConvergenceWarning
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    import numpy as np
+    import sknn
+    assert sknn.__file__.startswith(sys.argv[1]), sknn.__file__
+    X = np.random.RandomState(0).rand(50, 4)
+    est = sknn.MLPRegressorX(hidden_layer_sizes=(3,), max_iter=3, n_jobs=1,
+                             random_state=0).fit(X, X.sum(axis=1))
+    np.save(sys.argv[2], est.predict(X))
+""")
+
+
+def _readonly_command(root, code, args):
+    """Command running ``code`` with the directory ``root`` read-only."""
+    if os.geteuid() != 0:
+        return [sys.executable, "-c", code, *args], True
+    # root ignores permissions: use a private read-only bind mount instead
+    if shutil.which("unshare") is None:
+        pytest.skip("running as root without unshare: cannot make a read-only dir")
+    script = (f'mount --bind "{root}" "{root}" && '
+              f'mount -o remount,bind,ro "{root}" && exec "$0" "$@"')
+    return ["unshare", "-m", "sh", "-c", script, sys.executable, "-c", code,
+            *args], False
+
+
+def _set_writable(path, writable):
+    for dirpath, _dirnames, filenames in os.walk(path):
+        for name in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+            mode = os.stat(name).st_mode
+            os.chmod(name, mode | 0o200 if writable else mode & ~0o222)
+
+
+@pytest.mark.parametrize("user_cache", ["writable", "read-only"])
+def test_read_only_install(tmp_path, user_cache):
+    root = tmp_path / "ro"
+    site = root / "site-packages"
+    shutil.copytree(os.path.dirname(sknn.__file__), site / "sknn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    home = (root if user_cache == "read-only" else tmp_path) / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
+               PYTHONPATH=str(site))
+    out = tmp_path / "pred.npy"
+    cmd, chmod = _readonly_command(root, READONLY_SCRIPT, [str(site), str(out)])
+    if chmod:
+        _set_writable(root, False)
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=SUBPROCESS_TIMEOUT)
+    finally:
+        if chmod:
+            _set_writable(root, True)
+    if proc.returncode and proc.stderr.startswith(("unshare:", "mount:")):
+        pytest.skip(f"cannot create a read-only mount here: {proc.stderr[-200:]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == "" and proc.stdout == ""  # nothing alarming
+    X = np.random.RandomState(0).rand(50, 4)
+    ref = sknn.MLPRegressorX(hidden_layer_sizes=(3,), max_iter=3, n_jobs=1,
+                             random_state=0)
+    np.testing.assert_array_equal(np.load(out), quiet(ref.fit, X, X.sum(axis=1))
+                                  .predict(X))
+    assert not list(site.rglob("*.nbi"))  # nothing written into the install
+    cached = list(home.rglob("*.nbi"))
+    assert bool(cached) == (user_cache == "writable")
+
+
+# -- lazy Numba ---------------------------------------------------------------
+
+
+def test_import_sknn_does_not_import_numba_and_first_call_binds_kernels():
+    """``import sknn`` loads neither Numba nor llvmlite (a third of a second);
+    the first fit materializes every kernel: module namespaces then hold the
+    real dispatchers (no placeholder) and the fit matches a process where
+    Numba was imported first."""
+    code = """
+import sys
+import sknn
+assert 'numba' not in sys.modules and 'llvmlite' not in sys.modules, 'eager'
+import numpy as np
+from sklearn.datasets import load_digits
+X, y = load_digits(return_X_y=True)
+X = X[:300] / 16.0
+m = sknn.MLPClassifierX(hidden_layer_sizes=(300,), max_iter=3, random_state=0)
+import warnings
+warnings.simplefilter("ignore")
+m.fit(X, y[:300])
+from sknn import _jit
+for mod in [m for n, m in sys.modules.items() if n.startswith('sknn')]:
+    for k, v in vars(mod).items():
+        assert not isinstance(v, _jit.LazyKernel), (mod, k)
+np.save(sys.argv[1], m.predict_proba(X))
+"""
+
+    from sklearn.datasets import load_digits
+
+    from sknn import MLPClassifierX
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "p.npy")
+        subprocess.run([sys.executable, "-c", code, path], check=True,
+                       capture_output=True, text=True)
+        lazy = np.load(path)
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16.0
+    here = MLPClassifierX(hidden_layer_sizes=(300,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        here.fit(X, y[:300])
+    np.testing.assert_array_equal(lazy, here.predict_proba(X))
+
+
+CACHED_FITS_SCRIPT = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
+    import sknn
+    from sknn import _jit
+    warnings.simplefilter("ignore")
+    rng = np.random.RandomState(1)
+    for dtype in (np.float64, np.float32):
+        X = rng.rand(40, 16).astype(dtype)
+        y = np.arange(40) % 3
+        for solver in ("adam", "sgd", "lbfgs"):
+            sknn.MLPClassifierX((8, 4), activation="tanh", solver=solver, max_iter=2,
+                                dropout=0.1 if solver != "lbfgs" else 0.0,
+                                random_state=0).fit(X, y).predict_proba(X)
+        sknn.MLPRegressorX(loss="poisson", hidden_layer_sizes=(5,), max_iter=2,
+                           random_state=0).fit(X, X[:, 0] + 0.1).predict(X)
+        sknn.AutoEncoderTransformer(3, (6,), tied_weights=True, noise=0.1,
+                                    max_iter=2, random_state=0).fit(X).transform(X)
+        sknn.ConvClassifier(input_shape=(1, 4, 4), filters=(3, 2), pool="mean",
+                            max_iter=2, random_state=0).fit(X, y).predict(X)
+    misses = {}
+    for lazy in _jit._registry:
+        if lazy.inline or lazy.target is None:
+            continue
+        stats = lazy.target.stats
+        misses[lazy.__qualname__] = [sum(stats.cache_hits.values()),
+                                     sum(stats.cache_misses.values())]
+    print(json.dumps(misses))
+""")
+
+
+def test_precompile_covers_what_every_fit_compiles():
+    """The session fixture ran :func:`sknn._precompile.warm` (what
+    ``sknn.precompile()`` runs); a fresh process fitting every estimator,
+    solver and dtype then loads every kernel it calls from the cache and
+    compiles none."""
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", CACHED_FITS_SCRIPT], capture_output=True,
+                          text=True, timeout=SUBPROCESS_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert stats, "no kernel ran"
+    compiled = {name: m for name, (h, m) in stats.items() if m}
+    assert compiled == {}, f"compiled instead of loaded from the cache: {compiled}"
+    assert all(h for h, _ in stats.values())
+
+
+def test_only_the_jit_module_calls_numba():
+    """Kernels are decorated through :mod:`sknn._jit` only (one place for the
+    compilation options), and none asks Numba for ``parallel=True``: the
+    runtime's threads run chunks of serial kernels instead."""
+    import pathlib
+
+    root = pathlib.Path(sknn.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "_jit.py":
+            continue
+        text = path.read_text()
+        for needle in ("numba.njit", "@njit", "parallel=True", "prange", "import numba"):
+            if needle in text:
+                offenders.append(f"{path.relative_to(root)}: {needle}")
+    assert offenders == []
