@@ -1,9 +1,9 @@
 """Layers used by :class:`~sknn.AutoEncoderTransformer` (usable by any network).
 
-* :class:`TiedDense`: a dense layer without weights of its own; it runs the
-  dense kernels (serial or parallel, same chunks, as :class:`Dense` does) on
-  the transposed view of an earlier :class:`~sknn._layers.Dense` layer's
-  weights and adds its weight gradient to that layer's (``finish_backward``).
+* :class:`TiedDense`: a dense layer without weights of its own; it runs
+  :class:`~sknn._layers.Dense`'s passes on the transposed view of an earlier
+  dense layer's weights and adds its weight gradient to that layer's
+  (``finish_backward``).
 * :class:`Noise`: input corruption at training time only (additive Gaussian
   or masking noise), drawn from the engine's seeded generator into
   preallocated buffers, as :class:`~sknn._layers.Dropout` does.
@@ -21,16 +21,9 @@ under ``"tied_dense"``, ``"noise"`` and ``"activity_l1"``.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
-from ._kernels.autoencoder import (
-    add_transposed,
-    csr_gaussian_corrupt,
-    gaussian_corrupt,
-    l1_backward,
-    l1_penalty,
-    mask_corrupt,
-)
-from ._layers import LAYERS, CSRBatch, Dense, Layer, n_rows
+from ._layers import LAYERS, Dense, Layer, buffer, n_rows
 
 NOISE_TYPES = ("gaussian", "mask")
 
@@ -92,7 +85,8 @@ class TiedDense(Dense):
     def allocate(self, max_batch, dtype):
         super().allocate(max_batch, dtype)
         # Gradient with respect to the transposed weights, (n_in, n_out).
-        self.dw = self.gwt = np.empty((self.n_in, self.n_out), dtype=dtype)
+        self.dw = self.gwt = buffer(getattr(self, "gwt", None), (self.n_in, self.n_out),
+                                    dtype)
 
     def backward(self, dout, need_dx):
         dx = super().backward(dout, need_dx)
@@ -104,7 +98,7 @@ class TiedDense(Dense):
         # in the network) and overwrites its gradient, so the tied part is
         # added only once the whole backward pass is done.
         if self.pending:
-            add_transposed(self.source.dw, self.gwt)
+            self.source.dw += self.gwt.T
             self.pending = False
 
 
@@ -135,8 +129,6 @@ class Noise(Layer):
         self.out = np.empty(shape, dtype=dtype)
         self.draws = np.empty(shape, dtype=dtype)
         self.dx = np.empty(shape, dtype=dtype)
-        self.csr_data = np.empty(0, dtype=dtype)
-        self.csr_draws = np.empty(0, dtype=dtype)
 
     def forward(self, x, training, rng):
         if not training or self.level == 0.0:
@@ -144,40 +136,26 @@ class Noise(Layer):
             return x
         self.active = True
         n = n_rows(x)
-        if isinstance(x, CSRBatch):
-            return self._forward_csr(x, n, rng)
         draws = self.draws[:n]
+        self.sparse = sp.issparse(x)
+        if self.sparse and self.kind == "mask":
+            # Masking keeps the sparsity pattern: corrupt the stored values.
+            x = x.copy()
+            u = rng.random(x.data.shape[0], dtype=x.data.dtype)
+            x.data[u < self.level] = 0
+            return x
         out = self.out[:n]
+        dense = x.toarray().reshape(out.shape) if self.sparse else x
         if self.kind == "gaussian":
+            # out = x + level * eps (Gaussian noise makes sparse input dense)
             rng.standard_normal(out=draws, dtype=draws.dtype)
-            gaussian_corrupt(out.reshape(-1), x.reshape(-1), draws.reshape(-1),
-                             self.level)
+            np.multiply(draws, draws.dtype.type(self.level), out=out)
+            out += dense
         else:
+            # masking noise: out = x where u >= level, else 0 (no rescaling)
             rng.random(out=draws, dtype=draws.dtype)
-            mask_corrupt(out.reshape(-1), x.reshape(-1), draws.reshape(-1), self.level)
-        self.sparse = False
+            np.multiply(dense, draws >= self.level, out=out)
         return out
-
-    def _forward_csr(self, x, n, rng):
-        self.sparse = True
-        if self.kind == "gaussian":
-            # Gaussian noise makes every entry non-zero: densify this batch.
-            draws = self.draws[:n]
-            rng.standard_normal(out=draws, dtype=draws.dtype)
-            out = self.out[:n]
-            csr_gaussian_corrupt(out.reshape(n, -1), x.data, x.indices, x.indptr,
-                                 draws.reshape(n, -1), self.level)
-            return out
-        # Masking keeps the sparsity pattern: corrupt the stored values only.
-        nnz = int(x.indptr[n])
-        if self.csr_data.shape[0] < nnz:
-            cap = max(nnz, 2 * self.csr_data.shape[0])
-            self.csr_data = np.empty(cap, dtype=self.out.dtype)
-            self.csr_draws = np.empty(cap, dtype=self.out.dtype)
-        u = self.csr_draws[:nnz]
-        rng.random(out=u, dtype=u.dtype)
-        mask_corrupt(self.csr_data[:nnz], x.data[:nnz], u, self.level)
-        return CSRBatch(self.csr_data, x.indices, x.indptr, n)
 
     def backward(self, dout, need_dx):
         # Only reached when a layer with parameters precedes this one.
@@ -187,8 +165,7 @@ class Noise(Layer):
             return None
         n = dout.shape[0]
         dx = self.dx[:n]
-        mask_corrupt(dx.reshape(-1), dout.reshape(-1), self.draws[:n].reshape(-1),
-                     self.level)
+        np.multiply(dout, self.draws[:n] >= self.level, out=dx)
         return dx
 
 
@@ -216,7 +193,8 @@ class ActivityL1(Layer):
         """Weighted penalty sum of the last forward batch (remembers ``sw``)."""
         self.sw = sw
         x = self.x
-        return self.l1 * l1_penalty(x.reshape(x.shape[0], -1), sw)
+        rows = np.abs(x.reshape(x.shape[0], -1)).sum(axis=1, dtype=np.float64)
+        return self.l1 * float(np.dot(rows, sw))
 
     def backward(self, dout, need_dx):
         if self.sw is None:
@@ -224,8 +202,11 @@ class ActivityL1(Layer):
         x = self.x
         n = x.shape[0]
         dx = self.dx[:n]
-        l1_backward(dx.reshape(n, -1), dout.reshape(n, -1), x.reshape(n, -1),
-                    self.sw, self.l1)
+        # dx = dout + l1 * sign(x) * sw
+        np.sign(x, out=dx)
+        g = (self.sw.astype(np.float64) * self.l1).astype(dx.dtype)
+        dx *= g.reshape((n,) + (1,) * (dx.ndim - 1))
+        dx += dout.reshape(dx.shape)
         return dx
 
 

@@ -35,7 +35,6 @@ from ._base import (
 )
 from ._docstrings import ENGINE_PARAMS, FITTED_ATTRS
 from ._engine import TrainData
-from ._kernels.autoencoder import csr_row_sq_error, row_sq_error
 from ._kernels.losses import BINARY_CE, SQUARED
 
 _LOSS_FOR_OUTPUT = {"identity": "squared_error", "logistic": "binary_crossentropy"}
@@ -56,12 +55,14 @@ def _canonical_csr(X):
 
 
 def _row_errors(out, X, R):
-    """``out[i] = mean_j (X_ij - R_ij)**2`` for dense or canonical-CSR ``X``."""
-    if sp.issparse(X):
-        csr_row_sq_error(out, X.data, X.indices.astype(np.int64, copy=False),
-                         X.indptr.astype(np.int64, copy=False), R)
-    else:
-        row_sq_error(out, np.ascontiguousarray(X), R)
+    """``out[i] = mean_j (X_ij - R_ij)**2`` (in float64) for dense or CSR ``X``,
+    in chunks of rows so that memory stays bounded."""
+    for start in range(0, X.shape[0], _CHUNK):
+        stop = min(start + _CHUNK, X.shape[0])
+        x = X[start:stop]
+        x = x.toarray() if sp.issparse(x) else x
+        d = np.subtract(x, R[start:stop], dtype=np.float64)
+        np.mean(np.square(d, out=d), axis=1, out=out[start:stop])
     return out
 
 
@@ -621,21 +622,3 @@ def _warm(X, y, dtype):
             ae.fit(data)
             ae.inverse_transform(ae.transform(data))
             ae.score_samples(data)
-    # Tied layers of large networks run the parallel dense kernels on the
-    # transposed (Fortran-ordered) weights: a signature tiny fits never reach.
-    from ._kernels.dense import (
-        MAX_CHUNKS,
-        dense_backward_parallel,
-        dense_forward_parallel,
-        work_split,
-    )
-
-    n, a, b = 4, 3, 2
-    w = np.zeros((a, b), dtype=dtype)
-    x, out = np.zeros((n, b), dtype=dtype), np.zeros((n, a), dtype=dtype)
-    bias, gwt = np.zeros(a, dtype=dtype), np.zeros((b, a), dtype=dtype)
-    split = work_split()
-    dense_forward_parallel(out, x, w.T, bias, 0, split)
-    dense_backward_parallel(np.zeros((n, b), dtype=dtype), gwt, bias,
-                            np.zeros(MAX_CHUNKS * a, dtype=dtype), out, out, x, w.T, 0,
-                            True, split)

@@ -28,21 +28,17 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._engine import History, TrainData, fit_lbfgs, fit_stochastic, predict_outputs
+from ._engine import History, TrainConfig, TrainData, fit_lbfgs, fit_stochastic
 from ._kernels.activations import ACTIVATION_CODES
-from ._kernels.dense import matrix_all_finite, work_split
-from ._layers import LAYERS
+from ._layers import LAYERS, row_bounds
 from ._network import Network
 from ._optim import make_optimizer
-from ._threads import kernel_threads
+from ._runtime import kernel_threads, threshold
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 # Per-thread prediction networks, keyed weakly by estimator.
 _PREDICT_CACHE = threading.local()
-
-# OpenBLAS runs a GEMM on one thread below m*n*k = 65536 * 4.
-SMALL_GEMM_MACS = 262_144
 
 # Parameters every estimator on the engine shares (scikit-learn's MLP set).
 ENGINE_CONSTRAINTS = {
@@ -130,6 +126,23 @@ def hidden_sizes(value, name="hidden_layer_sizes"):
 def build_network(specs, loss_code):
     """A :class:`Network` from plain ``(layer_name, kwargs)`` specs."""
     return Network([LAYERS[name](**kwargs) for name, kwargs in specs], loss_code)
+
+
+def _all_finite(X, plan):
+    """True when the sum of every row chunk of ``X`` is finite (then every
+    element is), on the plan's threads and without a temporary array; False
+    may be an overflowing sum of finite values, which the caller checks
+    element-wise."""
+    n = X.shape[0]
+    nc = plan.chunks(n, X.shape[1], threshold("parallel_min_elements"))
+    ok = [True] * nc
+
+    def rows(c, slot):
+        r0, r1 = row_bounds(c, nc, n)
+        ok[c] = bool(np.isfinite(np.sum(X[r0:r1])))
+
+    plan.run(rows, nc)
+    return all(ok)
 
 
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -294,14 +307,17 @@ class BaseNeuralNetwork(BaseEstimator):
         data.user_sw = user_sw
 
         fitted = {}
-        with kernel_threads(self.n_jobs):
+        # Overflow in a diverging fit is detected and reported by the engine.
+        with kernel_threads(self.n_jobs) as plan, np.errstate(all="ignore"):
             if self.solver in STOCHASTIC_SOLVERS:
                 fitted = self._run_stochastic(
-                    net, val_net, params, data, X_val, y_val, incremental, first_pass
+                    net, val_net, params, data, X_val, y_val, incremental, first_pass,
+                    plan,
                 )
             else:
                 new_params, loss, n_iter = fit_lbfgs(
-                    net=net, params=params, data=data, cfg=self._engine_cfg(n_samples)
+                    net=net, params=params, data=data, cfg=self._engine_cfg(n_samples),
+                    plan=plan,
                 )
                 params = new_params
                 fitted = {"loss_": loss, "n_iter_": n_iter}
@@ -328,21 +344,21 @@ class BaseNeuralNetwork(BaseEstimator):
                     "sample size. It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        return {
-            "alpha": float(self.alpha),
-            "batch_size": batch_size,
-            "shuffle": self.shuffle,
-            "tol": self.tol,
-            "n_iter_no_change": self.n_iter_no_change,
-            "early_stopping": self.early_stopping,
-            "max_iter": self.max_iter,
-            "verbose": self.verbose,
-            "learning_rate_init": self.learning_rate_init,
-            "max_fun": self.max_fun,
-        }
+        return TrainConfig(
+            alpha=float(self.alpha),
+            batch_size=batch_size,
+            shuffle=bool(self.shuffle),
+            tol=float(self.tol),
+            n_iter_no_change=self.n_iter_no_change,
+            early_stopping=bool(self.early_stopping),
+            max_iter=int(self.max_iter),
+            verbose=self.verbose,
+            learning_rate_init=float(self.learning_rate_init),
+            max_fun=int(self.max_fun),
+        )
 
     def _run_stochastic(self, net, val_net, params, data, X_val, y_val, incremental,
-                        first_pass):
+                        first_pass, plan):
         rs = self._random_state
         val = None
         if X_val is not None:
@@ -364,7 +380,7 @@ class BaseNeuralNetwork(BaseEstimator):
         best, interrupted = fit_stochastic(
             net=net, val_net=val_net, params=params, optimizer=optimizer, data=data,
             val=val, history=history, cfg=cfg, incremental=incremental,
-            shuffle_rs=rs, dropout_rng=dropout_rng, score_fn=self._score_val,
+            shuffle_rs=rs, dropout_rng=dropout_rng, score_fn=self._score_val, plan=plan,
         )
         if best is not None and (self.early_stopping):
             params = best
@@ -525,12 +541,12 @@ class BaseNeuralNetwork(BaseEstimator):
                 and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE):
             checked = validate_data(self, X, ensure_all_finite=False, **kwargs)
             if checked is X:
-                with kernel_threads(self.n_jobs, blas=False):
-                    if matrix_all_finite(X, work_split()):
+                with kernel_threads(self.n_jobs, blas=False) as plan:
+                    if _all_finite(X, plan):
                         return X
         return validate_data(self, X, **kwargs)
 
-    def _infer(self, name, X, specs, code, coefs, intercepts, chunk=4096):
+    def _infer(self, name, X, specs, code, coefs, intercepts, chunk=None):
         """Link-applied outputs of network ``name`` (``specs``, loss ``code``)
         with weights ``coefs``/``intercepts`` cast to ``X``'s dtype.
 
@@ -547,9 +563,9 @@ class BaseNeuralNetwork(BaseEstimator):
         # Tiny predictions (a few rows) never reach BLAS's threading
         # threshold, so they skip the cost of limiting it.
         widest = max((c.size for c in coefs), default=0)
-        blas = X.shape[0] * widest >= SMALL_GEMM_MACS
-        with kernel_threads(self.n_jobs, blas=blas):
-            return predict_outputs(net, X, chunk=chunk)
+        blas = X.shape[0] * widest >= threshold("blas_limit_min_macs")
+        with kernel_threads(self.n_jobs, blas=blas) as plan:
+            return net.predict(X, plan, chunk=chunk)
 
     def _inference_network(self, name, specs, code):
         """This thread's prediction network ``name`` for ``specs`` and ``code``.

@@ -10,31 +10,35 @@ import numpy as np
 
 from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
 from ._kernels.conv import (
-    conv2d_backward,
-    conv2d_backward_gemm,
-    conv2d_forward,
-    conv2d_forward_gemm,
-    conv2d_method,
-    conv2d_workspace_shape,
+    POOL_CODES,
+    col2im,
+    conv_delta,
+    conv_out,
     conv_output_size,
     conv_padding,
-    maxpool2d_backward,
-    maxpool2d_forward,
-    meanpool2d_backward,
-    meanpool2d_forward,
+    im2col,
+    pool_backward,
+    pool_forward,
 )
-from ._layers import LAYERS, Layer
+from ._layers import LAYERS, Layer, buffer, row_bounds
+from ._runtime import threshold
 
 RECTIFIERS = {ACTIVATION_CODES[a] for a in ("relu", "leaky_relu", "elu")}
 
-#: A GEMM convolution layer keeps its training batch's im2col matrices for
-#: the backward pass when they take at most this many bytes (LeNet's layers
-#: take 7.7 and 6.6 MB at batch 128, float32); larger layers rebuild them.
-KEEP_COLS_BYTES = 32 * 2**20
-
 
 class Conv2D(Layer):
-    """2-D convolution (cross-correlation) + bias + fused activation."""
+    """2-D convolution (cross-correlation) + bias + fused activation.
+
+    A batch is cut into chunks of samples by the plan (from the layer's
+    multiply-adds per sample); each chunk is one im2col matrix
+    ``cols (K, g*P)`` and one BLAS product ``y = w2 @ cols``
+    (``w2 = w.reshape(F, K)``) scattered into the output with the bias and
+    the activation.  The backward pass reverses it: ``dy`` in im2col order,
+    ``dw2 = dy @ cols.T`` (per chunk, added in chunk order), ``dcols = w2.T
+    @ dy`` gathered back into ``dx`` by ``col2im``.  A training batch's im2col
+    matrices are kept for the backward pass when they fit in
+    ``conv_cols_bytes``; otherwise each chunk rebuilds its own.
+    """
 
     def __init__(self, in_shape, filters, kernel_size, stride=1, padding="same",
                  activation="relu"):
@@ -51,9 +55,9 @@ class Conv2D(Layer):
         self.out_shape = (self.filters, oh, ow)
         self.act = ACTIVATION_CODES[activation]
         self.init_factor = 2.0 if self.act == LOGISTIC else 6.0
-        self.method = conv2d_method(c, self.filters, k, k, oh, ow)
-        self.work_shape = conv2d_workspace_shape(c, self.filters, k, k, oh, ow,
-                                                 method=self.method)
+        self.K = c * k * k
+        self.P = oh * ow
+        self.out = self.dx = None
 
     def param_shapes(self):
         return (self.filters,) + (self.in_shape[0], self.k, self.k), (self.filters,)
@@ -63,9 +67,7 @@ class Conv2D(Layer):
 
     def init_params(self, rs, dtype):
         # He-uniform for rectifiers (bound sqrt(6 / fan_in)), Glorot-uniform
-        # otherwise; biases U(+-1/sqrt(fan_in)) as PyTorch. Measured on the
-        # documented digits network (4 seeds): He 98.4% mean test accuracy,
-        # Glorot 98.2%, and Glorot missed 98% for random_state=0.
+        # otherwise; biases U(+-1/sqrt(fan_in)) as PyTorch.
         fan_in = self.in_shape[0] * self.k * self.k
         fan_out = self.filters * self.k * self.k
         if self.act in RECTIFIERS:
@@ -77,50 +79,85 @@ class Conv2D(Layer):
         self.b[...] = rs.uniform(-bias_bound, bias_bound, self.filters)
 
     def allocate(self, max_batch, dtype):
-        self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
-        self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
-        self.work = np.empty(self.work_shape, dtype=dtype)
-        # im2col matrices kept from forward to backward (rebuilding them cost
-        # 2-4% of a LeNet fit and 6-15% of a digits CNN fit, A/B measured);
-        # allocated by the first training forward, so prediction-only
-        # networks do not pay for them.
-        shape = (max_batch, self.in_shape[0] * self.k * self.k + 1,
-                 self.out_shape[1] * self.out_shape[2])
-        self.cols = np.empty((0,) + shape[1:], dtype=dtype)  # none kept yet
-        fits = np.prod(shape) * self.cols.itemsize <= KEEP_COLS_BYTES
-        self.cols_shape = shape if self.method == "gemm" and fits else None
+        F, K, P = self.filters, self.K, self.P
+        self.out = buffer(self.out, (max_batch,) + self.out_shape, dtype)
+        self.dx = buffer(self.dx, (max_batch,) + self.in_shape, dtype)
+        split = self.plan.split
+        nc = self.plan.chunks(max_batch, F * K * P)
+        # Samples per chunk: the batch's share, or fewer when one chunk's
+        # im2col matrix would exceed conv_cols_bytes.  Every chunk's matrix
+        # is kept from forward to backward when they fit there together.
+        per_sample = K * P * np.dtype(dtype).itemsize
+        cap = max(1, threshold("conv_cols_bytes") // per_sample)
+        self.group = min(-(-max_batch // nc), cap)
+        max_chunks = max(nc, -(-max_batch // self.group))
+        self.keep = self.keep_cols(max_chunks * self.group * per_sample)
+        slots = max_chunks if self.keep else split
+        # Flat rows, viewed as C-contiguous (K, width) / (F, width) matrices
+        # for a chunk of any width (a column slice would not be contiguous).
+        self.cols = np.empty((slots, K * self.group * P), dtype=dtype)
+        self.y = np.empty((split, F * self.group * P), dtype=dtype)
+        self.dw_parts = np.empty((max_chunks, F, K), dtype=dtype)
+        self.db_parts = np.empty((max_chunks, F), dtype=dtype)
 
-    def _kept_cols(self, n, training):
-        """``keep`` for the GEMM kernels: rows for ``n`` samples, or none."""
-        if training and self.cols_shape is not None and not self.cols.shape[0]:
-            self.cols = np.empty(self.cols_shape, dtype=self.cols.dtype)
-        return self.cols[:n] if self.cols.shape[0] else self.cols
+    @staticmethod
+    def keep_cols(nbytes):
+        """Whether a batch's im2col matrices (``nbytes``) are kept for the
+        backward pass (rebuilt there otherwise; the same bits either way)."""
+        return nbytes <= threshold("conv_cols_bytes")
+
+    def _cols(self, x, c, slot, nc, n, build):
+        """Chunk ``c``'s im2col matrix and sample range (built when asked)."""
+        n0, n1 = row_bounds(c, nc, n)
+        width = (n1 - n0) * self.P
+        cols = self.cols[c if self.keep else slot][:self.K * width].reshape(self.K, width)
+        if build:
+            ph, pw = self.pad
+            oh, ow = self.out_shape[1:]
+            im2col(cols, x, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
+        return cols, n0, n1
 
     def forward(self, x, training, rng):
         n = x.shape[0]
         x = x.reshape((n,) + self.in_shape)
         out = self.out[:n]
-        ph, pw = self.pad
-        if self.method == "gemm":
-            conv2d_forward_gemm(out, x, self.w, self.b, self.stride, ph, pw, self.work,
-                                self.act, self._kept_cols(n, training))
-        else:
-            conv2d_forward(out, x, self.w, self.b, self.stride, ph, pw, self.act)
+        w2 = self.w.reshape(self.filters, self.K)
+        nc = max(self.plan.chunks(n, self.filters * self.K * self.P),
+                 -(-n // self.group))
+
+        def chunk(c, slot):
+            cols, n0, n1 = self._cols(x, c, slot, nc, n, True)
+            y = self.y[slot][:self.filters * cols.shape[1]].reshape(self.filters, -1)
+            np.matmul(w2, cols, out=y)
+            conv_out(out, y, self.b, n0, n1, self.act)
+
+        self.plan.run(chunk, nc)
         self.x = x
+        self.nc = nc
         return out
 
     def backward(self, dout, need_dx):
         n = dout.shape[0]
         dout = dout.reshape((n,) + self.out_shape)
         dx = self.dx[:n]
+        F, K = self.filters, self.K
+        w2 = self.w.reshape(F, K)
+        nc = self.nc
         ph, pw = self.pad
-        if self.method == "gemm":
-            conv2d_backward_gemm(dx, self.dw, self.db, dout, self.out[:n], self.x, self.w,
-                                 self.stride, ph, pw, need_dx, self.work, self.act,
-                                 self._kept_cols(n, False))
-        else:
-            conv2d_backward(dx, self.dw, self.db, dout, self.out[:n], self.x, self.w,
-                            self.stride, ph, pw, need_dx, self.work, self.act)
+        oh, ow = self.out_shape[1:]
+
+        def chunk(c, slot):
+            cols, n0, n1 = self._cols(self.x, c, slot, nc, n, not self.keep)
+            dy = self.y[slot][:F * cols.shape[1]].reshape(F, -1)
+            conv_delta(dy, dout, self.out, n0, n1, self.act, self.db_parts[c])
+            np.matmul(dy, cols.T, out=self.dw_parts[c])
+            if need_dx:
+                np.matmul(w2.T, dy, out=cols)  # the chunk's cols are not needed again
+                col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
+
+        self.plan.run(chunk, nc)
+        np.sum(self.dw_parts[:nc], axis=0, out=self.dw.reshape(F, K))
+        np.sum(self.db_parts[:nc], axis=0, out=self.db)
         return dx if need_dx else None
 
 
@@ -136,34 +173,36 @@ class Pool2D(Layer):
         self.in_shape = (c, h, w)
         self.size = (min(int(size), h), min(int(size), w))
         self.mode = mode
+        self.code = POOL_CODES[mode]
         self.out_shape = (c, h // self.size[0], w // self.size[1])
 
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
         self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
-        if self.mode == "max":
-            self.argmax = np.empty((max_batch,) + self.out_shape, dtype=np.int32)
+        self.arg = np.zeros((max_batch,) + self.out_shape, dtype=np.int32)
+
+    def _run(self, kernel, a, b, c, n):
+        """``kernel(a, b, c, n0, n1, ...)`` over the plan's sample chunks."""
+        sh, sw = self.size
+        nc = self.plan.chunks(n, int(np.prod(self.in_shape)),
+                              threshold("parallel_min_elements"))
+
+        def chunk(k, slot):
+            n0, n1 = row_bounds(k, nc, n)
+            kernel(a, b, c, n0, n1, sh, sw, self.code)
+
+        self.plan.run(chunk, nc)
 
     def forward(self, x, training, rng):
         n = x.shape[0]
-        x = x.reshape((n,) + self.in_shape)
         out = self.out[:n]
-        sh, sw = self.size
-        if self.mode == "max":
-            maxpool2d_forward(out, self.argmax[:n], x, sh, sw)
-        else:
-            meanpool2d_forward(out, x, sh, sw)
+        self._run(pool_forward, out, self.arg, x.reshape((n,) + self.in_shape), n)
         return out
 
     def backward(self, dout, need_dx):
         n = dout.shape[0]
-        dout = dout.reshape((n,) + self.out_shape)
         dx = self.dx[:n]
-        sh, sw = self.size
-        if self.mode == "max":
-            maxpool2d_backward(dx, dout, self.argmax[:n], sh, sw)
-        else:
-            meanpool2d_backward(dx, dout, sh, sw)
+        self._run(pool_backward, dx, dout.reshape((n,) + self.out_shape), self.arg, n)
         return dx
 
 

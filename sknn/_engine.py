@@ -14,24 +14,33 @@ the same ``random_state`` the results track scikit-learn's to rounding.
 
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels.autoencoder import csr_rows_to_dense
-from ._kernels.dense import (
-    csr_gather,
-    gather_batch,
-    gather_batch_parallel,
-    gather_rows,
-    gather_vector,
-    vector_sum,
-    work_split,
-)
-from ._kernels.losses import apply_link, link_loss_grad, link_loss_grad_parallel
-from ._kernels.optim import all_finite, scale_grad_l2, sum_squares
-from ._layers import CSRBatch
+from ._kernels.losses import apply_link, link_loss_grad
+from ._layers import row_bounds
+from ._runtime import SERIAL, threshold
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The engine's settings for one fit, resolved from the estimator's
+    parameters (``batch_size`` already clipped to the data)."""
+
+    alpha: float
+    batch_size: int
+    shuffle: bool
+    tol: float
+    n_iter_no_change: float
+    early_stopping: bool
+    max_iter: int
+    verbose: int
+    learning_rate_init: float
+    max_fun: int
 
 
 class DivergenceError(ValueError):
@@ -54,11 +63,11 @@ LBFGS_DIVERGED_MSG = (
 class TrainData:
     """Training arrays in the dtype and layout the kernels need.
 
-    ``X`` is a C-contiguous dense array or a CSR matrix with int64 indices;
+    ``X`` is a C-contiguous dense array or a CSR matrix with sorted indices;
     ``Y`` the encoded targets ``(n, n_outputs)`` (dense; or, only when ``X`` is
-    CSR, a CSR matrix with int64 indices that batches densify row by row, for
-    autoencoders whose targets are their sparse input); ``sw`` the per-sample weights
-    (ones when the user gave none, which reproduces an unweighted mean).
+    CSR, a CSR matrix that batches densify, for autoencoders whose targets
+    are their sparse input); ``sw`` the per-sample weights (ones when the user
+    gave none, which reproduces an unweighted mean).
     """
 
     def __init__(self, X, Y, sw):
@@ -72,59 +81,70 @@ class TrainData:
         return TrainData(self.X[idx], self.Y[idx], self.sw[idx])
 
 
-# Batches of at least this many elements (rows x (features + targets)) are
-# gathered by both threads: a 256 x 784 float32 batch drawn at random from a
-# large X takes ~47 us on one core and ~25 us on two.
-PARALLEL_GATHER_MIN = 65536
-# Batches with at least this many outputs (rows x outputs, e.g. an
-# autoencoder's 256 x 784 reconstruction) compute the loss on both threads
-# (bit-identical to the serial kernel: row losses are added in row order).
-PARALLEL_LOSS_MIN = 65536
-
-
 class BatchBuffers:
     """Engine-owned batch buffers, allocated once per fit."""
 
-    def __init__(self, data, batch_size):
+    def __init__(self, data, batch_size, plan=SERIAL):
         dtype = data.Y.dtype
-        if data.sparse:
-            X = data.X
-            row_nnz = np.diff(X.indptr)
-            k = min(batch_size, row_nnz.shape[0])
-            cap = int(np.sort(row_nnz)[-k:].sum()) if k else 0
-            self.data = np.empty(max(cap, 1), dtype=dtype)
-            self.indices = np.empty(max(cap, 1), dtype=np.int64)
-            self.indptr = np.empty(batch_size + 1, dtype=np.int64)
+        self.plan = plan
         self.y = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.sw = np.empty(batch_size, dtype=dtype)
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
-        if not data.sparse:  # then Y is dense too (sparse Y = sparse X)
+        self.loss_parts = np.empty(plan.split)
+        if not data.sparse:
             self.x = np.empty((batch_size,) + data.X.shape[1:], dtype=dtype)
             self.x2 = self.x.reshape(batch_size, -1)
-            size = batch_size * (self.x2.shape[1] + self.y.shape[1])
-            self.split = work_split()
-            self._gather = (gather_batch_parallel if size >= PARALLEL_GATHER_MIN
-                            else gather_batch)
 
     def gather(self, data, idx):
         """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
         n = idx.shape[0]
-        if not data.sparse:  # dense X and Y: one kernel call
-            sw_sum = self._gather(self.x2, self.y, self.sw, data.X.reshape(data.n, -1),
-                                  data.Y, data.sw, idx, self.split)
-            return self.x[:n], self.y[:n], self.sw[:n], sw_sum
-        X = data.X
-        csr_gather(self.data, self.indices, self.indptr, X.data, X.indices, X.indptr, idx)
-        x = CSRBatch(self.data, self.indices, self.indptr, n)
-        y = self.y[:n]
-        Y = data.Y
-        if isinstance(Y, np.ndarray):
-            gather_rows(y, Y, idx)
-        else:  # sparse targets (CSR, int64 indices): densified per batch
-            csr_rows_to_dense(y, Y.data, Y.indices, Y.indptr, idx)
         sw = self.sw[:n]
-        sw_sum = gather_vector(sw, data.sw, idx)
-        return x, y, sw, sw_sum
+        np.take(data.sw, idx, out=sw)
+        sw_sum = float(sw.sum(dtype=np.float64))
+        Y = data.Y
+        y = self.y[:n]
+        if data.sparse:
+            x = data.X[idx]
+            if sp.issparse(Y):  # sparse targets: densified per batch
+                y[...] = Y[idx].toarray()
+            else:
+                np.take(Y, idx, axis=0, out=y)
+            return x, y, sw, sw_sum
+        X2 = data.X.reshape(data.n, -1)
+        x2 = self.x2[:n]
+        nc = self.plan.chunks(n, X2.shape[1] + Y.shape[1],
+                              threshold("parallel_min_elements"))
+        if nc == 1:
+            np.take(X2, idx, axis=0, out=x2)
+            np.take(Y, idx, axis=0, out=y)
+        else:
+            def rows(c, slot):
+                r0, r1 = row_bounds(c, nc, n)
+                np.take(X2, idx[r0:r1], axis=0, out=x2[r0:r1])
+                np.take(Y, idx[r0:r1], axis=0, out=y[r0:r1])
+
+            self.plan.run(rows, nc)
+        return self.x[:n], y, sw, sw_sum
+
+    def loss_grad(self, z, y, sw, code):
+        """The fused link/loss kernel over the batch, in row chunks for wide
+        outputs (chunk sums added in chunk order)."""
+        n = z.shape[0]
+        delta = self.delta[:n]
+        nc = self.plan.chunks(n, z.shape[1], threshold("parallel_min_elements"))
+        if nc == 1:
+            return link_loss_grad(delta, z, y, sw, code)
+        parts = self.loss_parts
+
+        def rows(c, slot):
+            r0, r1 = row_bounds(c, nc, n)
+            parts[c] = link_loss_grad(delta[r0:r1], z[r0:r1], y[r0:r1], sw[r0:r1], code)
+
+        self.plan.run(rows, nc)
+        total = 0.0
+        for c in range(nc):
+            total += parts[c]
+        return total
 
 
 def batch_slices(n, batch_size):
@@ -132,24 +152,25 @@ def batch_slices(n, batch_size):
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
-def dataset_loss(net, data, alpha, params, chunk=2048):
+def dataset_loss(net, data, alpha, params, plan=SERIAL, chunk=2048):
     """Objective (weighted mean loss + L2 term) of ``net`` on ``data``.
 
     ``net`` must be an inference network bound to the current parameters.
     """
     total = 0.0
     n = data.n
-    bufs = BatchBuffers(data, min(chunk, n))
-    net.allocate(min(chunk, n), data.Y.dtype)
+    bufs = BatchBuffers(data, min(chunk, n), plan)
+    net.allocate(min(chunk, n), data.Y.dtype, plan)
     all_idx = np.arange(n, dtype=np.int64)
     sw_sum = 0.0
     for start, stop in batch_slices(n, chunk):
         x, y, sw, s = bufs.gather(data, all_idx[start:stop])
         z = net.forward(x, training=False)
-        total += link_loss_grad(bufs.delta[: stop - start], z, y, sw, net.loss_code)
+        total += bufs.loss_grad(z, y, sw, net.loss_code)
         total += net.penalty(sw)
         sw_sum += s
-    sq = sum_squares(params, net.n_weights)
+    w = params[:net.n_weights]
+    sq = float(np.dot(w, w))
     return (total + 0.5 * alpha * sq) / sw_sum
 
 
@@ -246,6 +267,7 @@ def fit_stochastic(
     shuffle_rs,
     dropout_rng,
     score_fn,
+    plan=SERIAL,
 ):
     """Run SGD/Adam epochs over ``data``, updating ``params`` in place.
 
@@ -260,9 +282,7 @@ def fit_stochastic(
     data, val : TrainData, TrainData or None
         Training and validation data; ``val.y_raw`` is what ``score_fn`` gets.
     history : History
-    cfg : dict
-        ``alpha, batch_size, shuffle, tol, n_iter_no_change, early_stopping,
-        max_iter, verbose, learning_rate_init``.
+    cfg : TrainConfig
     incremental : bool
         One epoch only (``partial_fit``).
     shuffle_rs : numpy.random.RandomState
@@ -271,6 +291,8 @@ def fit_stochastic(
         Draws dropout masks and other training-time noise.
     score_fn : callable ``(outputs, val) -> float``
         Validation score (higher is better).
+    plan : ExecutionPlan
+        How the call's work is chunked and run.
 
     Returns
     -------
@@ -283,29 +305,22 @@ def fit_stochastic(
     net.bind_flat(params, grad)
     val_net.bind_flat(params, None)
     n = data.n
-    batch_size = cfg["batch_size"]
-    net.allocate(batch_size, dtype)
-    bufs = BatchBuffers(data, batch_size)
+    batch_size = cfg.batch_size
+    net.allocate(batch_size, dtype, plan)
+    bufs = BatchBuffers(data, batch_size, plan)
     sample_idx = np.arange(n, dtype=np.int64)
     slices = batch_slices(n, batch_size)
-    alpha = cfg["alpha"]
+    alpha = cfg.alpha
     nw = net.n_weights
     loss_code = net.loss_code
-    early_stopping = cfg["early_stopping"]
-    reporter = EpochReporter(cfg["verbose"], len(slices))
+    early_stopping = cfg.early_stopping
+    reporter = EpochReporter(cfg.verbose, len(slices))
     progress = reporter.progress
     best_params = params.copy() if early_stopping else None
     interrupted = False
-    loss_grad = link_loss_grad
-    if batch_size * bufs.delta.shape[1] >= PARALLEL_LOSS_MIN:
-        split = work_split()
-
-        def loss_grad(delta, z, y, sw, code):
-            return link_loss_grad_parallel(delta, z, y, sw, code, split)
-
     try:
-        for _ in range(cfg["max_iter"]):
-            if cfg["shuffle"]:
+        for _ in range(cfg.max_iter):
+            if cfg.shuffle:
                 perm = np.arange(n)
                 shuffle_rs.shuffle(perm)
                 sample_idx = sample_idx[perm]
@@ -313,19 +328,18 @@ def fit_stochastic(
             for start, stop in slices:
                 x, y, sw, sw_sum = bufs.gather(data, sample_idx[start:stop])
                 z = net.forward(x, True, dropout_rng)
-                delta = bufs.delta[: stop - start]
-                batch_loss = loss_grad(delta, z, y, sw, loss_code) + net.penalty(sw)
-                net.backward(delta)
-                sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum)
+                batch_loss = bufs.loss_grad(z, y, sw, loss_code) + net.penalty(sw)
+                net.backward(bufs.delta[: stop - start])
+                sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan)
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
                 if not np.isfinite(batch_loss):
                     raise DivergenceError(
-                        DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+                        DIVERGED_MSG.format(lr=cfg.learning_rate_init))
                 accumulated += batch_loss * (stop - start)
                 if progress is not None:
                     progress.batch(batch_loss)
-            if not all_finite(params):
-                raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+            if not np.isfinite(params).all():
+                raise DivergenceError(DIVERGED_MSG.format(lr=cfg.learning_rate_init))
             history.n_iter += 1
             history.loss = accumulated / n
             history.t += n
@@ -333,13 +347,14 @@ def fit_stochastic(
 
             val_score = val_loss = None
             if val is not None:
-                val_score, val_loss = _validate(val_net, val, params, alpha, score_fn)
+                val_score, val_loss = _validate(val_net, val, params, alpha, score_fn,
+                                                plan)
                 history.validation_scores.append(val_score)
                 history.validation_loss_curve.append(val_loss)
             reporter.epoch(history.n_iter, history.loss, val_score, val_loss,
                            optimizer.learning_rate)
             if early_stopping:
-                if val_score < history.best_validation_score + cfg["tol"]:
+                if val_score < history.best_validation_score + cfg.tol:
                     history.no_improvement_count += 1
                 else:
                     history.no_improvement_count = 0
@@ -349,7 +364,7 @@ def fit_stochastic(
             else:
                 if val_score is not None and val_score > history.best_validation_score:
                     history.best_validation_score = val_score
-                if history.loss_curve[-1] > history.best_loss - cfg["tol"]:
+                if history.loss_curve[-1] > history.best_loss - cfg.tol:
                     history.no_improvement_count += 1
                 else:
                     history.no_improvement_count = 0
@@ -358,28 +373,28 @@ def fit_stochastic(
 
             optimizer.iteration_ends(history.t)
 
-            if history.no_improvement_count > cfg["n_iter_no_change"]:
+            if history.no_improvement_count > cfg.n_iter_no_change:
                 if early_stopping:
                     msg = (
                         "Validation score did not improve more than tol=%f for %d"
-                        " consecutive epochs." % (cfg["tol"], cfg["n_iter_no_change"])
+                        " consecutive epochs." % (cfg.tol, cfg.n_iter_no_change)
                     )
                 else:
                     msg = (
                         "Training loss did not improve more than tol=%f for %d"
-                        " consecutive epochs." % (cfg["tol"], cfg["n_iter_no_change"])
+                        " consecutive epochs." % (cfg.tol, cfg.n_iter_no_change)
                     )
-                if optimizer.trigger_stopping(msg, cfg["verbose"]):
+                if optimizer.trigger_stopping(msg, cfg.verbose):
                     break
                 history.no_improvement_count = 0
 
             if incremental:
                 break
 
-            if history.n_iter == cfg["max_iter"]:
+            if history.n_iter == cfg.max_iter:
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) reached and the"
-                    " optimization hasn't converged yet." % cfg["max_iter"],
+                    " optimization hasn't converged yet." % cfg.max_iter,
                     ConvergenceWarning,
                 )
         if not early_stopping:
@@ -390,15 +405,15 @@ def fit_stochastic(
             z = net.forward(x, False)
             apply_link(z, loss_code)
             if not np.isfinite(z).all():
-                raise DivergenceError(DIVERGED_MSG.format(lr=cfg["learning_rate_init"]))
+                raise DivergenceError(DIVERGED_MSG.format(lr=cfg.learning_rate_init))
     except KeyboardInterrupt:
         # The interrupt lands between kernel calls: every kernel updates its
         # outputs completely, and ``params`` only changes inside the one
         # optimizer kernel, so the weights are a consistent state.
         interrupted = True
-        if not all_finite(params):
+        if not np.isfinite(params).all():
             raise DivergenceError(
-                DIVERGED_MSG.format(lr=cfg["learning_rate_init"])) from None
+                DIVERGED_MSG.format(lr=cfg.learning_rate_init)) from None
         warnings.warn(
             "Training interrupted by user; keeping the weights learned so far.",
             UserWarning,
@@ -406,39 +421,15 @@ def fit_stochastic(
     return best_params, interrupted
 
 
-def _validate(val_net, val, params, alpha, score_fn):
+def _validate(val_net, val, params, alpha, score_fn, plan):
     """Validation score and validation objective for the current weights."""
-    X = val.X
-    outputs = val_net.predict(X) if not val.sparse else _predict_sparse(val_net, X)
+    outputs = val_net.predict(val.X, plan)
     score = score_fn(outputs, val)
-    loss = dataset_loss(val_net, val, alpha, params)
+    loss = dataset_loss(val_net, val, alpha, params, plan)
     return score, loss
 
 
-def _predict_sparse(net, X, chunk=2048):
-    """Link-applied outputs for CSR ``X``, one chunk of rows at a time."""
-    n = X.shape[0]
-    out = np.empty((n,) + tuple(net.out_shape), dtype=X.dtype)
-    net.allocate(min(chunk, n), X.dtype)
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        part = X[start:stop]
-        batch = CSRBatch(part.data, part.indices.astype(np.int64),
-                         part.indptr.astype(np.int64), stop - start)
-        z = net.forward(batch, training=False)
-        apply_link(z, net.loss_code)
-        out[start:stop] = z
-    return out
-
-
-def predict_outputs(net, X, chunk=4096):
-    """Link-applied network outputs for dense or CSR ``X``, in chunks."""
-    if isinstance(X, np.ndarray):
-        return net.predict(X, chunk=chunk)
-    return _predict_sparse(net, X, chunk=chunk)
-
-
-def make_objective(net, data, alpha, dtype, chunk=4096):
+def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096):
     """Full-batch objective ``theta -> (loss, grad)`` over ``data``.
 
     Loss and gradient come from the same kernels as the stochastic solvers,
@@ -453,12 +444,13 @@ def make_objective(net, data, alpha, dtype, chunk=4096):
     grad = np.empty_like(work)
     total_grad = np.empty_like(work)
     net.bind_flat(work, grad)
-    net.allocate(chunk, dtype)
-    bufs = BatchBuffers(data, chunk)
+    net.allocate(chunk, dtype, plan)
+    bufs = BatchBuffers(data, chunk, plan)
     all_idx = np.arange(n, dtype=np.int64)
     slices = batch_slices(n, chunk)
-    sw_total = vector_sum(data.sw)
+    sw_total = float(np.sum(data.sw, dtype=np.float64))
     whole = len(slices) == 1 and not data.sparse
+    nw = net.n_weights
 
     def fun(theta):
         work[...] = theta
@@ -469,28 +461,30 @@ def make_objective(net, data, alpha, dtype, chunk=4096):
             else:
                 x, y, sw, _ = bufs.gather(data, all_idx[start:stop])
             z = net.forward(x, False)
-            delta = bufs.delta[: stop - start]
-            loss += link_loss_grad(delta, z, y, sw, net.loss_code) + net.penalty(sw)
-            net.backward(delta)
+            loss += bufs.loss_grad(z, y, sw, net.loss_code) + net.penalty(sw)
+            net.backward(bufs.delta[: stop - start])
             if k == 0:
                 np.copyto(total_grad, grad)
             else:
                 np.add(total_grad, grad, out=total_grad)
-        sq = scale_grad_l2(total_grad, work, net.n_weights, alpha, 1.0 / sw_total)
+        w = work[:nw]
+        sq = float(np.dot(w, w))
+        total_grad[:nw] += alpha * w
+        np.multiply(total_grad, total_grad.dtype.type(1.0 / sw_total), out=total_grad)
         loss = (loss + 0.5 * alpha * sq) / sw_total
         return loss, total_grad.astype(np.float64)
 
     return fun
 
 
-def fit_lbfgs(*, net, params, data, cfg):
+def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL):
     """Minimise the full-batch objective with SciPy's L-BFGS-B.
 
     Returns ``(params, loss, n_iter)``; ``params`` is a new array.
     """
-    fun = make_objective(net, data, cfg["alpha"], params.dtype)
-    options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"], "gtol": cfg["tol"]}
-    if cfg["verbose"]:
+    fun = make_objective(net, data, cfg.alpha, params.dtype, plan)
+    options = {"maxfun": cfg.max_fun, "maxiter": cfg.max_iter, "gtol": cfg.tol}
+    if cfg.verbose:
         options["disp"] = True
     # The best finite point evaluated so far, kept for a KeyboardInterrupt.
     best = {"loss": np.inf, "x": None, "n_iter": 0}
@@ -518,9 +512,9 @@ def fit_lbfgs(*, net, params, data, cfg):
         if best["x"] is None:
             return params.copy(), None, best["n_iter"]
         return best["x"].astype(params.dtype), float(best["loss"]), best["n_iter"]
-    n_iter = _check_lbfgs(res, cfg["max_iter"])
+    n_iter = _check_lbfgs(res, cfg.max_iter)
     new = res.x.astype(params.dtype)
-    if not np.isfinite(res.fun) or not all_finite(new):
+    if not np.isfinite(res.fun) or not np.isfinite(new).all():
         # L-BFGS-B stops at once on a non-finite objective and returns its
         # starting point: a "fitted" model with loss_ = nan would be a silent
         # wrong answer.

@@ -14,82 +14,34 @@ Interface every layer implements (see :class:`Layer`):
   ``RandomState``), in scikit-learn's order.
 * ``allocate(max_batch, dtype)``: the layer's output and input-gradient buffers.
 * ``forward(x, training, rng) -> out``; ``backward(dout, need_dx) -> dx``.
+
+Every layer reads ``self.plan`` (:class:`sknn._runtime.ExecutionPlan`, set by
+the network for each call) to decide how its work is chunked and run.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
-from ._kernels.dense import (
-    MAX_CHUNKS,
-    MIN_FORWARD_ROWS,
-    csr_dense_backward,
-    csr_dense_forward,
-    dense_backward,
-    dense_backward_pair,
-    dense_backward_parallel,
-    dense_forward,
-    dense_forward_parallel,
-    work_split,
-)
-from ._kernels.regularization import dropout_forward, multiply
-from ._threads import threading_layer
-
-# A layer's kernels depend on its shape only (never on n_jobs), so the same
-# layer runs the same arithmetic for any thread count and results stay
-# bit-identical.  With ``macs`` the multiply-adds of one full batch's forward
-# GEMM:
-#
-# * from FORWARD_PARALLEL_MIN_MACS, with at least two chunks' worth of rows
-#   (so a one-row prediction never pays a launch), the forward pass is split
-#   in row chunks (``dense_forward_parallel``; the same rows through the same
-#   GEMM);
-# * from PARALLEL_MIN_MACS the backward pass is split in row and weight-row
-#   chunks (``dense_backward_parallel``);
-# * from PAIR_MIN_MACS up to that, the backward pass runs its two halves side
-#   by side (``dense_backward_pair``: the serial kernel's own calls, hence the
-#   same bits): ``dw`` and ``dx``, or the two halves of ``dw`` for a first
-#   layer.
-#
-# Measured on this 2-core machine with the ``omp`` layer (launch ~2 us):
-# splitting the digits network's 1.28M-MAC first layer (batch 200, 64 ->
-# 100) in both directions made a 200-epoch float64 fit 1.26-1.31 ms per epoch
-# against 1.66-1.75 (six alternating processes each); splitting the forward
-# pass of its 200k-MAC output layer too, 1.21-1.25 against 1.28-1.32, and a
-# first fit then compiles one kernel fewer (cold MLP fits 9.4-10.5 s against
-# 9.9-10.5 s, three alternating rounds each); 20 000 MACs per
-# product already gain in the pair kernel (7.9 -> 7.6 us) and 32 768 in
-# float32 lose (5.9 -> 6.1 us).  The row-split backward kernel stays for
-# large layers: it compiles in ~3 s, against ~1 s for the pair, which
-# matters for a first fit's compile budget.
-FORWARD_PARALLEL_MIN_MACS = 100_000
-PARALLEL_MIN_MACS = 8_000_000
-PAIR_MIN_MACS = 50_000
-# On Numba's ``workqueue`` layer a launch costs ~90 us, which only layers from
-# PARALLEL_MIN_MACS repay, and on a one-CPU machine no launch pays: there,
-# below it, a chunked forward pass runs the kernel's serial twin (the same
-# chunks in order: the same bits, no launch) and the backward pass the serial
-# kernel (the pair's calls in order).
-
-
-class CSRBatch:
-    """A batch of rows of a CSR matrix held in engine-owned buffers."""
-
-    __slots__ = ("data", "indices", "indptr", "n_rows")
-
-    def __init__(self, data, indices, indptr, n_rows):
-        self.data = data
-        self.indices = indices
-        self.indptr = indptr
-        self.n_rows = n_rows
-
-    @property
-    def shape(self):  # only the row count is ever read
-        return (self.n_rows,)
+from ._kernels.dense import act_grad_colsum, bias_act
+from ._runtime import SERIAL
 
 
 def n_rows(x):
-    """Number of samples in a dense array or a :class:`CSRBatch`."""
+    """Number of samples in a dense array or a sparse batch."""
     return x.shape[0]
+
+
+def row_bounds(c, nc, n):
+    """Rows ``[r0, r1)`` of chunk ``c`` of ``nc`` over ``n`` rows."""
+    return c * n // nc, (c + 1) * n // nc
+
+
+def buffer(current, shape, dtype):
+    """``current`` when it already has ``shape`` and ``dtype``, else a new array."""
+    if current is None or current.shape != shape or current.dtype != dtype:
+        return np.empty(shape, dtype=dtype)
+    return current
 
 
 class Layer:
@@ -97,6 +49,7 @@ class Layer:
 
     in_shape = ()
     out_shape = ()
+    plan = SERIAL
 
     def param_shapes(self):
         return None, None
@@ -123,6 +76,11 @@ class Dense(Layer):
     ``init_factor`` is Glorot's uniform bound numerator (6, or 2 for logistic
     units) as in scikit-learn, so the same ``random_state`` gives the same
     initial weights as ``MLPClassifier``.
+
+    The products are NumPy calls on BLAS; a product of at least the plan's
+    ``parallel_min_macs`` is cut into row chunks (the forward pass and
+    ``dx``: batch rows; ``dw``: weight rows), each one BLAS call on its own
+    rows, run on the plan's threads.
     """
 
     def __init__(self, n_in, n_out, activation="identity", init_activation=None):
@@ -133,6 +91,7 @@ class Dense(Layer):
         self.act = ACTIVATION_CODES[activation]
         init_act = activation if init_activation is None else init_activation
         self.init_factor = 2.0 if ACTIVATION_CODES[init_act] == LOGISTIC else 6.0
+        self.out = self.dx = self.db_parts = None
 
     def param_shapes(self):
         return (self.n_in, self.n_out), (self.n_out,)
@@ -149,64 +108,82 @@ class Dense(Layer):
         self.b[...] = rs.uniform(-bound, bound, self.n_out)
 
     def allocate(self, max_batch, dtype):
-        self.out = np.empty((max_batch, self.n_out), dtype=dtype)
-        self.dx = np.empty((max_batch, self.n_in), dtype=dtype)
-        self.split = work_split()
-        macs = max_batch * self.n_in * self.n_out
-        parallel = macs >= PARALLEL_MIN_MACS
-        # The row-split kernel's bias partial sums; the other two kernels
-        # need n_in * n_out values for a first layer (see ``backward``).
-        self.work = np.empty(MAX_CHUNKS * self.n_out, dtype=dtype)
-        # Below PARALLEL_MIN_MACS the side-by-side kernels only pay with a
-        # cheap launch and a second core (split is the machine's CPU count).
-        cheap = threading_layer() != "workqueue" and self.split > 1
-        chunked = parallel or (macs >= FORWARD_PARALLEL_MIN_MACS
-                               and max_batch >= 2 * MIN_FORWARD_ROWS)
-        if not chunked:
-            self._fwd = dense_forward
-        elif parallel or cheap:
-            self._fwd = dense_forward_parallel
-        else:  # the same chunks in order, without a launch
-            self._fwd = dense_forward_parallel.serial
-        self._bwd = dense_backward_parallel if parallel else dense_backward
-        if not parallel and macs >= PAIR_MIN_MACS and cheap:
-            self._bwd = dense_backward_pair
+        self.out = buffer(self.out, (max_batch, self.n_out), dtype)
+        self.dx = buffer(self.dx, (max_batch, self.n_in), dtype)
+        self.db_parts = buffer(self.db_parts, (self.plan.split, self.n_out), dtype)
 
     def forward(self, x, training, rng):
         n = n_rows(x)
         out = self.out[:n]
-        if isinstance(x, CSRBatch):
-            csr_dense_forward(out, x.data, x.indices, x.indptr, self.w, self.b, self.act)
-        else:
-            self._fwd(out, x.reshape(n, self.n_in), self.w, self.b, self.act, self.split)
+        w, b, act = self.w, self.b, self.act
         self.x = x
+        if sp.issparse(x):
+            out[...] = x @ w
+            bias_act(out, b, act)
+            return out
+        x = x.reshape(n, self.n_in)
+        nc = self.plan.chunks(n, self.n_in * self.n_out)
+        if nc == 1:
+            np.matmul(x, w, out=out)
+            bias_act(out, b, act)
+            return out
+
+        def rows(c, slot):
+            r0, r1 = row_bounds(c, nc, n)
+            np.matmul(x[r0:r1], w, out=out[r0:r1])
+            bias_act(out[r0:r1], b, act)
+
+        self.plan.run(rows, nc)
         return out
 
     def backward(self, dout, need_dx):
+        """``dout`` (n, n_out) holds dL/d(out); it is overwritten with
+        ``dz = dout * f'(z)``.  Then ``dw = x.T @ dz``, ``db = sum_rows(dz)``
+        and, when ``need_dx``, ``dx = dz @ w.T``."""
         x = self.x
         n = n_rows(x)
-        if isinstance(x, CSRBatch):
-            csr_dense_backward(
-                self.dw, self.db, dout, self.out[:n], x.data, x.indices, x.indptr,
-                self.act,
-            )
-            return None
+        out = self.out[:n]
+        dz = dout.reshape(n, self.n_out)
         dx = self.dx[:n]
-        if (not need_dx and self._bwd is not dense_backward_parallel
-                and self.work.size < self.w.size):
-            # half of a first layer's weight gradient (dense_backward and
-            # dense_backward_pair); allocated by the first training pass, so
-            # predicting networks do not hold a copy of every weight matrix
-            self.work = np.empty(self.w.size, dtype=self.work.dtype)
-        self._bwd(
-            dx, self.dw, self.db, self.work, dout, self.out[:n], x.reshape(n, self.n_in),
-            self.w, self.act, need_dx, self.split,
-        )
+        if sp.issparse(x):
+            act_grad_colsum(dz, out, self.act, self.db)
+            self.dw[...] = x.T @ dz
+            return None
+        x = x.reshape(n, self.n_in)
+        plan = self.plan
+        nc = plan.chunks(n, self.n_in * self.n_out)
+        if nc == 1:
+            act_grad_colsum(dz, out, self.act, self.db)
+            np.matmul(x.T, dz, out=self.dw)
+            if need_dx:
+                np.matmul(dz, self.w.T, out=dx)
+        else:
+            parts = self.db_parts[:nc]
+
+            def rows(c, slot):
+                r0, r1 = row_bounds(c, nc, n)
+                act_grad_colsum(dz[r0:r1], out[r0:r1], self.act, parts[c])
+                if need_dx:
+                    np.matmul(dz[r0:r1], self.w.T, out=dx[r0:r1])
+
+            plan.run(rows, nc)
+            np.sum(parts, axis=0, out=self.db)
+            kc = plan.chunks(self.n_in, n * self.n_out)
+
+            def weight_rows(c, slot):
+                i0, i1 = row_bounds(c, kc, self.n_in)
+                np.matmul(x[:, i0:i1].T, dz, out=self.dw[i0:i1])
+
+            plan.run(weight_rows, kc)
         return dx.reshape((n,) + self.in_shape) if need_dx else None
 
 
 class Dropout(Layer):
-    """Inverted dropout on the previous layer's output (training only)."""
+    """Inverted dropout on the previous layer's output (training only).
+
+    The uniform draws come from the engine's seeded generator, so masks are
+    reproducible and independent of the thread count.
+    """
 
     def __init__(self, shape, rate):
         self.in_shape = self.out_shape = tuple(shape)
@@ -216,7 +193,6 @@ class Dropout(Layer):
         shape = (max_batch,) + self.in_shape
         self.out = np.empty(shape, dtype=dtype)
         self.mask = np.empty(shape, dtype=dtype)
-        self.u = np.empty(shape, dtype=dtype)
         self.dx = np.empty(shape, dtype=dtype)
 
     def forward(self, x, training, rng):
@@ -225,13 +201,12 @@ class Dropout(Layer):
             return x
         self.active = True
         n = x.shape[0]
-        u = self.u[:n]
-        rng.random(out=u, dtype=u.dtype)
+        mask = self.mask[:n]
+        rng.random(out=mask, dtype=mask.dtype)
+        # mask = (u >= rate) / (1 - rate), in place
+        np.multiply(mask >= self.rate, mask.dtype.type(1.0 / (1.0 - self.rate)), out=mask)
         out = self.out[:n]
-        dropout_forward(
-            out.reshape(-1), self.mask[:n].reshape(-1), x.reshape(-1), u.reshape(-1),
-            self.rate,
-        )
+        np.multiply(x, mask, out=out)
         return out
 
     def backward(self, dout, need_dx):
@@ -239,7 +214,7 @@ class Dropout(Layer):
             return dout
         n = dout.shape[0]
         dx = self.dx[:n]
-        multiply(dx.reshape(-1), dout.reshape(-1), self.mask[:n].reshape(-1))
+        np.multiply(dout, self.mask[:n], out=dx)
         return dx
 
 

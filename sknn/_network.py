@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from ._jit import materialize
 from ._kernels.losses import apply_link
+from ._runtime import SERIAL, threshold
 
 
 class Network:
@@ -127,15 +127,14 @@ class Network:
         return coefs, intercepts
 
     # -- passes -----------------------------------------------------------
-    def allocate(self, max_batch, dtype):
-        """(Re)allocate every layer's buffers; a no-op when nothing changed."""
-        key = (int(max_batch), np.dtype(dtype))
+    def allocate(self, max_batch, dtype, plan=SERIAL):
+        """Hand every layer the call's ``plan`` and (re)allocate its buffers
+        for batches of up to ``max_batch`` rows (a no-op when unchanged)."""
+        for layer in self.layers:
+            layer.plan = plan
+        key = (int(max_batch), np.dtype(dtype), plan.split)
         if getattr(self, "_allocated", None) == key:
             return
-        # Kernels run next: set them up now, so that the kernels layers pick
-        # here are the compiled dispatchers, not the lazy placeholders that
-        # would forward every call (see sknn._jit).
-        materialize()
         for layer in self.layers:
             layer.allocate(max_batch, dtype)
         self._allocated = key
@@ -171,19 +170,20 @@ class Network:
         for layer in self._finish_layers:
             layer.finish_backward()
 
-    def predict(self, X, chunk=4096, out=None):
-        """Link-applied outputs for all rows of a dense ``X``, in chunks.
+    def predict(self, X, plan=SERIAL, chunk=None, out=None):
+        """Link-applied outputs for all rows of ``X`` (dense or CSR), in chunks.
 
         Memory stays bounded by ``chunk`` rows of workspace plus the output.
         """
+        if chunk is None:
+            chunk = threshold("predict_chunk_rows")
         n = X.shape[0]
         dtype = X.dtype
         if out is None:
             out = np.empty((n,) + tuple(self.out_shape), dtype=dtype)
-        self.allocate(min(chunk, max(n, 1)), dtype)
+        self.allocate(min(chunk, max(n, 1)), dtype, plan)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             z = self.forward(X[start:stop], training=False)
-            apply_link(z, self.loss_code)
-            out[start:stop] = z
+            out[start:stop] = apply_link(z, self.loss_code)
         return out

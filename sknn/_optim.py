@@ -13,7 +13,32 @@ and Python values, so it pickles and survives Numba upgrades; warm starts and
 
 import numpy as np
 
-from ._kernels.optim import adam_step, sgd_step
+from ._kernels.optim import optimizer_step
+from ._layers import row_bounds
+from ._runtime import SERIAL, threshold
+
+
+def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam):
+    """One optimizer step over ``params``; returns ``sum(w**2)`` of the
+    weights before it.  Large vectors are cut into chunks by ``plan`` (shape
+    only); the chunks' sums are added in chunk order."""
+    n = params.shape[0]
+    nc = plan.chunks(n, 1, threshold("parallel_min_elements"))
+    if nc == 1:
+        return optimizer_step(params, grad, s1, s2, 0, n, n_weights, alpha, inv_sw, lr,
+                              h1, h2, h3, is_adam)
+    parts = np.empty(nc)
+
+    def chunk(c, slot):
+        lo, hi = row_bounds(c, nc, n)
+        parts[c] = optimizer_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw,
+                                  lr, h1, h2, h3, is_adam)
+
+    plan.run(chunk, nc)
+    total = 0.0
+    for c in range(nc):
+        total += parts[c]
+    return total
 
 
 class SGD:
@@ -29,9 +54,10 @@ class SGD:
         self.power_t = power_t
         self.velocity = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad, n_weights, alpha, inv_sw):
-        return sgd_step(params, grad, self.velocity, n_weights, alpha, inv_sw,
-                        self.learning_rate, self.momentum, self.nesterov)
+    def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL):
+        return step(plan, params, grad, self.velocity, self.velocity, n_weights,
+                    alpha, inv_sw, self.learning_rate, self.momentum,
+                    1.0 if self.nesterov else 0.0, 0.0, False)
 
     def iteration_ends(self, time_step):
         if self.lr_schedule == "invscaling":
@@ -68,15 +94,15 @@ class Adam:
         self.m = np.zeros(n_params, dtype=dtype)
         self.v = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad, n_weights, alpha, inv_sw):
+    def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL):
         self.t += 1
         self.learning_rate = (
             self.learning_rate_init
             * np.sqrt(1 - self.beta_2**self.t)
             / (1 - self.beta_1**self.t)
         )
-        return adam_step(params, grad, self.m, self.v, n_weights, alpha, inv_sw,
-                         self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+        return step(plan, params, grad, self.m, self.v, n_weights, alpha, inv_sw,
+                    self.learning_rate, self.beta_1, self.beta_2, self.epsilon, True)
 
     def iteration_ends(self, time_step):
         pass

@@ -174,7 +174,7 @@ def test_float32_and_n_jobs_determinism(digits):
 
 def test_keeping_im2col_between_passes_changes_no_bit(digits, monkeypatch):
     # Training keeps each batch's im2col matrices for the backward pass when
-    # they fit KEEP_COLS_BYTES; with no room they are rebuilt.  Both fits
+    # they fit conv_cols_bytes; with no room they are rebuilt.  Both fits
     # must give the same weights (two conv layers: the second needs dx).
     import sknn._conv_layers as conv_layers
 
@@ -187,7 +187,7 @@ def test_keeping_im2col_between_passes_changes_no_bit(digits, monkeypatch):
         return _quiet_fit(est, X, y)
 
     kept = fit()
-    monkeypatch.setattr(conv_layers, "KEEP_COLS_BYTES", 0)
+    monkeypatch.setattr(conv_layers.Conv2D, "keep_cols", staticmethod(lambda nbytes: False))
     rebuilt = fit()
     for a, b in zip(kept.coefs_ + kept.intercepts_, rebuilt.coefs_ + rebuilt.intercepts_):
         np.testing.assert_array_equal(a, b)

@@ -2,7 +2,6 @@
 
 import warnings
 
-import numba
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
@@ -35,51 +34,55 @@ def test_bit_identical_across_fits_and_n_jobs(digits, solver, dtype):
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
 
-def test_n_jobs_is_restored_after_calls(digits):
+def test_blas_thread_limit_is_restored_after_calls(digits):
+    from threadpoolctl import threadpool_info
+
     X, y = digits
-    before = numba.get_num_threads()
+    before = [lib["num_threads"] for lib in threadpool_info()]
     reg = _fit(MLPRegressorX(hidden_layer_sizes=(4,), max_iter=1, n_jobs=1), X, y)
-    assert numba.get_num_threads() == before
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
     reg.predict(X)
-    assert numba.get_num_threads() == before
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
 
 
+@pytest.fixture
+def many_chunks(monkeypatch):
+    """Cut every piece of work into 3 chunks (more than the threads there
+    are): the plan's thresholds at their minimum, the CPU split at 3."""
+    from sknn import _runtime
+
+    table = dict(_runtime.THRESHOLDS)
+    for name in ("parallel_min_macs", "parallel_min_elements", "min_chunk_rows"):
+        table[name] = (1, table[name][1])
+    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
+    monkeypatch.setattr(_runtime, "cpu_split", lambda: 3)
+    runs = []
+    run = _runtime._Team.run
+
+    def counting(self, fn, n_chunks, n_threads):
+        runs.append(n_chunks)
+        return run(self, fn, n_chunks, n_threads)
+
+    monkeypatch.setattr(_runtime._Team, "run", counting)
+    return runs
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv", "autoencoder"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_chunked_digits_layer_same_bits_on_every_threading_layer(digits, dtype,
-                                                                 monkeypatch):
-    # hidden (100,) at batch 200: the first layer has 200 x 64 x 100 = 1.28M
-    # multiply-adds, so its forward pass runs in two row chunks and its
-    # backward pass computes the two halves of dw side by side.  On Numba's
-    # workqueue layer the same calls run serially (the forward kernel's serial
-    # twin, the serial backward kernel); the weights must not depend on which.
-    from sknn import _layers
-    from sknn._kernels.dense import (
-        dense_backward,
-        dense_backward_pair,
-        dense_forward,
-        dense_forward_parallel,
-    )
+def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype, many_chunks):
+    # Chunks are cut from shapes and the CPU count only; one thread runs them
+    # all in order, two threads share them: the weights must not differ.
+    from sknn import AutoEncoderTransformer, ConvClassifier
 
     X, y = digits
-    X = X.astype(dtype)
-    monkeypatch.setattr(_layers, "work_split", lambda: 2)  # two CPUs, as here
-    layer = _layers.Dense(64, 100, "relu")
-    layer.allocate(200, dtype)
-    assert layer._fwd is dense_forward_parallel
-    assert layer._bwd is dense_backward_pair
-    wide = _layers.Dense(784, 256, "relu")
-    wide.allocate(1, dtype)  # 200k MACs, but one row: no chunks, so no launch
-    assert wide._fwd is dense_forward
-    params = dict(hidden_layer_sizes=(100,), max_iter=3, random_state=0)
-    fits = [_fit(MLPClassifierX(n_jobs=n, **params), X, y) for n in (1, 2)]
-    monkeypatch.setattr(_layers, "threading_layer", lambda: "workqueue")
-    layer.allocate(300, dtype)  # a new size re-chooses the kernels
-    assert layer._fwd is dense_forward_parallel.serial
-    assert layer._bwd is dense_backward
-    fits.append(_fit(MLPClassifierX(n_jobs=2, **params), X, y))
-    monkeypatch.undo()
-    monkeypatch.setattr(_layers, "work_split", lambda: 1)  # a one-CPU machine
-    layer.allocate(400, dtype)
-    assert layer._fwd is dense_forward_parallel.serial
-    assert layer._bwd is dense_backward
+    X, y = X[:300].astype(dtype) / 16, y[:300]
+    make = {
+        "mlp": lambda n: MLPClassifierX((32, 16), max_iter=2, random_state=0, n_jobs=n),
+        "conv": lambda n: ConvClassifier(input_shape=(1, 8, 8), filters=(4, 6), max_iter=2,
+                                         random_state=0, n_jobs=n),
+        "autoencoder": lambda n: AutoEncoderTransformer(4, (16,), max_iter=2,
+                                                        random_state=0, n_jobs=n),
+    }[name]
+    fits = [_fit(make(n), X, None if name == "autoencoder" else y) for n in (1, 2, 2)]
+    assert many_chunks and set(many_chunks) == {3}  # the team ran 3-chunk regions
     _assert_same_weights(fits)

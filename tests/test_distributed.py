@@ -94,20 +94,43 @@ def _assert_same_search(local, remote):
 
 def test_worker_thread_budget(client):
     """Kernels on a worker use the worker's budget, not all the machine's cores."""
-    from sknn._threads import effective_n_jobs, kernel_threads
+    from sknn._runtime import kernel_threads
 
     def threads():
-        import numba
-
-        with kernel_threads(None) as n:
-            return os.environ.get("OMP_NUM_THREADS"), n, numba.get_num_threads(), \
-                effective_n_jobs(-1)
+        with kernel_threads(None) as plan:
+            return os.environ.get("OMP_NUM_THREADS"), plan.n_threads
 
     result = client.run(threads)
     assert len(result) == N_WORKERS
-    for omp, n, numba_n, _ in result.values():
+    for omp, n in result.values():
         assert omp == str(THREADS_PER_WORKER)
-        assert n == numba_n == THREADS_PER_WORKER
+        assert n == THREADS_PER_WORKER
+
+
+def test_warming_each_worker_once_leaves_nothing_to_compile(client, data):
+    """``client.run(sknn.precompile)`` (the README's recipe) fills or loads each
+    worker's kernel cache once; the worker's fits then compile nothing."""
+    import sknn
+
+    seconds = client.run(sknn.precompile, verbose=False)
+    assert len(seconds) == N_WORKERS and all(s > 0 for s in seconds.values())
+
+    def fit_and_count(X, y):
+        from sknn import _jit
+
+        def compiled():  # signatures compiled (not loaded) in this process so far
+            return sum(sum(lazy.target.stats.cache_misses.values())
+                       for lazy in _jit._registry if lazy.target is not None
+                       and not lazy.inline)
+
+        before = compiled()
+        clone(_small_mlp()).fit(X, y).predict_proba(X)
+        return compiled() - before
+
+    X, y = data
+    futures = [client.submit(fit_and_count, X, y, workers=[w], pure=False)
+               for w in client.scheduler_info()["workers"]]
+    assert client.gather(futures) == [0] * N_WORKERS
 
 
 def test_estimators_travel_between_processes(client, data):

@@ -1,26 +1,57 @@
-"""Tests for the convolution and pooling kernels in ``sknn._kernels.conv``."""
+"""Convolution and pooling kernels, the Conv2D/Pool2D layers and a small
+conv network against plain NumPy float64 references and finite differences."""
 
-import numba
 import numpy as np
 import pytest
-from _extras import one_and_all_threads
+from scipy.special import expit
 
+import sknn._conv_layers  # noqa: F401  (registers "conv2d" and "pool2d")
+from sknn import _runtime
+from sknn._base import build_network
+from sknn._conv_layers import Conv2D, Pool2D
 from sknn._kernels import conv as K
-from sknn._kernels.activations import ACTIVATION_CODES, IDENTITY, activate, activation_grad
+from sknn._kernels.activations import ACTIVATION_CODES
+from sknn._kernels.losses import SOFTMAX_CE, link_loss_grad
+from sknn._runtime import SERIAL, ExecutionPlan
 
 DTYPES = [np.float64, np.float32]
-METHODS = ["direct", "gemm"]
+CHUNKED = [ExecutionPlan(n_threads=1, split=3), ExecutionPlan(n_threads=2, split=3)]
 
 
-def _tol(dtype):
-    if dtype == np.float32:
-        return dict(rtol=2e-4, atol=2e-5)
-    return dict(rtol=1e-10, atol=1e-12)
+def tol(dtype, scale=1.0):
+    t = (1e-12 if dtype == np.float64 else 2e-6) * scale
+    return dict(rtol=t, atol=t)
 
 
-# ---------------------------------------------------------------------------
-# Plain NumPy references (float64, explicit loops over output positions)
-# ---------------------------------------------------------------------------
+def ref_act(name, z):
+    return {"identity": z, "logistic": expit(z), "tanh": np.tanh(z),
+            "relu": np.maximum(z, 0.0), "leaky_relu": np.where(z > 0, z, 0.01 * z),
+            "elu": np.where(z > 0, z, np.expm1(z))}[name]
+
+
+def deriv_from_output(name, a):
+    a = np.asarray(a, np.float64)
+    return {"identity": np.ones_like(a), "logistic": a * (1 - a), "tanh": 1 - a * a,
+            "relu": (a > 0) * 1.0, "leaky_relu": np.where(a > 0, 1.0, 0.01),
+            "elu": np.where(a > 0, 1.0, a + 1)}[name]
+
+
+@pytest.fixture
+def thresholds(monkeypatch):
+    """``set(**values)`` overrides THRESHOLDS entries; the plan's are at their
+    minimum from the start, so work is cut into the plan's ``split`` chunks."""
+    table = dict(_runtime.THRESHOLDS)
+    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
+
+    def set_(**values):
+        for name, value in values.items():
+            table[name] = (value, table[name][1])
+
+    set_(parallel_min_macs=1, parallel_min_elements=1, min_chunk_rows=1)
+    return set_
+
+
+# -- NumPy references (float64, explicit loops over output positions) ----------------
 
 
 def _padded(x, KH, KW, stride, pad_h, pad_w, OH, OW):
@@ -34,10 +65,9 @@ def _padded(x, KH, KW, stride, pad_h, pad_w, OH, OW):
 
 def ref_conv_forward(x, w, b, stride, pad_h, pad_w, OH, OW):
     x, w, b = (np.asarray(a, np.float64) for a in (x, w, b))
-    N = x.shape[0]
     F, _, KH, KW = w.shape
     xp = _padded(x, KH, KW, stride, pad_h, pad_w, OH, OW)
-    out = np.zeros((N, F, OH, OW))
+    out = np.zeros((x.shape[0], F, OH, OW))
     for i in range(OH):
         for j in range(OW):
             win = xp[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW]
@@ -64,6 +94,29 @@ def ref_conv_backward(dout, x, w, stride, pad_h, pad_w):
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
 
+def ref_im2col(x, KH, KW, stride, ph, pw, OH, OW):
+    """``cols (C*KH*KW, N*OH*OW)`` of all of ``x``'s samples."""
+    N, C = x.shape[:2]
+    xp = _padded(np.asarray(x, np.float64), KH, KW, stride, ph, pw, OH, OW)
+    cols = np.empty((C, KH, KW, N, OH, OW))
+    for p in range(KH):
+        for q in range(KW):
+            win = xp[:, :, p:p + stride * OH:stride, q:q + stride * OW:stride]
+            cols[:, p, q] = win.transpose(1, 0, 2, 3)
+    return cols.reshape(C * KH * KW, N * OH * OW)
+
+
+def ref_col2im(cols, shape, KH, KW, stride, ph, pw, OH, OW):
+    N, C, H, W = shape
+    dxp = _padded(np.zeros(shape), KH, KW, stride, ph, pw, OH, OW)
+    c6 = np.asarray(cols, np.float64).reshape(C, KH, KW, N, OH, OW)
+    for p in range(KH):
+        for q in range(KW):
+            dxp[:, :, p:p + stride * OH:stride, q:q + stride * OW:stride] += (
+                c6[:, p, q].transpose(1, 0, 2, 3))
+    return dxp[:, :, ph:ph + H, pw:pw + W]
+
+
 def _windows(x, sh, sw):
     """(N, C, OH, OW, sh*sw) view of the pooling windows, row-major inside."""
     N, C, H, W = x.shape
@@ -73,544 +126,279 @@ def _windows(x, sh, sw):
     return v.reshape(N, C, OH, OW, sh * sw)
 
 
-# ---------------------------------------------------------------------------
-# Calling helpers
-# ---------------------------------------------------------------------------
+def ref_pool(x, dout, sh, sw, mode):
+    """(out, arg, dx) of non-overlapping pooling; dropped rows/cols get 0."""
+    win = _windows(x, sh, sw)
+    N, C, OH, OW, _ = win.shape
+    dx = np.zeros(x.shape)
+    if mode == "mean":
+        dx[:, :, :OH * sh, :OW * sw] = np.repeat(np.repeat(dout, sh, 2), sw, 3) / (sh * sw)
+        return win.mean(-1), None, dx
+    arg = win.argmax(-1)  # first maximum; NaN counts as the maximum
+    for n, c, i, j in np.ndindex(N, C, OH, OW):
+        p, q = divmod(arg[n, c, i, j], sw)
+        dx[n, c, i * sh + p, j * sw + q] = dout[n, c, i, j]
+    return win.max(-1), arg, dx
 
 
-def _geometry(H, W, KH, KW, stride, padding):
-    OH = K.conv_output_size(H, KH, stride, padding)
-    OW = K.conv_output_size(W, KW, stride, padding)
-    return OH, OW, K.conv_padding(H, KH, stride, padding), K.conv_padding(W, KW, stride, padding)
+def geometry(H, W, KH, KW, stride, padding):
+    OH, OW = K.conv_output_size(H, KH, stride, padding), K.conv_output_size(W, KW, stride,
+                                                                            padding)
+    return OH, OW, K.conv_padding(H, KH, stride, padding), K.conv_padding(W, KW, stride,
+                                                                          padding)
 
 
-def _work(x, w, OH, OW, method, n_blocks=K.CONV_NBLOCK):
-    F, C, KH, KW = w.shape
-    shape = K.conv2d_workspace_shape(C, F, KH, KW, OH, OW, method, n_blocks)
-    return np.full(shape, np.nan, x.dtype)  # garbage in the workspace must not leak
+# -- im2col / col2im ------------------------------------------------------------------
+
+# (C, H, W, KH, KW), stride, padding; the last: a kernel larger than the image
+IM2COL_CASES = [(case, stride, padding)
+                for case in [(1, 5, 5, 3, 3), (2, 6, 7, 3, 2), (3, 4, 9, 1, 4)]
+                for stride in (1, 2) for padding in ("valid", "same")]
+IM2COL_CASES += [((2, 2, 3, 3, 3), 1, "same"), ((2, 2, 3, 3, 3), 2, "same")]
 
 
-def _no_keep(x, w, OH, OW):
-    return np.empty((0, w[0].size + 1, OH * OW), x.dtype)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n0, n1", [(0, 5), (1, 4), (4, 5)])
+@pytest.mark.parametrize("case, stride, padding", IM2COL_CASES)
+def test_im2col_col2im_match_numpy(case, stride, padding, n0, n1, dtype):
+    C, H, W, KH, KW = case
+    rng = np.random.default_rng(sum(case) + stride)
+    OH, OW, ph, pw = geometry(H, W, KH, KW, stride, padding)
+    args = (n0, n1, KH, KW, stride, ph, pw, OH, OW)
+    x = rng.standard_normal((5, C, H, W)).astype(dtype)
+    cols = np.full((C * KH * KW, (n1 - n0) * OH * OW), np.nan, dtype)
+    K.im2col(cols, x, *args)
+    np.testing.assert_array_equal(cols, ref_im2col(x[n0:n1], KH, KW, stride, ph, pw, OH, OW))
 
-
-def conv_forward(x, w, b, stride, ph, pw, OH, OW, method, act=IDENTITY, keep=None,
-                 n_blocks=K.CONV_NBLOCK):
-    out = np.full((x.shape[0], w.shape[0], OH, OW), np.nan, x.dtype)
-    if method == "direct":
-        K.conv2d_forward(out, x, w, b, stride, ph, pw, act)
-    else:
-        keep = _no_keep(x, w, OH, OW) if keep is None else keep
-        K.conv2d_forward_gemm(out, x, w, b, stride, ph, pw,
-                              _work(x, w, OH, OW, method, n_blocks), act, keep)
-    return out
-
-
-def conv_backward(dout, x, w, stride, ph, pw, method, need_dx=True, n_blocks=K.CONV_NBLOCK,
-                  out=None, act=IDENTITY, keep=None):
-    """Gradients; ``dout`` is not modified (the kernels overwrite their copy)."""
-    dout = dout.copy()
-    out = np.full_like(dout, np.nan) if out is None else out
+    c = rng.standard_normal(cols.shape).astype(dtype)
     dx = np.full_like(x, np.nan)
-    dw = np.full_like(w, np.nan)
-    db = np.full(w.shape[0], np.nan, x.dtype)
-    work = _work(x, w, dout.shape[2], dout.shape[3], method, n_blocks)
-    if method == "direct":
-        K.conv2d_backward(dx, dw, db, dout, out, x, w, stride, ph, pw, need_dx, work, act)
-    else:
-        keep = _no_keep(x, w, *dout.shape[2:]) if keep is None else keep
-        K.conv2d_backward_gemm(dx, dw, db, dout, out, x, w, stride, ph, pw, need_dx, work,
-                               act, keep)
-    return dx, dw, db
+    K.col2im(dx, c, *args)
+    assert np.isnan(dx[:n0]).all() and np.isnan(dx[n1:]).all()  # other samples untouched
+    want = ref_col2im(c, (n1 - n0, C, H, W), KH, KW, stride, ph, pw, OH, OW)
+    np.testing.assert_allclose(dx[n0:n1], want, **tol(dtype, 5))
+    # the adjoint: <im2col(x), c> == <x, col2im(c)>
+    lhs = np.dot(cols.astype(np.float64).ravel(), c.astype(np.float64).ravel())
+    rhs = np.dot(x[n0:n1].astype(np.float64).ravel(), dx[n0:n1].astype(np.float64).ravel())
+    assert rhs == pytest.approx(lhs, rel=tol(dtype, 10)["rtol"], abs=tol(dtype, 10)["atol"])
 
 
-def _random_conv(rng, N, C, H, W, F, KH, KW, dtype):
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((F, C, KH, KW)).astype(dtype)
+# -- conv_out / conv_delta -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(ACTIVATION_CODES))
+def test_conv_out_and_conv_delta_match_numpy(name, dtype):
+    rng = np.random.default_rng(6)
+    N, F, OH, OW, n0, n1 = 5, 3, 4, 3, 1, 4
+    g, P = n1 - n0, OH * OW
+    code = ACTIVATION_CODES[name]
+    y = rng.standard_normal((F, g * P)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype)
-    return x, w, b
-
-
-# ---------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------
-
-
-def test_conv_output_size_and_padding():
-    assert K.conv_output_size(8, 3, 1, "same") == 8
-    assert K.conv_output_size(8, 3, 2, "same") == 4
-    assert K.conv_output_size(7, 3, 2, "same") == 4
-    assert K.conv_output_size(8, 3, 1, "valid") == 6
-    assert K.conv_output_size(8, 3, 2, "valid") == 3
-    assert K.conv_output_size(3, 3, 5, "valid") == 1
-    # TensorFlow "same": total = max((OH-1)*s + K - H, 0), before = total // 2
-    assert K.same_padding(8, 3, 1) == 1
-    assert K.same_padding(8, 4, 1) == 1  # total 3: 1 before, 2 after
-    assert K.same_padding(8, 3, 2) == 0  # total 1: 0 before, 1 after
-    assert K.same_padding(7, 3, 2) == 1  # total 2
-    assert K.same_padding(5, 1, 1) == 0
-    assert K.same_padding(2, 5, 1) == 2  # kernel larger than the image
-    assert K.conv_padding(8, 3, 1, "valid") == 0
-    assert K.conv_padding(8, 3, 1, "same") == 1
-    assert K.pool_output_size(7, 2) == 3
-    assert K.pool_output_size(8, 2) == 4
-
-
-@pytest.mark.parametrize(
-    "call, exc",
-    [
-        (lambda: K.conv_output_size(2, 3, 1, "valid"), ValueError),
-        (lambda: K.conv_output_size(8, 3, 1, "full"), ValueError),
-        (lambda: K.conv_output_size(8, 3, 0, "same"), ValueError),
-        (lambda: K.conv_output_size(8, 0, 1, "same"), ValueError),
-        (lambda: K.conv_output_size(8.0, 3, 1, "same"), TypeError),
-        (lambda: K.conv_output_size(8, True, 1, "same"), TypeError),
-        (lambda: K.same_padding(8, 3, -1), ValueError),
-        (lambda: K.conv_padding(2, 3, 1, "valid"), ValueError),
-        (lambda: K.pool_output_size(1, 2), ValueError),
-        (lambda: K.pool_output_size(4, 0), ValueError),
-        (lambda: K.conv2d_workspace_shape(1, 1, 3, 3, 4, 4, "fft"), ValueError),
-        (lambda: K.conv2d_workspace_shape(1, 1, 3, 3, 4, 4, n_blocks=0), ValueError),
-    ],
-)
-def test_helper_errors(call, exc):
-    with pytest.raises(exc):
-        call()
-
-
-def test_workspace_shape_and_method():
-    k = 3 * 5 * 4
-    assert K.conv2d_workspace_shape(3, 8, 5, 4, 6, 7) == (K.CONV_NBLOCK, 8 * (k + 1))
-    # 8 * 61 * 42 multiply-adds per sample: 6 samples per product, their
-    # maps side by side at the end
-    assert K.conv_group(k, 8, 42) == 6
-    assert K.conv2d_workspace_shape(3, 8, 5, 4, 6, 7, "gemm", 4) == (
-        4, (k + 1) * (16 + 6 * 42) + 8 * 6 * 42)
-    # 1024 outputs: one sample per product, written in place (no maps part)
-    assert K.conv_group(k, 8, 1024) == 1
-    assert K.conv2d_workspace_shape(3, 8, 5, 4, 32, 32, "gemm", 4) == (
-        4, (k + 1) * (16 + 1024))
-    assert K.conv2d_method(8, 16, 5, 5, 12, 12) == "gemm"
-    assert K.conv2d_method(1, 1, 3, 3, 4, 4) == "direct"
-    assert K.conv2d_method(1, 16, 3, 3, 8, 8) == "gemm"
-
-
-# ---------------------------------------------------------------------------
-# Convolution vs the NumPy reference
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("padding", ["same", "valid"])
-@pytest.mark.parametrize("C", [1, 3])
-@pytest.mark.parametrize("kernel", [(3, 3), (4, 2)])
-def test_conv_matches_reference(method, dtype, stride, padding, C, kernel):
-    rng = np.random.default_rng(stride * 100 + C * 10 + kernel[1])
-    N, H, W, F = 5, 8, 7, 4
-    KH, KW = kernel
-    x, w, b = _random_conv(rng, N, C, H, W, F, KH, KW, dtype)
-    OH, OW, ph, pw = _geometry(H, W, KH, KW, stride, padding)
-
-    out = conv_forward(x, w, b, stride, ph, pw, OH, OW, method)
-    assert out.dtype == dtype
-    ref = ref_conv_forward(x, w, b, stride, ph, pw, OH, OW)
-    np.testing.assert_allclose(out, ref, **_tol(dtype))
+    out = np.full((N, F, OH, OW), np.nan, dtype)
+    K.conv_out(out, y, b, n0, n1, code)
+    z = y.astype(np.float64).reshape(F, g, OH, OW).transpose(1, 0, 2, 3) + b[:, None, None]
+    np.testing.assert_allclose(out[n0:n1], ref_act(name, z), **tol(dtype, 5))
+    assert np.isnan(out[:n0]).all() and np.isnan(out[n1:]).all()
 
     dout = rng.standard_normal(out.shape).astype(dtype)
-    dx, dw, db = conv_backward(dout, x, w, stride, ph, pw, method)
-    rdx, rdw, rdb = ref_conv_backward(dout, x, w, stride, ph, pw)
-    for got, ref in ((dx, rdx), (dw, rdw), (db, rdb)):
-        assert got.dtype == dtype
-        np.testing.assert_allclose(got, ref, **_tol(dtype))
+    d = dout.copy()
+    dy = np.full((F, g * P), np.nan, dtype)
+    db = np.full(F, np.nan, dtype)
+    K.conv_delta(dy, d, out, n0, n1, code, db)
+    dz = dout[n0:n1] * deriv_from_output(name, out[n0:n1])
+    np.testing.assert_allclose(d[n0:n1], dz, **tol(dtype, 5))  # dout scaled in place
+    np.testing.assert_array_equal(d[:n0], dout[:n0])
+    np.testing.assert_array_equal(d[n1:], dout[n1:])
+    np.testing.assert_array_equal(dy, d[n0:n1].transpose(1, 0, 2, 3).reshape(F, g * P))
+    np.testing.assert_allclose(db, dz.sum(axis=(0, 2, 3)), **tol(dtype, 20))
+
+
+# -- pooling --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_direct_and_gemm_agree_any_block_count(dtype):
-    rng = np.random.default_rng(7)
-    N, C, H, W, F, KH, KW, stride = 11, 2, 9, 9, 3, 3, 3, 2
-    x, w, b = _random_conv(rng, N, C, H, W, F, KH, KW, dtype)
-    OH, OW, ph, pw = _geometry(H, W, KH, KW, stride, "same")
-    out_d = conv_forward(x, w, b, stride, ph, pw, OH, OW, "direct")
-    out_g = conv_forward(x, w, b, stride, ph, pw, OH, OW, "gemm")
-    np.testing.assert_allclose(out_d, out_g, **_tol(dtype))
-    dout = rng.standard_normal(out_d.shape).astype(dtype)
-    ref = conv_backward(dout, x, w, stride, ph, pw, "direct")
-    # more blocks than samples, one block, and an uneven split
-    for n_blocks in (1, 3, 32):
-        for method in METHODS:
-            got = conv_backward(dout, x, w, stride, ph, pw, method, n_blocks=n_blocks)
-            for g, r in zip(got, ref):
-                np.testing.assert_allclose(g, r, **_tol(dtype))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("stride, padding, size, n_blocks, group", [
-    # 22x22 outputs: 4 samples per product; 11 samples in 2 blocks (5 and 6)
-    # make groups of 4, 1 | 4, 2: full groups, a short one and one-sample
-    # groups, which write out[n] in place
-    (1, "same", 22, 2, 4),
-    # stride 2, no padding: 16x16 outputs, 8 per product; one block of 11
-    # makes groups of 8, 3
-    (2, "valid", 33, 1, 8),
-])
-def test_gemm_groups_of_samples_match_the_direct_kernels(stride, padding, size, n_blocks,
-                                                         group, dtype):
-    # Kept and rebuilt im2col matrices give the same bits; the direct
-    # kernels (no groups) agree, input gradient included.
-    rng = np.random.default_rng(13)
-    N, C, F = 11, 2, 3
-    x, w, b = _random_conv(rng, N, C, size, size, F, 3, 3, dtype)
-    OH, OW, ph, pw = _geometry(size, size, 3, 3, stride, padding)
-    assert K.conv_group(C * 9, F, OH * OW) == group
-    relu = ACTIVATION_CODES["relu"]
-    keep = np.full((N, C * 9 + 1, OH * OW), np.nan, dtype)
-    geometry = (stride, ph, pw, OH, OW)
-    out = conv_forward(x, w, b, *geometry, "gemm", relu, keep, n_blocks=n_blocks)
-    assert not np.isnan(keep).any()
-    rebuilt = conv_forward(x, w, b, *geometry, "gemm", relu, n_blocks=n_blocks)
-    np.testing.assert_array_equal(out, rebuilt)
-    np.testing.assert_allclose(out, conv_forward(x, w, b, *geometry, "direct", relu),
-                               **_tol(dtype))
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    args = (dout, x, w, stride, ph, pw)
-    got = conv_backward(*args, "gemm", n_blocks=n_blocks, out=out, act=relu, keep=keep)
-    again = conv_backward(*args, "gemm", n_blocks=n_blocks, out=out, act=relu)
-    want = conv_backward(*args, "direct", n_blocks=n_blocks, out=out, act=relu)
-    for g, a, r in zip(got, again, want):
-        np.testing.assert_array_equal(g, a)
-        np.testing.assert_allclose(g, r, **_tol(dtype))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("activation", sorted(ACTIVATION_CODES))
-def test_fused_activation_equals_separate_passes(activation, method, dtype):
-    # The kernels apply the activation (forward) and its derivative
-    # (backward) per sample; the result must be the identity-activation
-    # kernel followed or preceded by the element-wise activation kernels.
-    code = ACTIVATION_CODES[activation]
-    rng = np.random.default_rng(11)
-    x, w, b = _random_conv(rng, 5, 2, 7, 6, 3, 3, 3, dtype)
-    OH, OW, ph, pw = _geometry(7, 6, 3, 3, 1, "same")
-    out = conv_forward(x, w, b, 1, ph, pw, OH, OW, method, code)
-    ref = conv_forward(x, w, b, 1, ph, pw, OH, OW, method)
-    activate(ref.reshape(-1), code)
-    np.testing.assert_array_equal(out, ref)
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    got = conv_backward(dout, x, w, 1, ph, pw, method, out=out, act=code)
-    dz = dout.copy()
-    activation_grad(dz.reshape(-1), out.reshape(-1), code)
-    want = conv_backward(dz, x, w, 1, ph, pw, method)
-    for g, r in zip(got, want):
-        np.testing.assert_array_equal(g, r)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("stride, padding", [(1, "same"), (2, "valid")])
-def test_kept_im2col_gives_the_same_bits(stride, padding, dtype):
-    # The forward pass may keep its im2col matrices for the backward pass, in
-    # keep's rows (one per sample, even more rows than samples): the
-    # results are those of rebuilding them, and backward leaves keep as it is.
-    rng = np.random.default_rng(5)
-    x, w, b = _random_conv(rng, 7, 3, 9, 8, 4, 3, 2, dtype)
-    OH, OW, ph, pw = _geometry(9, 8, 3, 2, stride, padding)
-    keep = np.full((9, 3 * 3 * 2 + 1, OH * OW), np.nan, dtype)
-    relu = ACTIVATION_CODES["relu"]
-    out = conv_forward(x, w, b, stride, ph, pw, OH, OW, "gemm", relu, keep[:7])
-    ref = conv_forward(x, w, b, stride, ph, pw, OH, OW, "gemm", relu)
-    np.testing.assert_array_equal(out, ref)
-    assert not np.isnan(keep[:7]).any() and np.isnan(keep[7:]).all()
-    kept = keep.copy()
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    got = conv_backward(dout, x, w, stride, ph, pw, "gemm", out=out, act=relu, keep=keep)
-    want = conv_backward(dout, x, w, stride, ph, pw, "gemm", out=out, act=relu)
-    for g, r in zip(got, want):
-        np.testing.assert_array_equal(g, r)
-    np.testing.assert_array_equal(keep, kept)
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_conv_backward_without_dx(method):
-    rng = np.random.default_rng(3)
-    x, w, _ = _random_conv(rng, 4, 2, 6, 6, 3, 3, 3, np.float64)
-    dout = rng.standard_normal((4, 3, 6, 6))
-    dx_ref, dw_ref, db_ref = conv_backward(dout, x, w, 1, 1, 1, method)
-    dw = np.empty_like(w)
-    db = np.empty(3)
-    dummy = np.empty((0, 0, 0, 0))
-    work = _work(x, w, 6, 6, method)
-    if method == "direct":
-        K.conv2d_backward(dummy, dw, db, dout, dout, x, w, 1, 1, 1, False, work, IDENTITY)
-    else:
-        K.conv2d_backward_gemm(dummy, dw, db, dout, dout, x, w, 1, 1, 1, False, work,
-                               IDENTITY, _no_keep(x, w, 6, 6))
-    np.testing.assert_array_equal(dw, dw_ref)
-    np.testing.assert_array_equal(db, db_ref)
-
-
-def test_conv_kernel_argument_errors():
-    x = np.zeros((2, 3, 6, 6))
-    w = np.zeros((4, 3, 3, 3))
-    b = np.zeros(4)
-    out = np.zeros((2, 4, 4, 4))
-    with pytest.raises(ValueError):
-        K.conv2d_forward(out, x, w[:, :2].copy(), b, 1, 0, 0, 0)  # channel mismatch
-    with pytest.raises(ValueError):
-        K.conv2d_forward(out, x, w, b, 0, 0, 0, 0)  # stride 0
-    with pytest.raises(ValueError):
-        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 10)), 0,
-                              np.zeros((0, 28, 16)))  # work too small
-    with pytest.raises(ValueError):
-        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 1000)), 0,
-                              np.zeros((1, 28, 16)))  # keep has too few rows
-    with pytest.raises(ValueError):
-        K.conv2d_forward_gemm(out, x, w, b, 1, 0, 0, np.zeros((2, 1000)), 0,
-                              np.zeros((2, 27, 16)))  # keep lacks the ones row
-    with pytest.raises(ValueError):
-        K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0, True,
-                          np.zeros((2, 5)), 0)  # work too small
-    with pytest.raises(ValueError):
-        K.conv2d_backward(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0, True,
-                          np.zeros((0, 200)), 0)  # no blocks
-    with pytest.raises(ValueError):
-        K.conv2d_backward_gemm(x[:1].copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0,
-                               True, np.zeros((2, 1000)), 0, np.zeros((0, 28, 16)))  # dx
-    with pytest.raises(ValueError):
-        K.conv2d_backward_gemm(x.copy(), w.copy(), b.copy(), out, out[:1], x, w, 1, 0, 0,
-                               True, np.zeros((2, 1000)), 0, np.zeros((0, 28, 16)))  # out
-    with pytest.raises(ValueError):
-        K.conv2d_backward_gemm(x.copy(), w.copy(), b.copy(), out, out, x, w, 1, 0, 0,
-                               True, np.zeros((2, 1000)), 0, np.zeros((2, 28, 15)))  # keep
-
-
-# ---------------------------------------------------------------------------
-# Finite differences (float64) and float32 vs float64
-# ---------------------------------------------------------------------------
-
-
-def _central_diff(loss, a, eps=1e-6):
-    g = np.empty_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        lp = loss()
-        flat[i] = old - eps
-        lm = loss()
-        flat[i] = old
-        gflat[i] = (lp - lm) / (2 * eps)
-    return g
-
-
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("stride, padding", [(1, "same"), (2, "same"), (2, "valid")])
-def test_conv_gradients_finite_differences(method, stride, padding):
-    rng = np.random.default_rng(11)
-    N, C, H, W, F, KH, KW = 2, 2, 5, 6, 3, 3, 2
-    x, w, b = _random_conv(rng, N, C, H, W, F, KH, KW, np.float64)
-    OH, OW, ph, pw = _geometry(H, W, KH, KW, stride, padding)
-    R = rng.standard_normal((N, F, OH, OW))
-
-    def loss():
-        return np.sum(conv_forward(x, w, b, stride, ph, pw, OH, OW, method) * R)
-
-    dx, dw, db = conv_backward(R, x, w, stride, ph, pw, method)
-    np.testing.assert_allclose(dx, _central_diff(loss, x), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(dw, _central_diff(loss, w), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(db, _central_diff(loss, b), rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_conv_float32_matches_float64(method):
-    rng = np.random.default_rng(5)
-    x, w, b = _random_conv(rng, 6, 3, 7, 7, 4, 3, 3, np.float64)
-    OH, OW, ph, pw = _geometry(7, 7, 3, 3, 1, "same")
-    R = rng.standard_normal((6, 4, OH, OW))
-    f32 = [a.astype(np.float32) for a in (x, w, b, R)]
-    out64 = conv_forward(x, w, b, 1, ph, pw, OH, OW, method)
-    out32 = conv_forward(*f32[:3], 1, ph, pw, OH, OW, method)
-    np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
-    g64 = conv_backward(R, x, w, 1, ph, pw, method)
-    g32 = conv_backward(f32[3], f32[0], f32[1], 1, ph, pw, method)
-    for a32, a64 in zip(g32, g64):
-        assert a32.dtype == np.float32
-        np.testing.assert_allclose(a32, a64, rtol=1e-4, atol=1e-4 * np.abs(a64).max())
-
-
-# ---------------------------------------------------------------------------
-# Pooling
-# ---------------------------------------------------------------------------
-
-
-def _distinct_input(rng, shape, dtype):
-    """Values at least 0.05 apart, so finite differences never cross a tie."""
-    v = rng.permutation(np.prod(shape)).reshape(shape) * 0.05
-    return (v - v.mean()).astype(dtype)
-
-
-def maxpool(x, sh, sw, idx_dtype=None):
-    if idx_dtype is None:  # one index dtype per float dtype keeps compilation short
-        idx_dtype = np.int32 if x.dtype == np.float32 else np.int64
-    N, C, H, W = x.shape
-    out = np.full((N, C, H // sh, W // sw), np.nan, x.dtype)
-    am = np.full(out.shape, -1, idx_dtype)
-    K.maxpool2d_forward(out, am, x, sh, sw)
-    return out, am
-
-
-def meanpool(x, sh, sw):
-    N, C, H, W = x.shape
-    out = np.full((N, C, H // sh, W // sw), np.nan, x.dtype)
-    K.meanpool2d_forward(out, x, sh, sw)
-    return out
-
-
-@pytest.mark.parametrize("dtype, idx_dtype", [(np.float64, np.int64), (np.float32, np.int32)])
-@pytest.mark.parametrize(
-    "sh, sw, H, W",
-    [(2, 2, 7, 8), (2, 2, 6, 9), (3, 3, 9, 7), (1, 1, 3, 2), (2, 3, 5, 7), (1, 3, 1, 7)],
-)
-def test_pooling_matches_reference(dtype, idx_dtype, sh, sw, H, W):
-    rng = np.random.default_rng(sh * 10 + sw)
+@pytest.mark.parametrize("mode", list(K.POOL_CODES))
+@pytest.mark.parametrize("sh, sw, H, W", [(2, 2, 7, 8), (2, 2, 6, 9), (3, 3, 9, 7),
+                                          (3, 3, 8, 11), (2, 3, 5, 7), (1, 2, 1, 5)])
+@pytest.mark.parametrize("n0, n1", [(0, 3), (1, 2)])
+def test_pool_forward_backward_match_numpy(n0, n1, sh, sw, H, W, mode, dtype):
+    rng = np.random.default_rng(H * 10 + W)
     x = rng.standard_normal((3, 2, H, W)).astype(dtype)
-    win = _windows(x, sh, sw)
-    out, am = maxpool(x, sh, sw, idx_dtype)
-    np.testing.assert_array_equal(out, win.max(-1).astype(dtype))
-    np.testing.assert_array_equal(am, win.argmax(-1))
-    mout = meanpool(x, sh, sw)
-    np.testing.assert_allclose(mout, win.mean(-1), **_tol(dtype))
-
+    if mode == "max":
+        for a in (sh * sw - 2, sh * sw - 1):  # a tie in a window: the first one wins
+            x[0, 0, a // sw, a % sw] = 5.0
+    OH, OW = H // sh, W // sw
+    out = np.full((3, 2, OH, OW), np.nan, dtype)
+    arg = np.full(out.shape, -1, np.int32)
+    code = K.POOL_CODES[mode]
+    K.pool_forward(out, arg, x, n0, n1, sh, sw, code)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    dx = np.full_like(x, np.nan)
-    K.maxpool2d_backward(dx, dout, am, sh, sw)
-    ref = np.zeros(x.shape)
-    OH, OW = out.shape[2:]
-    for i in range(OH):
-        for j in range(OW):
-            p, q = np.divmod(win.argmax(-1)[:, :, i, j], sw)
-            for n in range(x.shape[0]):
-                for c in range(x.shape[1]):
-                    ref[n, c, i * sh + p[n, c], j * sw + q[n, c]] = dout[n, c, i, j]
-    np.testing.assert_array_equal(dx, ref.astype(dtype))
+    ref_out, ref_arg, ref_dx = ref_pool(x[n0:n1], dout[n0:n1], sh, sw, mode)
+    np.testing.assert_allclose(out[n0:n1], ref_out, **tol(dtype, 5))
+    assert np.isnan(out[:n0]).all() and np.isnan(out[n1:]).all()
+    if mode == "max":
+        np.testing.assert_array_equal(out[n0:n1], ref_out.astype(dtype))
+        np.testing.assert_array_equal(arg[n0:n1], ref_arg)
 
     dx = np.full_like(x, np.nan)
-    K.meanpool2d_backward(dx, dout, sh, sw)
-    ref = np.zeros(x.shape)
-    ref[:, :, :OH * sh, :OW * sw] = np.repeat(np.repeat(dout, sh, 2), sw, 3) / (sh * sw)
-    np.testing.assert_allclose(dx, ref, **_tol(dtype))
+    K.pool_backward(dx, dout, arg, n0, n1, sh, sw, code)
+    np.testing.assert_allclose(dx[n0:n1], ref_dx, **tol(dtype))
+    assert np.isnan(dx[:n0]).all() and np.isnan(dx[n1:]).all()
+    assert (dx[n0:n1, :, OH * sh:] == 0).all() and (dx[n0:n1, :, :, OW * sw:] == 0).all()
 
 
-def test_pooling_gradients_finite_differences():
-    rng = np.random.default_rng(2)
-    x = _distinct_input(rng, (2, 2, 5, 6), np.float64)
-    R = rng.standard_normal((2, 2, 2, 3))
-    _, am = maxpool(x, 2, 2)
-    dx = np.empty_like(x)
-    K.maxpool2d_backward(dx, R, am, 2, 2)
-    np.testing.assert_allclose(dx, _central_diff(lambda: np.sum(maxpool(x, 2, 2)[0] * R), x),
-                               rtol=1e-6, atol=1e-8)
-    K.meanpool2d_backward(dx, R, 2, 2)
-    np.testing.assert_allclose(dx, _central_diff(lambda: np.sum(meanpool(x, 2, 2) * R), x),
-                               rtol=1e-6, atol=1e-8)
-
-
-def test_pooling_float32_matches_float64():
-    rng = np.random.default_rng(4)
-    x = _distinct_input(rng, (3, 2, 6, 6), np.float64)
-    R = rng.standard_normal((3, 2, 3, 3))
-    x32, R32 = x.astype(np.float32), R.astype(np.float32)
-    for fwd, bwd in ((maxpool, K.maxpool2d_backward), (meanpool, K.meanpool2d_backward)):
-        o64, o32 = fwd(x, 2, 2), fwd(x32, 2, 2)
-        d64, d32 = np.empty_like(x), np.empty_like(x32)
-        if fwd is maxpool:
-            np.testing.assert_array_equal(o64[1], o32[1])
-            bwd(d64, R, o64[1], 2, 2)
-            bwd(d32, R32, o32[1], 2, 2)
-        else:
-            bwd(d64, R, 2, 2)
-            bwd(d32, R32, 2, 2)
-        np.testing.assert_allclose(d32, d64, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("sh, sw", [(2, 2), (3, 2)])
-def test_maxpool_ties_pick_the_first_maximum(sh, sw):
-    """2x2 windows take an unrolled path; ties resolve like the general one
-    and like NumPy's argmax (first in row-major window order)."""
-    rng = np.random.default_rng(9)
-    x = rng.integers(0, 3, (4, 3, 6, 6)).astype(np.float64)  # many ties
-    out, am = maxpool(x, sh, sw)
-    win = _windows(x, sh, sw)
-    np.testing.assert_array_equal(out, win.max(-1))
-    np.testing.assert_array_equal(am, win.argmax(-1))
-
-
-def test_maxpool_nan_propagates():
-    x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
-    x[0, 0, 0, 1] = np.nan
-    x[0, 0, 3, 3] = np.nan
-    out, am = maxpool(x, 2, 2)
-    assert np.isnan(out[0, 0, 0, 0]) and am[0, 0, 0, 0] == 1
-    assert np.isnan(out[0, 0, 1, 1]) and am[0, 0, 1, 1] == 3
-    assert out[0, 0, 0, 1] == 7 and out[0, 0, 1, 0] == 13
-
-
-def test_pool_argument_errors():
-    x = np.zeros((2, 3, 5, 5))
-    am = np.zeros((2, 3, 3, 3), np.int64)
-    with pytest.raises(ValueError):
-        K.maxpool2d_forward(np.zeros((2, 3, 3, 3)), am, x, 2, 2)  # output too large
-    with pytest.raises(ValueError):
-        K.maxpool2d_forward(np.zeros((2, 3, 2, 2)), am[:, :, :2, :1].copy(), x, 2, 2)
-    with pytest.raises(ValueError):
-        K.meanpool2d_forward(np.zeros((2, 2, 2, 2)), x, 2, 2)  # channel mismatch
-    with pytest.raises(ValueError):
-        K.meanpool2d_backward(x.copy(), np.zeros((2, 3, 2, 2)), 0, 2)
-
-
-# ---------------------------------------------------------------------------
-# Determinism across thread counts
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs >= 2 Numba threads")
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bit_identical_across_thread_counts(dtype):
+@pytest.mark.parametrize("size", [2, 3])
+def test_max_pool_propagates_nan(size, dtype):
+    x = np.arange(36, dtype=dtype).reshape(1, 1, 6, 6)
+    x[0, 0, 0, 1] = np.nan  # window (0, 0): a NaN after its start
+    x[0, 0, 0, size] = np.nan  # window (0, 1): a NaN at its start, larger values after
+    x[0, 0, size - 1, size - 1] = np.nan  # a second NaN in window (0, 0): the first wins
+    out = np.empty((1, 1, 6 // size, 6 // size), dtype)
+    arg = np.empty(out.shape, np.int32)
+    K.pool_forward(out, arg, x, 0, 1, size, size, K.POOL_CODES["max"])
+    win = _windows(x, size, size)
+    np.testing.assert_array_equal(out, win.max(-1).astype(dtype))  # NaN == NaN here
+    np.testing.assert_array_equal(arg, win.argmax(-1))
+    assert np.isnan(out[0, 0, 0, :2]).all() and list(arg[0, 0, 0, :2]) == [1, 0]
+    assert not np.isnan(out[0, 0, 1:]).any()
+
+
+# -- layers ---------------------------------------------------------------------------
+
+
+def run_conv_pool(plan, dtype, act="relu", mode="max", stride=1, padding="same", n=7):
+    """Conv2D + Pool2D forward and backward on ``n`` rows (buffers for 8)."""
     rng = np.random.default_rng(9)
-    N, C, H, W, F = 37, 3, 8, 8, 5
-    x, w, b = _random_conv(rng, N, C, H, W, F, 3, 3, dtype)
-    OH, OW, ph, pw = _geometry(H, W, 3, 3, 1, "same")
-    dout = rng.standard_normal((N, F, OH, OW)).astype(dtype)
-
-    def run():
-        res = []
-        for method in METHODS:
-            res.append(conv_forward(x, w, b, 1, ph, pw, OH, OW, method))
-            res.extend(conv_backward(dout, x, w, 1, ph, pw, method))
-        out, am = maxpool(x, 2, 2)
-        dx = np.empty_like(x)
-        K.maxpool2d_backward(dx, out, am, 2, 2)
-        res += [out, am, dx, meanpool(x, 2, 2)]
-        K.meanpool2d_backward(dx, out, 2, 2)
-        res.append(dx)
-        return res
-
-    one, many = one_and_all_threads(run)
-    for a, c in zip(one, many):
-        np.testing.assert_array_equal(a, c)
+    conv = Conv2D((2, 7, 6), 3, 3, stride, padding, act)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    conv.bind(w, b, np.full_like(w, np.nan), np.full_like(b, np.nan))
+    pool = Pool2D(conv.out_shape, 2, mode)
+    for layer in (conv, pool):
+        layer.plan = plan
+        layer.allocate(8, dtype)
+    x = rng.standard_normal((n, 2 * 7 * 6)).astype(dtype)  # flat rows, as fit passes them
+    y = conv.forward(x, True, None)
+    out = pool.forward(y, True, None)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dy = pool.backward(dout.copy(), True)
+    res = [y.copy(), out.copy(), dy.copy()]
+    dx = conv.backward(dy, True)
+    return conv, x, dout, res + [dx.copy(), conv.dw.copy(), conv.db.copy()]
 
 
-def test_gemm_bit_identical_across_blas_threads():
-    # big enough for OpenBLAS to consider several threads
-    rng = np.random.default_rng(10)
-    x, w, b = _random_conv(rng, 3, 16, 16, 16, 32, 3, 3, np.float64)
-    dout = rng.standard_normal((3, 32, 16, 16))
-    free_out = conv_forward(x, w, b, 1, 1, 1, 16, 16, "gemm")
-    free = conv_backward(dout, x, w, 1, 1, 1, "gemm")
-    with K.single_threaded_blas():
-        one_out = conv_forward(x, w, b, 1, 1, 1, 16, 16, "gemm")
-        one = conv_backward(dout, x, w, 1, 1, 1, "gemm")
-    np.testing.assert_array_equal(free_out, one_out)
-    for a, c in zip(free, one):
-        np.testing.assert_array_equal(a, c)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", list(K.POOL_CODES))
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("stride, padding", [(1, "same"), (2, "same"), (1, "valid")])
+def test_conv_pool_layers_match_numpy(stride, padding, act, mode, dtype):
+    conv, x, dout, (y, out, dy, dx, dw, db) = run_conv_pool(
+        SERIAL, dtype, act=act, mode=mode, stride=stride, padding=padding)
+    x = x.reshape(-1, 2, 7, 6)
+    OH, OW, ph, pw = geometry(7, 6, 3, 3, stride, padding)
+    z = ref_conv_forward(x, conv.w, conv.b, stride, ph, pw, OH, OW)
+    np.testing.assert_allclose(y, ref_act(act, z), **tol(dtype, 20))
+    # pooling and the activation's derivative from the layer's own output, so
+    # float32 rounding cannot move a maximum or a relu kink
+    ref_out, _, ref_dy = ref_pool(y, dout, 2, 2, mode)
+    np.testing.assert_allclose(out, ref_out, **tol(dtype, 5))
+    np.testing.assert_allclose(dy, ref_dy, **tol(dtype))
+    dz = ref_dy * deriv_from_output(act, y)
+    for got, ref in zip((dx, dw, db), ref_conv_backward(dz, x, conv.w, stride, ph, pw)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, ref, **tol(dtype, 50))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", list(K.POOL_CODES))
+def test_conv_pool_chunked_matches_serial(mode, dtype, thresholds):
+    serial = run_conv_pool(SERIAL, dtype, mode=mode)[3]
+    per_sample = 2 * 9 * 7 * 6 * np.dtype(dtype).itemsize  # one sample's im2col bytes
+    runs = {}
+    # im2col matrices kept for backward, rebuilt (same chunks), and capped at
+    # one sample per chunk (7 chunks on 3 slots)
+    for cols_bytes in (2**25, 3 * per_sample, per_sample):
+        thresholds(conv_cols_bytes=cols_bytes)
+        for plan in CHUNKED:
+            conv, _, _, runs[cols_bytes, plan.n_threads] = run_conv_pool(plan, dtype,
+                                                                         mode=mode)
+            assert (conv.nc, conv.keep) == ((3, True), (3, False), (7, False))[
+                [2**25, 3 * per_sample, per_sample].index(cols_bytes)]
+    for key, res in runs.items():
+        for a, b, s in zip(res, runs[key[0], 1], serial):
+            np.testing.assert_array_equal(a, b)  # 1 and 2 threads: the same bits
+            np.testing.assert_allclose(a, s, **tol(dtype, 50))
+    for a, b in zip(runs[2**25, 1], runs[3 * per_sample, 1]):
+        np.testing.assert_array_equal(a, b)  # kept or rebuilt: the same bits
+
+
+# -- a small conv network: finite differences -----------------------------------------
+
+
+def net_specs(mode, stride, padding, dropout):
+    OH, OW = geometry(7, 6, 3, 3, stride, padding)[:2]
+    n_flat = 3 * (OH // min(2, OH)) * (OW // min(2, OW))
+    specs = [
+        ("conv2d", dict(in_shape=(2, 7, 6), filters=3, kernel_size=3, stride=stride,
+                        padding=padding, activation="tanh")),
+        ("pool2d", dict(in_shape=(3, OH, OW), size=2, mode=mode)),
+        ("dense", dict(n_in=n_flat, n_out=4, activation="elu")),
+        ("dense", dict(n_in=4, n_out=3, activation="identity", init_activation="elu")),
+    ]
+    if dropout:
+        specs.insert(3, ("dropout", dict(shape=(4,), rate=0.25)))
+    return specs
+
+
+def objective(net, params, x, y, sw, plan, with_grad=True):
+    grad = np.zeros_like(params)
+    net.bind_flat(params, grad)
+    net.allocate(x.shape[0], params.dtype, plan)
+    z = net.forward(x, True, np.random.default_rng(7))  # the same dropout mask each call
+    delta = np.empty_like(y)
+    loss = link_loss_grad(delta, z, y, sw, SOFTMAX_CE)
+    if with_grad:
+        net.backward(delta)
+    return loss, grad
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("mode", list(K.POOL_CODES))
+@pytest.mark.parametrize("stride, padding", [(1, "same"), (2, "valid")])
+def test_conv_network_gradient_matches_finite_differences(stride, padding, mode, chunked,
+                                                          dtype, thresholds):
+    rng = np.random.RandomState(0)
+    n = 7
+    # float32 draws differ from float64 ones: dropout only where the
+    # float64 network can use the same mask
+    specs = net_specs(mode, stride, padding, dropout=dtype == np.float64)
+    x = rng.uniform(-1, 1, (n, 2 * 7 * 6))
+    y = np.eye(3)[rng.randint(0, 3, n)]
+    sw = rng.uniform(0.5, 2.0, n)
+    net64 = build_network(specs, SOFTMAX_CE)
+    params = np.empty(net64.n_params)
+    net64.init_params(params, np.random.RandomState(1), np.float64)
+    # the analytic gradient in ``dtype`` (chunked: the same bits on 1 and 2
+    # threads); the numeric one always in float64 (a float32 step could move
+    # a pooling maximum)
+    data = [a.astype(dtype) for a in (params, x, y, sw)]
+    grads = [objective(build_network(specs, SOFTMAX_CE), *data, plan)[1]
+             for plan in (CHUNKED if chunked else [SERIAL])]
+    np.testing.assert_array_equal(grads[0], grads[-1])
+    grad = grads[0]
+    assert grad.dtype == dtype
+    numeric = np.empty(params.size)
+    for i in range(params.size):
+        p = params.copy()
+        p[i] += 1e-6
+        up = objective(net64, p, x, y, sw, SERIAL, False)[0]
+        p[i] -= 2e-6
+        down = objective(net64, p, x, y, sw, SERIAL, False)[0]
+        numeric[i] = (up - down) / 2e-6
+    scale = np.abs(numeric).max()
+    if dtype == np.float64:
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7 * scale)
+    else:
+        np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-4 * scale)

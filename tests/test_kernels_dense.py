@@ -1,659 +1,367 @@
-"""Dense, activation, loss and optimizer kernels against NumPy references."""
+"""Activation, dense, loss and optimizer kernels and the Dense/Dropout layers
+against plain NumPy float64 references (or finite differences)."""
 
 import numpy as np
 import pytest
-from _extras import one_and_all_threads
+from scipy.special import expit, softmax, xlogy
 
-from sknn._kernels import activations as A
-from sknn._kernels.dense import (
-    MAX_CHUNKS,
-    csr_dense_backward,
-    csr_dense_forward,
-    csr_gather,
-    dense_backward,
-    dense_backward_pair,
-    dense_backward_parallel,
-    dense_forward,
-    dense_forward_parallel,
-    gather_rows,
-    gather_vector,
+from sknn import _runtime
+from sknn._kernels.activations import ACTIVATION_CODES
+from sknn._kernels.dense import act_grad_colsum, bias_act
+from sknn._kernels.losses import (
+    BINARY_CE,
+    POISSON,
+    SOFTMAX_CE,
+    SQUARED,
+    apply_link,
+    link_loss_grad,
+    loss_grad,
 )
-from sknn._kernels.losses import BINARY_CE, POISSON, SOFTMAX_CE, SQUARED, link_loss_grad
-from sknn._kernels.optim import adam_step, sgd_step
-from sknn._kernels.regularization import dropout_forward
+from sknn._kernels.optim import optimizer_step
+from sknn._layers import Dense, Dropout
+from sknn._optim import step
+from sknn._runtime import SERIAL, ExecutionPlan
 
 DTYPES = [np.float64, np.float32]
-TOL = {np.float64: 1e-12, np.float32: 2e-5}
+LOSSES = [SQUARED, POISSON, SOFTMAX_CE, BINARY_CE]
+CHUNKED = [ExecutionPlan(n_threads=1, split=3), ExecutionPlan(n_threads=2, split=3)]
 
-REF_ACT = {
-    "identity": lambda z: z,
-    "logistic": lambda z: 1 / (1 + np.exp(-z)),
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0),
-    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
-    "elu": lambda z: np.where(z > 0, z, np.expm1(z)),
-}
-REF_DERIV = {
-    "identity": lambda z: np.ones_like(z),
-    "logistic": lambda z: REF_ACT["logistic"](z) * (1 - REF_ACT["logistic"](z)),
-    "tanh": lambda z: 1 - np.tanh(z) ** 2,
-    "relu": lambda z: (z > 0).astype(z.dtype),
-    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
-    "elu": lambda z: np.where(z > 0, 1.0, np.exp(z)),
-}
+
+def tol(dtype, scale=1.0):
+    t = (1e-12 if dtype == np.float64 else 2e-6) * scale
+    return dict(rtol=t, atol=t)
+
+
+def ref_act(name, z):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {
+            "identity": lambda: z,
+            "logistic": lambda: 1.0 / (1.0 + np.exp(-z)),
+            "tanh": lambda: np.tanh(z),
+            "relu": lambda: np.maximum(z, 0.0),
+            "leaky_relu": lambda: np.where(z > 0, z, 0.01 * z),
+            "elu": lambda: np.where(z > 0, z, np.expm1(z)),
+        }[name]()
+
+
+def ref_deriv(name, z):
+    """f'(z), written in terms of z (the kernels use the output f(z))."""
+    return {
+        "identity": lambda: np.ones_like(z),
+        "logistic": lambda: expit(z) * (1 - expit(z)),
+        "tanh": lambda: 1 - np.tanh(z) ** 2,
+        "relu": lambda: (z > 0) * 1.0,
+        "leaky_relu": lambda: np.where(z > 0, 1.0, 0.01),
+        "elu": lambda: np.where(z > 0, 1.0, np.exp(z)),
+    }[name]()
+
+
+@pytest.fixture
+def many_chunks(monkeypatch):
+    """Plan thresholds at their minimum (every piece of work is cut into the
+    plan's ``split`` chunks); returns the chunk counts the thread team ran."""
+    table = dict(_runtime.THRESHOLDS)
+    for name in ("parallel_min_macs", "parallel_min_elements", "min_chunk_rows"):
+        table[name] = (1, table[name][1])
+    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
+    runs = []
+    run = _runtime._Team.run
+
+    def counting(self, fn, n_chunks, n_threads):
+        runs.append(n_chunks)
+        return run(self, fn, n_chunks, n_threads)
+
+    monkeypatch.setattr(_runtime._Team, "run", counting)
+    return runs
+
+
+# -- bias + activation ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", list(A.ACTIVATION_CODES))
-def test_dense_forward_backward_reference(name, dtype):
+@pytest.mark.parametrize("name", list(ACTIVATION_CODES))
+def test_bias_act_and_act_grad_colsum_match_numpy(name, dtype):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((7, 5)).astype(dtype)
-    w = rng.standard_normal((5, 4)).astype(dtype)
-    b = rng.standard_normal(4).astype(dtype)
-    code = A.ACTIVATION_CODES[name]
-    out = np.empty((7, 4), dtype)
-    dense_forward(out, x, w, b, code, 1)
-    z = x.astype(np.float64) @ w + b
-    np.testing.assert_allclose(out, REF_ACT[name](z), rtol=TOL[dtype] * 10,
-                               atol=TOL[dtype] * 10)
+    code = ACTIVATION_CODES[name]
+    z0 = (2 * rng.standard_normal((9, 7))).astype(dtype)
+    b = rng.standard_normal(7).astype(dtype)
+    out = z0.copy()
+    bias_act(out, b, code)
+    z = z0.astype(np.float64) + b
+    np.testing.assert_allclose(out, ref_act(name, z), **tol(dtype, 5))
 
-    dout = rng.standard_normal((7, 4)).astype(dtype)
-    dz = dout * REF_DERIV[name](z)
-    dx, dw, db = np.empty((7, 5), dtype), np.empty((5, 4), dtype), np.empty(4, dtype)
-    dense_backward(dx, dw, db, np.empty(35, dtype), dout.copy(), out, x, w, code, True,
-                   1)
-    tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
-    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
-    np.testing.assert_allclose(db, dz.sum(0), **tol)
-    np.testing.assert_allclose(dx, dz @ w.T, **tol)
-
-
-def test_activation_large_inputs_stay_finite():
-    z = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
-    for name in ["logistic", "tanh", "elu"]:
-        v = z.copy()
-        A.activate(v, A.ACTIVATION_CODES[name])
-        assert np.all(np.isfinite(v)), name
-    v = np.array([np.nan, -1.0])
-    A.activate(v, A.RELU)
-    assert np.isnan(v[0]) and v[1] == 0  # NaN propagates so divergence is caught
+    dout = rng.standard_normal((9, 7)).astype(dtype)
+    dz, db = dout.copy(), np.full(7, np.nan, dtype)
+    act_grad_colsum(dz, out, code, db)
+    ref = dout * ref_deriv(name, z)
+    np.testing.assert_allclose(dz, ref, **tol(dtype, 10))
+    np.testing.assert_allclose(db, ref.sum(0), **tol(dtype, 50))
+    assert dz.dtype == db.dtype == dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_csr_kernels_match_dense(dtype):
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((9, 6)) * (rng.random((9, 6)) < 0.4)
-    Xs = sp.csr_matrix(X.astype(dtype))
-    idx = np.array([3, 0, 8, 5], dtype=np.int64)
-    data = np.empty(Xs.nnz, dtype)
-    ind = np.empty(Xs.nnz, np.int64)
-    ptr = np.empty(5, np.int64)
-    nnz = csr_gather(data, ind, ptr, Xs.data, Xs.indices.astype(np.int64),
-                     Xs.indptr.astype(np.int64), idx)
-    sub = sp.csr_matrix((data[:nnz], ind[:nnz], ptr), shape=(4, 6)).toarray()
-    np.testing.assert_array_equal(sub, X[idx].astype(dtype))
-
-    w = rng.standard_normal((6, 3)).astype(dtype)
-    b = rng.standard_normal(3).astype(dtype)
-    out_s, out_d = np.empty((4, 3), dtype), np.empty((4, 3), dtype)
-    csr_dense_forward(out_s, data, ind, ptr, w, b, A.TANH)
-    dense_forward(out_d, np.ascontiguousarray(sub), w, b, A.TANH, 1)
-    np.testing.assert_allclose(out_s, out_d, rtol=TOL[dtype] * 10)
-    dout = rng.standard_normal((4, 3)).astype(dtype)
-    dw_s, db_s = np.empty((6, 3), dtype), np.empty(3, dtype)
-    dw_d, db_d = np.empty((6, 3), dtype), np.empty(3, dtype)
-    csr_dense_backward(dw_s, db_s, dout.copy(), out_s, data, ind, ptr, A.TANH)
-    dense_backward(np.empty((4, 6), dtype), dw_d, db_d, np.empty(24, dtype), dout.copy(),
-                   out_d,
-                   np.ascontiguousarray(sub), w, A.TANH, False, 1)
-    np.testing.assert_allclose(dw_s, dw_d, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 10)
-    np.testing.assert_allclose(db_s, db_d, rtol=TOL[dtype] * 100)
+@pytest.mark.parametrize("name", list(ACTIVATION_CODES))
+def test_bias_act_extreme_values_and_nan(name, dtype):
+    # logistic must not overflow for large |z|; NaN propagates everywhere
+    # (relu included, like np.maximum) so divergence stays detectable.
+    z = np.array([[-np.inf, -1000, -100, -50, -1e-30, -0.0, 0.0, 1e-30, 50, 100, 1000,
+                   np.inf, np.nan]], dtype)
+    out = z.copy()
+    bias_act(out, np.zeros(z.shape[1], dtype), ACTIVATION_CODES[name])
+    np.testing.assert_allclose(out, ref_act(name, z.astype(np.float64)), **tol(dtype))
+    assert np.isnan(out[0, -1])
+    if name == "logistic":
+        assert np.all((out[0, :-1] >= 0) & (out[0, :-1] <= 1))
+        assert out[0, 0] == 0 and out[0, 11] == 1
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gather(dtype):
-    x = np.arange(20, dtype=dtype).reshape(10, 2)
-    idx = np.array([9, 2, 4], dtype=np.int64)
-    out = np.empty((5, 2), dtype)
-    gather_rows(out, x, idx)
-    np.testing.assert_array_equal(out[:3], x[idx])
-    v = np.empty(5, dtype)
-    s = gather_vector(v, x[:, 0].copy(), idx)
-    assert s == x[idx, 0].sum()
+# -- losses ---------------------------------------------------------------------------
 
 
-def _ref_loss(code, p, y):
+def targets(code, rng, n, k, dtype):
+    if code == SOFTMAX_CE:
+        y = np.eye(k)[rng.integers(0, k, n)]
+        y[0] = softmax(rng.standard_normal(k))  # soft targets too
+    elif code == BINARY_CE:
+        y = rng.integers(0, 2, (n, k)) * 1.0
+        y[0] = rng.random(k)
+    elif code == POISSON:
+        y = rng.poisson(2.0, (n, k)) * 1.0
+    else:
+        y = rng.standard_normal((n, k))
+    return y.astype(dtype)
+
+
+def per_sample(code, p, y):
+    """Per-sample losses (the module docstring's table) in float64; ``clip``
+    uses the machine epsilon of ``p``'s dtype."""
     eps = np.finfo(p.dtype).eps
+    p, y = p.astype(np.float64), y.astype(np.float64)
     if code == SQUARED:
         return 0.5 * ((y - p) ** 2).mean(axis=1)
     if code == POISSON:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(y > 0, y * np.log(y / p), 0.0)
-        return (t - y + p).sum(axis=1)
+        return (xlogy(y, y / p) - y + p).sum(axis=1)
     pc = np.clip(p, eps, 1 - eps)
     if code == SOFTMAX_CE:
-        return -(y * np.log(pc)).sum(axis=1)
-    return -(y * np.log(pc) + (1 - y) * np.log(1 - pc)).sum(axis=1)
+        return -xlogy(y, pc).sum(axis=1)
+    return -(xlogy(y, pc) + xlogy(1 - y, 1 - pc)).sum(axis=1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [3, 11])  # 11: the 4-wide loop and its tail
-@pytest.mark.parametrize("code", [SQUARED, POISSON, SOFTMAX_CE, BINARY_CE])
-def test_link_loss_grad_reference(code, dtype, k):
+@pytest.mark.parametrize("k", [1, 3, 11])  # 11: the squared loss' 4-wide loop and tail
+@pytest.mark.parametrize("code", LOSSES)
+def test_link_loss_grad_matches_numpy(code, k, dtype):
     rng = np.random.default_rng(2)
-    z = rng.standard_normal((6, k)).astype(dtype)
-    if code == SOFTMAX_CE:
-        y = np.eye(k, dtype=dtype)[rng.integers(0, k, 6)]
-        p = np.exp(z - z.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-    elif code == BINARY_CE:
-        y = rng.integers(0, 2, (6, k)).astype(dtype)
-        p = 1 / (1 + np.exp(-z))
-    elif code == POISSON:
-        y = rng.poisson(2.0, (6, k)).astype(dtype)
-        p = np.exp(z)
-    else:
-        y = rng.standard_normal((6, k)).astype(dtype)
-        p = z.copy()
-    sw = rng.random(6).astype(dtype)
-    delta = np.empty_like(z)
-    zz = z.copy()
-    total = link_loss_grad(delta, zz, y, sw, code)
-    tol = TOL[dtype] * 100
-    np.testing.assert_allclose(zz, p, rtol=tol, atol=tol)
-    np.testing.assert_allclose(delta, (p - y) * sw[:, None], rtol=tol, atol=tol)
-    assert total == pytest.approx(float((sw * _ref_loss(code, p, y)).sum()), rel=tol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_optimizer_kernels_reference(dtype):
-    rng = np.random.default_rng(3)
-    n, nw = 11, 7
-    p0 = rng.standard_normal(n).astype(dtype)
-    g0 = rng.standard_normal(n).astype(dtype)
-    alpha, inv = 0.3, 0.25
-    g = g0.astype(np.float64) * inv
-    g[:nw] += alpha * p0[:nw] * inv
-
-    p, v = p0.copy(), (rng.standard_normal(n).astype(dtype))
-    v0 = v.copy()
-    sq = sgd_step(p, g0.copy(), v, nw, alpha, inv, 0.1, 0.9, True)
-    v_ref = 0.9 * v0 - 0.1 * g
-    tol = TOL[dtype] * 10
-    np.testing.assert_allclose(v, v_ref, rtol=tol, atol=tol)
-    np.testing.assert_allclose(p, p0 + 0.9 * v_ref - 0.1 * g, rtol=tol, atol=tol)
-    assert sq == pytest.approx(float((p0[:nw].astype(np.float64) ** 2).sum()), rel=tol)
-
-    p, m, s = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype)
-    adam_step(p, g0.copy(), m, s, nw, alpha, inv, 0.01, 0.9, 0.999, 1e-8)
-    m_ref, s_ref = 0.1 * g, 0.001 * g * g
-    np.testing.assert_allclose(m, m_ref, rtol=tol, atol=tol)
-    np.testing.assert_allclose(p, p0 - 0.01 * m_ref / (np.sqrt(s_ref) + 1e-8),
-                               rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_dropout_kernel(dtype):
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal(1000).astype(dtype)
-    u = rng.random(1000).astype(dtype)
-    out, mask = np.empty_like(x), np.empty_like(x)
-    dropout_forward(out, mask, x, u, 0.25)
-    keep = u >= 0.25
-    np.testing.assert_allclose(out, np.where(keep, x / 0.75, 0), rtol=TOL[dtype])
-    np.testing.assert_allclose(mask, np.where(keep, 1 / 0.75, 0), rtol=TOL[dtype])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_chunked_matches_reference_on_many_chunks(dtype):
-    """Batches big enough to be split in several chunks give the same answer."""
-    rng = np.random.default_rng(5)
-    n, k, m = 203, 37, 11
-    x = rng.standard_normal((n, k)).astype(dtype)
-    w = rng.standard_normal((k, m)).astype(dtype)
-    b = rng.standard_normal(m).astype(dtype)
-    out = np.empty((n, m), dtype)
-    dense_forward(out, x, w, b, A.TANH, 1)
-    z = x.astype(np.float64) @ w + b
-    tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
-    np.testing.assert_allclose(out, np.tanh(z), **tol)
-    dout = rng.standard_normal((n, m)).astype(dtype)
-    dz = dout * (1 - np.tanh(z) ** 2)
-    dx, dw, db = np.empty((n, k), dtype), np.empty((k, m), dtype), np.empty(m, dtype)
-    dense_backward(dx, dw, db, np.empty(n * k, dtype), dout, out, x, w, A.TANH, True,
-                   1)
-    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ dz, **tol)
-    np.testing.assert_allclose(dx, dz @ w.T, **tol)
-    np.testing.assert_allclose(db, dz.sum(0), **tol)
-
-
-@pytest.mark.parametrize("split", [2, 3, 8])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_parallel_dense_kernels_are_thread_count_independent(dtype, split):
-    """For a given ``split`` the parallel kernels give the same bits for 1 and
-    all threads, and so does their serial twin (run in forked GNU-OpenMP
-    children); they agree with the unchunked serial kernels to rounding."""
-    rng = np.random.default_rng(6)
-    n, k, m = 300, 200, 9  # up to 2 row chunks, 3 chunks of dw rows
-    x = rng.standard_normal((n, k)).astype(dtype)
-    w = rng.standard_normal((k, m)).astype(dtype)
-    b = rng.standard_normal(m).astype(dtype)
-    dout = rng.standard_normal((n, m)).astype(dtype)
-
-    def run(fwd, bwd):
-        out = np.empty((n, m), dtype)
-        fwd(out, x, w, b, A.ELU, split)
-        dx, dw, db = np.empty((n, k), dtype), np.empty((k, m), dtype), np.empty(m, dtype)
-        bwd(dx, dw, db, np.empty(MAX_CHUNKS * m, dtype), dout.copy(), out, x, w, A.ELU,
-            True, split)
-        return out, dx, dw, db
-
-    one, many = one_and_all_threads(
-        lambda: run(dense_forward_parallel, dense_backward_parallel))
-    twin = run(dense_forward_parallel.serial, dense_backward_parallel.serial)
-    serial = run(dense_forward, dense_backward)
-    for a, c, t, s in zip(one, many, twin, serial):
-        np.testing.assert_array_equal(a, c)
-        np.testing.assert_array_equal(a, t)
-        np.testing.assert_allclose(a, s, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
-
-
-@pytest.mark.parametrize("need_dx", [True, False])
-@pytest.mark.parametrize("name", ["identity", "elu"])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_backward_pair_is_the_serial_kernel_bit_for_bit(dtype, name, need_dx):
-    """The two-product kernel makes the serial kernel's calls on two threads
-    (``dw`` and ``dx``, or without ``dx`` the two half-batch products of
-    ``dw``): the same bits for 1 and all threads and in its serial twin, and
-    the NumPy reference to rounding; ``dx`` is untouched when not needed."""
-    rng = np.random.default_rng(7)
-    n, k, m = 128, 96, 10
-    code = A.ACTIVATION_CODES[name]
-    x = rng.standard_normal((n, k)).astype(dtype)
-    w = rng.standard_normal((k, m)).astype(dtype)
-    out = rng.standard_normal((n, m)).astype(dtype)
-    if name == "elu":
-        out = np.maximum(out, dtype(-0.9))  # an ELU output is > -1
-    dout = rng.standard_normal((n, m)).astype(dtype)
-
-    def run(kernel):
-        dx = np.full((n, k), 7.0, dtype)
-        dw, db = np.empty((k, m), dtype), np.empty(m, dtype)
-        kernel(dx, dw, db, np.empty(k * m, dtype), dout.copy(), out, x, w,
-               code, need_dx, 2)
-        return dx, dw, db
-
-    serial = run(dense_backward)
-    one, many = one_and_all_threads(lambda: run(dense_backward_pair))
-    for got in (one, many, run(dense_backward_pair.serial)):
-        for a, s in zip(got, serial):
-            np.testing.assert_array_equal(a, s)
-    # f'(z) from the output a = f(z), as the kernels compute it
-    deriv = np.where(out > 0, 1.0, out + 1.0) if name == "elu" else 1.0
-    dz = dout.astype(np.float64) * deriv
-    tol = dict(rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
-    np.testing.assert_allclose(serial[1], x.T.astype(np.float64) @ dz, **tol)
-    np.testing.assert_allclose(serial[2], dz.sum(0), **tol)
-    if need_dx:
-        np.testing.assert_allclose(serial[0], dz @ w.T, **tol)
-    else:
-        assert (serial[0] == 7.0).all()
-
-
-# (m, k, n): general, one output row or column (gemv), both, empty; the
-# last is big enough for the packed kernel in both dtypes where it is enabled.
-GEMM_SHAPES = [(7, 5, 3), (300, 200, 9), (1, 5, 3), (4, 5, 1), (1, 5, 1), (1, 1, 1),
-               (0, 4, 3), (4, 0, 3), (4, 3, 0), (150, 300, 50)]
-
-
-def _strided_operand(rng, rows, cols, dtype, order="C"):
-    """A ``(rows, cols)`` block of a wider C array: contiguous rows, leading
-    dimension larger than ``cols`` (as ``x[:, i0:i1]`` in the kernels); with
-    ``order="F"`` the transpose of such a block of a C array (as a tied
-    decoder's ``w.T``)."""
-    if order == "F":
-        return _strided_operand(rng, cols, rows, dtype).T
-    base = rng.standard_normal((rows, cols + 5)).astype(dtype)
-    return base[:, 2:2 + cols]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("m, k, n", GEMM_SHAPES)
-@pytest.mark.parametrize("orders", ["CCC", "FCC", "CFC", "CCF", "FFF"])
-def test_gemm_matches_numpy_on_blocks_in_place(dtype, trans_a, trans_b, m, k, n,
-                                               orders):
-    """``gemm(c, a, b, ta, tb)`` equals NumPy's ``op(a) @ op(b)`` for every
-    transpose pair, on strided row-major blocks and transposed (F-ordered)
-    ones, and writes only ``c``'s block (an empty inner dimension gives
-    zeros)."""
-    from sknn._kernels.blas import gemm
-
-    _check_product(gemm, dtype, trans_a, trans_b, m, k, n, orders, TOL[dtype] * 100)
-
-
-def _check_product(product, dtype, trans_a, trans_b, m, k, n, orders, tol):
-    """``product(c, a, b, ta, tb)`` against NumPy on operands of ``orders``
-    (``_strided_operand``), ``c`` a block of a wider array filled with 7:
-    the block must hold ``op(a) @ op(b)`` and the rest stay 7."""
-    rng = np.random.default_rng(m * 100 + k * 10 + n)
-    a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype, orders[0])
-    b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype, orders[1])
-    c_full = np.full((m, n + 4) if orders[2] == "C" else (n + 4, m), 7.0, dtype)
-    c = c_full[:, 1:1 + n] if orders[2] == "C" else c_full[1:1 + n].T
-    product(c, a, b, trans_a, trans_b)
-    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
-    np.testing.assert_allclose(c, ref, rtol=tol, atol=tol)
-    rest = np.delete(c_full, np.s_[1:1 + n], axis=1 if orders[2] == "C" else 0)
-    assert np.all(rest == 7.0)
-
-
-def _needs_packed_kernel():
-    from sknn._kernels import packed_gemm
-    from sknn._kernels.blas import gemm
-
-    gemm(np.empty((1, 1)), np.ones((1, 1)), np.ones((1, 1)), False, False)  # Numba
-    if not packed_gemm.ENABLED:
-        pytest.skip("sknn's packed GEMM is built for CPUs with AVX-512 only")
-
-
-# (m, k, n) for the packed kernel: one full tile, edge tiles in both
-# directions, several k-blocks (k > KC) and A blocks (m > MC), several B
-# blocks (n > NC), products narrower and shorter than one tile.
-PACKED_SHAPES = [(8, 1, 48), (13, 7, 50), (130, 600, 100), (17, 260, 4100), (2, 3, 5)]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("m, k, n", PACKED_SHAPES)
-@pytest.mark.parametrize("orders", ["CCC", "FCC", "CFC", "CCF", "FFF"])
-def test_packed_gemm_matches_numpy(dtype, trans_a, trans_b, m, k, n, orders):
-    """The packed kernel equals NumPy's product on every tile shape, with
-    operands read in place (untransposed ``b``, transposed ``a`` as stored)
-    or packed, on strided blocks and F-ordered ones, and writes only
-    ``c``'s block."""
-    from sknn._kernels.blas import packed_only_gemm
-
-    _needs_packed_kernel()
-    _check_product(packed_only_gemm, dtype, trans_a, trans_b, m, k, n, orders,
-                   TOL[dtype] * 10 * np.sqrt(k))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_packed_gemm_rows_do_not_depend_on_their_neighbours(dtype):
-    """Every entry is summed in one order whatever the call: rows computed in
-    another block (a thread's chunk) or from an operand read in place
-    instead of packed give the same bits.  This is what keeps fits
-    independent of the thread count."""
-    from sknn._kernels.blas import packed_only_gemm
-
-    _needs_packed_kernel()
-    rng = np.random.default_rng(3)
-    m, k, n = 150, 600, 100
-    a = rng.standard_normal((m, k)).astype(dtype)
-    b = rng.standard_normal((k, n)).astype(dtype)
-    whole = np.empty((m, n), dtype)
-    packed_only_gemm(whole, a, b, False, False)
-    for i0, i1 in [(0, 5), (5, 77), (77, 150)]:  # blocks off the tile grid
-        part = np.empty((i1 - i0, n), dtype)
-        packed_only_gemm(part, a[i0:i1], b, False, False)
-        assert np.array_equal(part, whole[i0:i1])
-    for a_op, b_op, ta, tb in [(np.ascontiguousarray(a.T), b, True, False),  # a in place
-                               (a, np.ascontiguousarray(b.T), False, True)]:  # b packed
-        other = np.empty((m, n), dtype)
-        packed_only_gemm(other, a_op, b_op, ta, tb)
-        assert np.array_equal(other, whole)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_and_blas_gemm_agree(dtype):
-    """``gemm`` (packed where it pays) and ``blas_gemm`` (BLAS only, the
-    path on CPUs without AVX-512) give the same product on the benchmark
-    MLP's shapes, forward and both backward products."""
-    from sknn._kernels.blas import blas_gemm, gemm
-
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((128, 784)).astype(dtype)
-    w = rng.standard_normal((784, 256)).astype(dtype)
-    dz = rng.standard_normal((128, 256)).astype(dtype)
-    for out, a, b, ta, tb in [((128, 256), x, w, False, False),
-                              ((784, 256), x, dz, True, False),
-                              ((128, 784), dz, w, False, True)]:
-        got, ref = np.empty(out, dtype), np.empty(out, dtype)
-        gemm(got, a, b, ta, tb)
-        blas_gemm(ref, a, b, ta, tb)
-        tol = TOL[dtype] * 10 * np.sqrt(a.shape[0] if ta else a.shape[1])
-        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("split", [1, 2, 8])
-def test_matrix_all_finite_matches_numpy(dtype, split):
-    """The parallel finiteness check finds NaN and +-inf in any row chunk,
-    in the first and last element of a chunk, and accepts huge finite values."""
-    from sknn._kernels.dense import matrix_all_finite
-
-    x = np.full((3000, 7), np.finfo(dtype).max, dtype)
-    x[::2] = -1.5
-    assert matrix_all_finite(x, split)
-    for bad in (np.nan, np.inf, -np.inf):
-        for i, j in [(0, 0), (1499, 6), (1500, 0), (2999, 6), (374, 3)]:
-            y = x.copy()
-            y[i, j] = bad
-            assert not matrix_all_finite(y, split)
-    assert matrix_all_finite(x[:0], split)
-
-
-def test_gemm_rejects_operands_without_contiguous_rows():
-    from sknn._kernels.blas import gemm
-
-    a = np.ones((8, 6))
-    with pytest.raises(ValueError, match="contiguous rows or columns"):
-        gemm(np.empty((4, 4)), a[::2, ::2], np.ones((3, 4)), False, False)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False),
-                                              (False, True), (True, True)])
-def test_gemm_numba_gemm_adapter_matches_numpy(dtype, trans_a, trans_b):
-    """The fallback binding's gemm (a cfunc adapter over Numba's ``np.dot``
-    helper, used when NumPy's BLAS is not the OpenBLAS of NumPy's wheels)
-    computes the same row-major products, leading dimensions included."""
-    from sknn._kernels import blas
-
-    name = "sgemm" if dtype == np.float32 else "dgemm"
-    call = blas.ctypes_routine(name, blas.numba_adapters()[name].address)
-    rng = np.random.default_rng(3)
-    m, k, n = 6, 5, 4
-    a = _strided_operand(rng, *((k, m) if trans_a else (m, k)), dtype)
-    b = _strided_operand(rng, *((n, k) if trans_b else (k, n)), dtype)
-    c_full = np.full((m, n + 3), 7.0, dtype)
-    c = c_full[:, 1:1 + n]
-    item = c.itemsize
-    call(101, 112 if trans_a else 111, 112 if trans_b else 111, m, n, k, 1.0,
-         a.ctypes.data, a.strides[0] // item, b.ctypes.data, b.strides[0] // item, 0.0,
-         c.ctypes.data, c.strides[0] // item)
-    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
-    np.testing.assert_allclose(c, ref, rtol=TOL[dtype] * 100, atol=TOL[dtype] * 100)
-    assert np.all(c_full[:, 0] == 7.0) and np.all(c_full[:, 1 + n:] == 7.0)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("trans", [False, True])
-@pytest.mark.parametrize("incx, incy", [(1, 1), (3, 1), (1, 2), (2, 3)])
-def test_gemv_numba_adapter_matches_numpy(dtype, trans, incx, incy):
-    """The fallback binding's gemv: unit strides go to Numba's gemv helper,
-    others to a one-row gemm; both give ``op(A) @ x`` and write only every
-    ``incy``-th element of ``y``."""
-    from sknn._kernels import blas
-
-    name = "sgemv" if dtype == np.float32 else "dgemv"
-    call = blas.ctypes_routine(name, blas.numba_adapters()[name].address)
-    rng = np.random.default_rng(4)
-    rows, cols = 5, 4
-    a = _strided_operand(rng, rows, cols, dtype)
-    nx, ny = (rows, cols) if trans else (cols, rows)
-    x = rng.standard_normal(nx * incx).astype(dtype)
-    y = np.full(ny * incy, 7.0, dtype)
-    call(101, 112 if trans else 111, rows, cols, 1.0, a.ctypes.data,
-         a.strides[0] // a.itemsize, x.ctypes.data, incx, 0.0, y.ctypes.data, incy)
-    ref = (a.T if trans else a).astype(np.float64) @ x[::incx]
-    np.testing.assert_allclose(y[::incy], ref, rtol=TOL[dtype] * 100,
-                               atol=TOL[dtype] * 100)
-    mask = np.ones(y.shape, bool)
-    mask[::incy] = False
-    assert np.all(y[mask] == 7.0)
-
-
-def test_gemm_runs_on_numpys_openblas_when_numpy_ships_it():
-    """With NumPy's wheels (scipy-openblas), kernels' products run on NumPy's
-    BLAS: the faster library here, and the one scikit-learn's MLP uses."""
-    from sknn._jit import materialize
-    from sknn._kernels import blas
-
-    materialize()
-    info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    if info.get("name") != "scipy-openblas":
-        pytest.skip(f"NumPy's BLAS is {info.get('name')!r}, not its wheels' OpenBLAS")
-    assert blas.BLAS_SOURCE == "numpy"
-
-
-def test_fallback_binding_fits_like_numpys_blas(tmp_path):
-    """A process where NumPy's BLAS is not found binds the adapters and trains
-    to the same model (up to the two libraries' rounding)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, numpy as np\n"
-        "from sknn._kernels import blas\n"
-        "blas._numpy_cblas = lambda: None\n"
-        "from sklearn.datasets import load_digits\n"
-        "from sknn import MLPClassifierX\n"
-        "X, y = load_digits(return_X_y=True)\n"
-        "m = MLPClassifierX(hidden_layer_sizes=(32,), max_iter=5, random_state=0)\n"
-        "m.fit(X / 16, y)\n"
-        "assert blas.BLAS_SOURCE == 'numba', blas.BLAS_SOURCE\n"
-        "np.save(sys.argv[1], m.predict_proba(X / 16))\n"
-    )
-    out = tmp_path / "proba.npy"
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    import warnings
-
-    from sklearn.datasets import load_digits
-    from sklearn.exceptions import ConvergenceWarning
-
-    from sknn import MLPClassifierX
-
-    X, y = load_digits(return_X_y=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        m = MLPClassifierX(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
-        m.fit(X / 16, y)
-    np.testing.assert_allclose(np.load(out), m.predict_proba(X / 16), rtol=1e-7,
-                               atol=1e-9)
-
-
-@pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_block_parallel_optimizer_is_bit_identical_to_serial(dtype, solver):
-    """Large vectors update block-parallel: the same bits for 1 and all
-    threads and in the serial twin (which small vectors use), including
-    ``sum(w**2)``, and equal to a NumPy reference (weights end mid-block)."""
-    from sknn._kernels import optim
-
-    rng = np.random.default_rng(8)
-    n = 3 * optim.BLOCK + 77
-    nw = optim.BLOCK + 1000
-    p0 = rng.standard_normal(n).astype(dtype)
-    g0 = rng.standard_normal(n).astype(dtype)
-    s0 = np.abs(rng.standard_normal(n)).astype(dtype)
-    alpha, inv = 0.3, 0.25
-    if solver == "adam":
-        args, hyper = (0.01, 0.9, 0.999, 1e-8), True
-    else:
-        args, hyper = (0.1, 0.9, 1.0 if solver == "nesterov" else 0.0, 0.0), False
-
-    def run(kern):
-        p, s1, s2 = p0.copy(), s0.copy(), s0.copy()
-        sq = kern(p, g0.copy(), s1, s2, nw, alpha, inv, *args, hyper)
-        return p, s1, s2, sq
-
-    one, many = one_and_all_threads(lambda: run(optim._step_parallel))
-    for other in (many, run(optim._step_parallel.serial)):
-        for a, b in zip(one, other):
-            np.testing.assert_array_equal(a, b)
-
-    g = g0.astype(np.float64) * inv
-    g[:nw] += alpha * p0[:nw] * inv
-    tol = TOL[dtype] * 10
-    if solver == "adam":
-        m = 0.9 * s0 + 0.1 * g
-        v = 0.999 * s0 + 0.001 * g * g
-        ref = p0 - 0.01 * m / (np.sqrt(v) + 1e-8)
-    else:
-        vel = 0.9 * s0 - 0.1 * g
-        ref = p0 + (0.9 * vel - 0.1 * g if solver == "nesterov" else vel)
-    np.testing.assert_allclose(one[0], ref, rtol=tol, atol=tol)
-    assert one[3] == pytest.approx(float((p0[:nw].astype(np.float64) ** 2).sum()), rel=tol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("code", [SQUARED, POISSON, SOFTMAX_CE, BINARY_CE])
-def test_parallel_loss_is_bit_identical_to_serial(code, dtype):
-    """Wide outputs use the row-chunked loss kernel: same link output, same
-    gradient and the same loss bits as the serial kernel, for any split."""
-    from sknn._kernels.losses import link_loss_grad_parallel
-
-    rng = np.random.default_rng(12)
-    n, k = 150, 13
+    n = 6
     z = rng.standard_normal((n, k)).astype(dtype)
-    if code == SOFTMAX_CE:
-        y = np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
-    elif code == BINARY_CE:
-        y = rng.integers(0, 2, (n, k)).astype(dtype)
-    elif code == POISSON:
-        y = rng.poisson(2.0, (n, k)).astype(dtype)
-    else:
-        y = rng.standard_normal((n, k)).astype(dtype)
-    sw = rng.random(n).astype(dtype)
+    y = targets(code, rng, n, k, dtype)
+    sw = rng.uniform(0.2, 2.0, n).astype(dtype)
+    z64 = z.astype(np.float64)
+    p = {SQUARED: z64, POISSON: np.exp(z64), SOFTMAX_CE: softmax(z64, axis=1),
+         BINARY_CE: expit(z64)}[code]
+    linked = apply_link(z.copy(), code)
+    assert linked.dtype == dtype
+    np.testing.assert_allclose(linked, p, **tol(dtype, 5))
 
-    def run(kern, *extra):
-        zz, delta = z.copy(), np.empty_like(z)
-        total = kern(delta, zz, y, sw, code, *extra)
-        return zz, delta, total
+    zz, delta = z.copy(), np.full_like(z, np.nan)
+    total = link_loss_grad(delta, zz, y, sw, code)
+    np.testing.assert_array_equal(zz, linked)  # the link applied in place
+    np.testing.assert_allclose(delta, (p - y) * sw[:, None], **tol(dtype, 10))
+    want = float((sw * per_sample(code, p.astype(dtype), y)).sum())
+    assert total == pytest.approx(want, rel=tol(dtype, 10)["rtol"])
 
-    ref = run(link_loss_grad)
-    for split in (1, 2, 3):
-        for a, b in zip(ref, run(link_loss_grad_parallel, split)):
+    delta2 = np.full_like(z, np.nan)
+    assert loss_grad(delta2, linked, y, sw, code) == total  # the link-free kernel
+    np.testing.assert_array_equal(delta2, delta)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", [SOFTMAX_CE, BINARY_CE])
+def test_cross_entropy_clips_probabilities(code, dtype):
+    p = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 1e-30]], dtype)
+    y = np.array([[1.0, 0.0, 0.3], [1.0, 1.0, 0.0]], dtype)
+    sw = np.array([1.0, 2.0], dtype)
+    delta = np.empty_like(p)
+    total = loss_grad(delta, p, y, sw, code)
+    want = float((sw * per_sample(code, p, y)).sum())
+    assert np.isfinite(total) and total == pytest.approx(want, rel=tol(dtype)["rtol"])
+    np.testing.assert_array_equal(delta, (p - y) * sw[:, None])  # unclipped p
+
+
+@pytest.mark.parametrize("code", LOSSES)
+def test_delta_is_the_gradient_of_the_loss(code):
+    # Canonical links: d(sum_i sw_i loss_i)/dz = delta (times 1/k for the
+    # squared loss, which averages over the k outputs).
+    rng = np.random.default_rng(5)
+    n, k = 3, 4
+    z = rng.standard_normal((n, k))
+    y = targets(code, rng, n, k, np.float64)
+    sw = rng.uniform(0.5, 2.0, n)
+    delta = np.empty_like(z)
+    link_loss_grad(delta, z.copy(), y, sw, code)
+    numeric = np.empty_like(z)
+    for idx in np.ndindex(z.shape):
+        zp, zm = z.copy(), z.copy()
+        zp[idx] += 1e-6
+        zm[idx] -= 1e-6
+        numeric[idx] = (link_loss_grad(np.empty_like(z), zp, y, sw, code)
+                        - link_loss_grad(np.empty_like(z), zm, y, sw, code)) / 2e-6
+    scale = 1.0 / k if code == SQUARED else 1.0
+    np.testing.assert_allclose(delta * scale, numeric, rtol=1e-6, atol=1e-8)
+
+
+# -- optimizer ------------------------------------------------------------------------
+
+SOLVERS = {  # (lr, h1, h2, h3, is_adam)
+    "adam": (0.01, 0.9, 0.999, 1e-8, True),
+    "nesterov": (0.1, 0.9, 1.0, 0.0, False),
+    "sgd": (0.1, 0.9, 0.0, 0.0, False),
+}
+
+
+def opt_state(dtype, n=23, seed=3):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    s1 = (0.1 * rng.standard_normal(n)).astype(dtype)
+    s2 = (0.1 * np.abs(rng.standard_normal(n))).astype(dtype)
+    return p, g, s1, s2
+
+
+def ref_step(p, g, s1, s2, nw, alpha, inv, lr, h1, h2, h3, is_adam):
+    p, g, s1, s2 = (a.astype(np.float64) for a in (p, g, s1, s2))
+    a = np.zeros_like(p)
+    a[:nw] = alpha
+    gi = (g + a * p) * inv
+    if is_adam:
+        m = h1 * s1 + (1 - h1) * gi
+        v = h2 * s2 + (1 - h2) * gi * gi
+        return p - lr * m / (np.sqrt(v) + h3), m, v
+    vel = h1 * s1 - lr * gi
+    return (p + h1 * vel - lr * gi if h2 else p + vel), vel, s2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nw", [0, 14, 23])
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_optimizer_step_matches_numpy(solver, nw, dtype):
+    hyper = SOLVERS[solver]
+    p0, g, s1, s2 = opt_state(dtype)
+    alpha, inv = 0.3, 0.25
+    p, m, v = p0.copy(), s1.copy(), s2.copy()
+    sq = optimizer_step(p, g, m, v, 0, p.size, nw, alpha, inv, *hyper)
+    w_ref, m_ref, v_ref = ref_step(p0, g, s1, s2, nw, alpha, inv, *hyper)
+    for got, ref in ((p, w_ref), (m, m_ref), (v, v_ref)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, ref, **tol(dtype, 5))
+    # sum(w**2) of the weights before the update
+    assert sq == pytest.approx(float((p0[:nw].astype(np.float64) ** 2).sum()),
+                               rel=tol(dtype)["rtol"], abs=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [5, 14, 17])  # inside the weights, at their end, in biases
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_optimizer_ranges_give_the_same_bits(solver, k, dtype):
+    hyper, nw = SOLVERS[solver], 14
+    state = opt_state(dtype)
+    whole = [a.copy() for a in state]
+    sq = optimizer_step(*whole, 0, 23, nw, 0.3, 0.25, *hyper)
+    parts = [a.copy() for a in state]
+    sq0 = optimizer_step(*parts, 0, k, nw, 0.3, 0.25, *hyper)
+    sq1 = optimizer_step(*parts, k, 23, nw, 0.3, 0.25, *hyper)
+    for a, b in zip(whole, parts):
+        np.testing.assert_array_equal(a, b)
+    assert sq0 + sq1 == pytest.approx(sq, rel=1e-12)
+    assert sq0 == pytest.approx(float((state[0][:min(k, nw)].astype(np.float64) ** 2).sum()),
+                                rel=tol(dtype)["rtol"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_chunked_optimizer_step_same_bits_for_any_thread_count(solver, dtype, many_chunks):
+    hyper, nw = SOLVERS[solver], 14
+    state = opt_state(dtype, n=40)
+    whole = [a.copy() for a in state]
+    sq = optimizer_step(*whole, 0, 40, nw, 0.3, 0.25, *hyper)
+    for plan in CHUNKED:
+        got = [a.copy() for a in state]
+        total = step(plan, *got, nw, 0.3, 0.25, *hyper)
+        for a, b in zip(whole, got):
             np.testing.assert_array_equal(a, b)
-        for a, b in zip(ref, run(link_loss_grad_parallel.serial, split)):
-            np.testing.assert_array_equal(a, b)
+        assert total == pytest.approx(sq, rel=1e-12)
+    assert many_chunks == [3]
 
 
-@pytest.mark.parametrize("n", [1, 2, 7])
-@pytest.mark.parametrize("kernel", [dense_backward, dense_backward_pair])
-def test_first_layer_backward_needs_a_weight_sized_work(kernel, n):
-    # Without dx the second half-batch product goes to ``work``: one too
-    # small is refused (never written past its end), and tiny batches (one
-    # row: an empty first half) still give x.T @ dz.
-    rng = np.random.default_rng(n)
-    k, m = 5, 3
-    x = rng.standard_normal((n, k))
-    w = rng.standard_normal((k, m))
-    out = rng.standard_normal((n, m))
-    dout = rng.standard_normal((n, m))
-    dw, db = np.full((k, m), np.nan), np.empty(m)
-    with pytest.raises(ValueError, match="n_in \\* n_out"):
-        kernel(np.empty((n, k)), dw, db, np.empty(k * m - 1), dout.copy(), out, x, w,
-               A.IDENTITY, False, 2)
-    kernel(np.empty((n, k)), dw, db, np.empty(k * m), dout.copy(), out, x, w,
-           A.IDENTITY, False, 2)
-    np.testing.assert_allclose(dw, x.T @ dout, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(db, dout.sum(0), rtol=1e-12, atol=1e-12)
+# -- layers ---------------------------------------------------------------------------
+
+
+def dense_layer(rng, n_in, n_out, act, dtype, plan, max_batch):
+    layer = Dense(n_in, n_out, act)
+    w = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    layer.bind(w, b, np.full_like(w, np.nan), np.full_like(b, np.nan))
+    layer.plan = plan
+    layer.allocate(max_batch, dtype)
+    return layer
+
+
+def run_dense(plan, dtype, act="tanh", need_dx=True, n=11, seed=4):
+    rng = np.random.default_rng(seed)
+    layer = dense_layer(rng, 6, 5, act, dtype, plan, max_batch=n + 2)
+    x = rng.standard_normal((n, 6)).astype(dtype)
+    dout = rng.standard_normal((n, 5)).astype(dtype)
+    out = layer.forward(x, True, None).copy()
+    dx = layer.backward(dout.copy(), need_dx)
+    return layer, x, dout, [out, layer.dw.copy(), layer.db.copy()] + (
+        [dx.copy()] if need_dx else [])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("act", ["identity", "tanh", "relu", "elu"])
+def test_dense_layer_matches_numpy(act, need_dx, dtype):
+    layer, x, dout, got = run_dense(SERIAL, dtype, act, need_dx)
+    z = x.astype(np.float64) @ layer.w + layer.b
+    dz = dout * ref_deriv(act, z)
+    want = [ref_act(act, z), x.T.astype(np.float64) @ dz, dz.sum(0), dz @ layer.w.T.astype(
+        np.float64)]
+    for g, r in zip(got, want):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, r, **tol(dtype, 20))
+    if not need_dx:
+        assert layer.backward(dout.copy(), False) is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_dense_layer_chunked_matches_serial(act, dtype, many_chunks):
+    serial = run_dense(SERIAL, dtype, act, n=29)[3]
+    assert many_chunks == []
+    one, two = (run_dense(plan, dtype, act, n=29)[3] for plan in CHUNKED)
+    assert many_chunks and set(many_chunks) == {3}  # two threads shared 3 chunks
+    for a, b, s in zip(one, two, serial):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, s, **tol(dtype, 20))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_layer_matches_numpy(dtype):
+    rate = 0.3
+    layer = Dropout((50,), rate)
+    layer.allocate(12, dtype)
+    x = np.random.default_rng(0).standard_normal((10, 50)).astype(dtype)
+    out = layer.forward(x, True, np.random.default_rng(42))
+    u = np.random.default_rng(42).random((10, 50), dtype=dtype)  # the same draws
+    mask = np.where(u >= rate, dtype(1 / (1 - rate)), dtype(0))
+    np.testing.assert_array_equal(out, x * mask)
+    np.testing.assert_allclose(out, np.where(u >= rate, x / 0.7, 0), **tol(dtype))
+    assert abs((out == 0).mean() - rate) < 0.06
+    dout = np.random.default_rng(1).standard_normal((10, 50)).astype(dtype)
+    np.testing.assert_array_equal(layer.backward(dout, True), dout * mask)
+    # evaluation (and rate 0) pass the input through
+    assert layer.forward(x, False, None) is x
+    assert layer.backward(dout, True) is dout
+    zero = Dropout((50,), 0.0)
+    zero.allocate(12, dtype)
+    assert zero.forward(x, True, np.random.default_rng(0)) is x

@@ -16,13 +16,14 @@ LEAKY_RELU  z if z > 0 else 0.01 z       1 if a > 0 else 0.01
 ELU         z if z > 0 else exp(z) - 1   1 if a > 0 else a + 1
 ==========  ===========================  ==========================
 
-All kernels work on 1-D views (``arr.reshape(-1)`` of the engine's C-contiguous
-buffers) so a single compilation per dtype covers dense and convolution layers.
+Both are inlined helpers of the dense and convolution kernels: they work on
+1-D views (``arr.reshape(-1)`` of C-contiguous buffers) and add no compiled
+function of their own.
 """
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import inlined_kernel
 
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU = 0, 1, 2, 3, 4, 5
 ACTIVATION_CODES = {
@@ -36,7 +37,7 @@ ACTIVATION_CODES = {
 LEAKY_SLOPE = 0.01
 
 
-@kernel
+@inlined_kernel
 def activate(z, code):
     """Apply activation ``code`` in place to the 1-D array ``z``."""
     n = z.shape[0]
@@ -72,7 +73,7 @@ def activate(z, code):
                 z[i] = np.expm1(z[i])
 
 
-@kernel
+@inlined_kernel
 def activation_grad(delta, a, code):
     """Multiply ``delta`` in place by f'(z), computed from the output ``a``."""
     n = delta.shape[0]

@@ -18,56 +18,37 @@ BINARY_CE       logistic    -sum_k y log(clip(p)) + (1 - y) log(1 - clip(p))
 ==============  ==========  ===================================================
 
 ``clip`` bounds probabilities to ``[eps, 1 - eps]`` with the dtype's machine
-epsilon, as scikit-learn does.
+epsilon, as scikit-learn does.  The link itself is applied with NumPy
+(:func:`apply_link`, also used for prediction): its vectorised ``exp`` is
+faster than a scalar loop in a kernel and compiles nothing.
 """
 
 import numpy as np
+from scipy.special import expit
 
-from .._jit import inlined_kernel, kernel, parallel_kernel, prange
-from .activations import LOGISTIC, activate
-from .dense import vector_sum
+from .._jit import inlined_kernel, kernel
 
 SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
 
 
-@kernel
-def softmax_rows(z):
-    """Row-wise softmax in place, shifted by the row max for stability."""
-    n, m = z.shape
-    for i in range(n):
-        mx = z[i, 0]
-        for j in range(1, m):
-            if z[i, j] > mx:
-                mx = z[i, j]
-        s = z.dtype.type(0.0)
-        for j in range(m):
-            e = np.exp(z[i, j] - mx)
-            z[i, j] = e
-            s += e
-        for j in range(m):
-            z[i, j] /= s
-
-
-@kernel
 def apply_link(z, code):
-    """Turn output pre-activations into predictions, in place."""
+    """Turn output pre-activations ``z (n, k)`` into predictions, in place."""
     if code == SOFTMAX_CE:
-        softmax_rows(z)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
     elif code == BINARY_CE:
-        activate(z.reshape(-1), LOGISTIC)
+        expit(z, out=z)
     elif code == POISSON:
-        n, m = z.shape
-        for i in range(n):
-            for j in range(m):
-                z[i, j] = np.exp(z[i, j])
+        np.exp(z, out=z)
+    return z
 
 
 @inlined_kernel
 def _squared_row(delta, z, y, i, s):
     """Row ``i``: ``delta[i] = (z[i] - y[i]) * s``; returns
     ``sum((y[i] - z[i])**2)`` in float64 with four fixed accumulators (a
-    single running sum is a dependency chain: it made the loss of a
-    256 x 784 autoencoder batch cost ~200 us)."""
+    single running sum is a dependency chain that keeps the loop scalar)."""
     m = z.shape[1]
     a0 = a1 = a2 = a3 = 0.0
     j = 0
@@ -90,69 +71,46 @@ def _squared_row(delta, z, y, i, s):
     return (a0 + a1) + (a2 + a3)
 
 
-@inlined_kernel
-def _row_loss(delta, z, y, i, s, code, eps):
-    """Loss of sample ``i`` (after its link); writes ``delta[i] = (p - y) * s``.
-
-    Whole arrays and a row index, not row views, and inlined: three
-    reference-counted views and a call per row took 8 of the 14 us of a
-    128-row, 10-class batch's loss (more than its arithmetic)."""
-    m = z.shape[1]
-    if code == SQUARED:  # identity link; 0.5 * mean_k (y - p)^2
-        return 0.5 * _squared_row(delta, z, y, i, s) / m
-    one = z.dtype.type(1.0)
-    li = 0.0
-    for j in range(m):
-        p = z[i, j]
-        t = y[i, j]
-        if code == POISSON:
-            if t > 0:
-                li += t * np.log(t / p)
-            li += p - t
-        elif code == SOFTMAX_CE:
-            if t != 0:
-                li -= t * np.log(min(max(p, eps), one - eps))
-        else:
-            pc = min(max(p, eps), one - eps)
-            if t != 0:
-                li -= t * np.log(pc)
-            if t != 1:
-                li -= (1 - t) * np.log(1 - pc)
-        delta[i, j] = (p - t) * s
-    return li
-
-
-@inlined_kernel
-def _loss_range(delta, z, y, sw, code, r0, r1, rows):
-    """Link, gradient and ``rows[i] = sw_i * loss_i`` for rows ``r0:r1``."""
-    apply_link(z[r0:r1], code)
-    eps = np.finfo(z.dtype).eps
-    for i in range(r0, r1):
-        rows[i] = sw[i] * _row_loss(delta, z, y, i, sw[i], code, eps)
-
-
-@kernel
 def link_loss_grad(delta, z, y, sw, code):
     """Apply the link to ``z`` in place; return ``sum_i sw_i * loss_i``.
 
     Writes ``delta = (p - y) * sw[:, None]``.  Shapes: ``z, y, delta (n, k)``,
     ``sw (n,)``.  The loss sum is accumulated in float64, in row order.
     """
-    n = z.shape[0]
-    rows = np.empty(n)
-    _loss_range(delta, z, y, sw, code, 0, n, rows)
-    return vector_sum(rows)
+    return loss_grad(delta, apply_link(z, code), y, sw, code)
 
 
-@parallel_kernel
-def link_loss_grad_parallel(delta, z, y, sw, code, split):
-    """:func:`link_loss_grad` over ``split`` row chunks: each row's loss is
-    the same arithmetic and the row losses are added in row order, so the
-    result is bit-identical to the serial kernel (for wide outputs, such as
-    an autoencoder's reconstruction)."""
-    n = z.shape[0]
-    rows = np.empty(n)
-    nc = min(split, max(1, n // 32))
-    for c in prange(nc):
-        _loss_range(delta, z, y, sw, code, c * n // nc, (c + 1) * n // nc, rows)
-    return vector_sum(rows)
+@kernel
+def loss_grad(delta, p, y, sw, code):
+    """``sum_i sw_i * loss_i`` of predictions ``p`` (after the link) and
+    ``delta = (p - y) * sw[:, None]`` (see :func:`link_loss_grad`)."""
+    z = p
+    n, m = z.shape
+    eps = np.finfo(z.dtype).eps
+    one = z.dtype.type(1.0)
+    total = 0.0
+    for i in range(n):
+        s = sw[i]
+        if code == SQUARED:  # identity link; 0.5 * mean_k (y - p)^2
+            total += s * (0.5 * _squared_row(delta, z, y, i, s) / m)
+            continue
+        li = 0.0
+        for j in range(m):
+            p = z[i, j]
+            t = y[i, j]
+            if code == POISSON:
+                if t > 0:
+                    li += t * np.log(t / p)
+                li += p - t
+            elif code == SOFTMAX_CE:
+                if t != 0:
+                    li -= t * np.log(min(max(p, eps), one - eps))
+            else:
+                pc = min(max(p, eps), one - eps)
+                if t != 0:
+                    li -= t * np.log(pc)
+                if t != 1:
+                    li -= (1 - t) * np.log(1 - pc)
+            delta[i, j] = (p - t) * s
+        total += s * li
+    return total

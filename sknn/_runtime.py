@@ -1,0 +1,330 @@
+"""How a call runs: threads, chunks and the execution plan.
+
+Every fit and predict computes one :class:`ExecutionPlan` (:func:`make_plan`)
+from ``n_jobs``, the dtype and the machine's CPU count, and hands it to the
+network; layers and the engine ask it how many chunks a piece of work is cut
+into and run the chunks with :meth:`ExecutionPlan.run`.  Every threshold it
+uses sits in :data:`THRESHOLDS`.
+
+Determinism
+-----------
+How work is *cut* depends only on the shapes and the machine's CPU count
+(never on ``n_jobs``); each chunk writes its own slice of the output with a
+single-threaded BLAS call or a serial kernel; sums over chunks are added in
+chunk order.  ``n_jobs`` only decides how many threads share the chunks, so
+the same ``random_state`` gives the same bits for any ``n_jobs``.
+
+Threads
+-------
+Chunks run on a small process-wide team of Python threads (:class:`_Team`).
+The work inside a chunk releases the GIL (NumPy's BLAS calls and ``nogil``
+Numba kernels), so the threads run side by side.  Inside sknn's calls BLAS
+itself is limited to one thread (:func:`kernel_threads`): two thread pools
+active at once would oversubscribe the cores, and a multi-threaded BLAS may
+round differently for different thread counts.  The team is rebuilt in a
+forked child, so sknn works after ``fork`` whatever the parent did.
+
+``n_jobs=None`` means all cores, but never more than a thread budget the
+process was given through ``OMP_NUM_THREADS`` (set by joblib's loky workers
+and by Dask's nanny), so nested parallelism does not oversubscribe.
+"""
+
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Every threshold of the execution plan: name -> (value, reason).
+THRESHOLDS = {
+    "max_chunks": (8, "more chunks than cores only adds BLAS calls that repack the same "
+                      "operands; the chunk count follows the CPU count, capped here"),
+    "parallel_min_macs": (
+        2_000_000, "a product is split over threads from this many multiply-adds: "
+                   "below it one thread hand-off costs more than half the product"),
+    "min_chunk_rows": (32, "a chunk of fewer rows than this runs BLAS at low efficiency"),
+    "parallel_min_elements": (
+        262_144, "element-wise passes (optimizer, loss, pooling) are split from this "
+                 "many elements: below it a hand-off costs more than the pass"),
+    "blas_limit_min_macs": (
+        262_144, "below this many multiply-adds per product OpenBLAS runs one thread "
+                 "anyway, so tiny predictions skip limiting it"),
+    "predict_chunk_rows": (4096, "rows per prediction chunk: bounded workspace memory"),
+    "conv_cols_bytes": (
+        32 * 2**20, "im2col matrices of a training batch up to this size are kept "
+                    "from the forward to the backward pass instead of being rebuilt"),
+}
+
+
+def threshold(name):
+    """The value of :data:`THRESHOLDS` entry ``name``."""
+    return THRESHOLDS[name][0]
+
+
+def cpu_split():
+    """How many chunks work may be cut into: the CPU count, capped.
+
+    The machine's CPU count, not the thread count, so that results never
+    depend on ``n_jobs``.
+    """
+    return max(1, min(threshold("max_chunks"), os.cpu_count() or 1))
+
+
+def effective_n_jobs(n_jobs):
+    """Number of threads for ``n_jobs`` (None, positive, or negative)."""
+    max_threads = os.cpu_count() or 1
+    if n_jobs is None:
+        n = max_threads
+        budget = os.environ.get("OMP_NUM_THREADS", "")
+        if budget.isdigit() and int(budget) > 0:
+            n = min(n, int(budget))
+        return n
+    n_jobs = int(n_jobs)
+    if n_jobs < 0:
+        return max(max_threads + 1 + n_jobs, 1)
+    return max(min(n_jobs, max_threads), 1)
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """How one fit or predict call runs (see the module docstring).
+
+    Attributes
+    ----------
+    n_threads : int
+        Threads that share the chunks (from ``n_jobs``).
+    split : int
+        The most chunks any work is cut into (from the CPU count).
+    """
+
+    n_threads: int = 1
+    split: int = 1
+
+    def chunks(self, rows, work_per_row, min_work=None):
+        """Chunks for ``rows`` rows of ``work_per_row`` each (shape only).
+
+        One chunk below ``min_work`` total (default: the product threshold),
+        otherwise up to :attr:`split` chunks of at least ``min_chunk_rows``.
+        """
+        if min_work is None:
+            min_work = threshold("parallel_min_macs")
+        if rows * work_per_row < min_work:
+            return 1
+        return max(1, min(self.split, rows // threshold("min_chunk_rows")))
+
+    def run(self, fn, n_chunks):
+        """Call ``fn(chunk, slot)`` for every chunk in ``range(n_chunks)``.
+
+        ``slot`` (``0 <= slot < split``) names the thread running the chunk,
+        for per-thread scratch buffers; results must not depend on it.
+        """
+        if n_chunks == 1 or self.n_threads == 1:
+            for c in range(n_chunks):
+                fn(c, 0)
+            return
+        _team().run(fn, n_chunks, min(self.n_threads, n_chunks))
+
+
+def make_plan(n_jobs):
+    """The :class:`ExecutionPlan` of a call with ``n_jobs``."""
+    split = cpu_split()
+    return ExecutionPlan(n_threads=min(effective_n_jobs(n_jobs), split), split=split)
+
+
+SERIAL = ExecutionPlan()
+
+
+class _Team:
+    """Worker threads that share the chunks of one region at a time.
+
+    The calling thread takes chunks too.  A second region started while one
+    runs (sknn called from several Python threads) runs its chunks in its own
+    thread instead of waiting.  When the caller is interrupted
+    (``KeyboardInterrupt``), the region waits for the workers' chunks before
+    the exception goes on, so no worker writes into buffers afterwards.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self._busy = threading.Lock()
+        self._state = threading.Lock()
+        self._wake = [threading.Semaphore(0) for _ in range(size - 1)]
+        self._done = threading.Semaphore(0)
+        self._fn = None
+        self._n = 0
+        self._next = 0
+        self._error = None
+        for slot in range(1, size):
+            threading.Thread(target=self._worker, args=(slot,), daemon=True,
+                             name=f"sknn-worker-{slot}").start()
+
+    def _take(self):
+        with self._state:
+            c = self._next
+            if c >= self._n:
+                return -1
+            self._next = c + 1
+            return c
+
+    def _chunks(self, slot):
+        fn = self._fn
+        while True:
+            c = self._take()
+            if c < 0:
+                return
+            fn(c, slot)
+
+    def _worker(self, slot):
+        # Floating-point warnings stay off in the workers: the engine detects
+        # and reports divergence itself.
+        np.seterr(all="ignore")
+        wake = self._wake[slot - 1]
+        while True:
+            wake.acquire()
+            try:
+                self._chunks(slot)
+            except BaseException as exc:  # handed to the caller
+                with self._state:
+                    self._next = self._n
+                    if self._error is None:
+                        self._error = exc
+            finally:
+                self._done.release()
+
+    def run(self, fn, n_chunks, n_threads):
+        if not self._busy.acquire(blocking=False):
+            for c in range(n_chunks):
+                fn(c, 0)
+            return
+        helpers = min(n_threads, self.size) - 1
+        try:
+            self._fn, self._n, self._next, self._error = fn, n_chunks, 0, None
+            for slot in range(helpers):
+                self._wake[slot].release()
+            try:
+                self._chunks(0)
+            finally:
+                for _ in range(helpers):
+                    self._done.acquire()
+            if self._error is not None:
+                raise self._error
+        finally:
+            self._fn = self._error = None
+            self._busy.release()
+
+
+_team_obj = None
+_team_lock = threading.Lock()
+
+
+def _team():
+    global _team_obj
+    if _team_obj is None:
+        with _team_lock:
+            if _team_obj is None:
+                _team_obj = _Team(cpu_split())
+    return _team_obj
+
+
+def _after_fork_in_child():
+    # The parent's worker threads do not exist in the child.
+    global _team_obj, _team_lock, _blas_users, _blas_saved, _blas_state_lock
+    _team_obj = None
+    _team_lock = threading.Lock()
+    _blas_users = 0
+    _blas_saved = None
+    _blas_state_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- BLAS thread limit ---------------------------------------------------------
+# BLAS libraries come in two kinds: most (OpenBLAS with pthreads, MKL, BLIS)
+# have ONE process-wide thread count, a few (OpenBLAS built with OpenMP) one
+# per calling thread.  The process-wide ones are limited once, by the first
+# sknn call to start, and restored by the last one to end (a reference count
+# under a lock); the per-thread ones are limited in every sknn call's thread.
+# threadpoolctl >= 3.6 lets only one "controlling" Python thread change
+# OpenBLAS' process-wide count and silently ignores the others; sknn
+# coordinates its own changes with the lock above, so it clears that owner
+# around each change (``OpenBLASController.clear_controlling_thread``).
+_controller = None
+_blas_state_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = None  # process-wide thread counts to restore
+
+
+def _blas_libraries():
+    """``(process_wide, per_thread)`` BLAS library controllers."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    libs = [lc for lc in _controller.lib_controllers if lc.user_api == "blas"]
+    per_thread = [lc for lc in libs if getattr(lc, "threading_layer", "") == "openmp"]
+    return [lc for lc in libs if lc not in per_thread], per_thread
+
+
+def _set_blas_threads(libs, counts):
+    try:
+        from threadpoolctl import OpenBLASController
+
+        clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    except ImportError:  # pragma: no cover
+        clear = None
+    for lc, n in zip(libs, counts):
+        if clear is not None:
+            clear(force=True)
+        lc.set_num_threads(n)
+    if clear is not None:
+        clear(force=True)
+
+
+def _blas_enter():
+    """Limit BLAS to one thread; returns what :func:`_blas_exit` restores."""
+    global _blas_users, _blas_saved
+    shared, per_thread = _blas_libraries()
+    with _blas_state_lock:
+        if _blas_users == 0:
+            _blas_saved = [lc.get_num_threads() for lc in shared]
+            _set_blas_threads(shared, [1] * len(shared))
+        _blas_users += 1
+    local = [lc.get_num_threads() for lc in per_thread]
+    _set_blas_threads(per_thread, [1] * len(per_thread))
+    return local
+
+
+def _blas_exit(local):
+    global _blas_users, _blas_saved
+    shared, per_thread = _blas_libraries()
+    _set_blas_threads(per_thread, local)
+    with _blas_state_lock:
+        if _blas_users == 0:  # forked child of a process that was inside a call
+            return
+        _blas_users -= 1
+        if _blas_users == 0 and _blas_saved is not None:
+            saved, _blas_saved = _blas_saved, None
+            _set_blas_threads(shared, saved)
+
+
+@contextmanager
+def kernel_threads(n_jobs, blas=True):
+    """Run the body under the plan for ``n_jobs`` with single-threaded BLAS.
+
+    Yields the :class:`ExecutionPlan`.  ``blas=False`` skips the BLAS limit,
+    for calls whose every product is below the size at which BLAS libraries
+    start threads (``blas_limit_min_macs``), such as predicting a few rows:
+    there the limit (two library calls each way) would cost more than the
+    prediction.
+    """
+    plan = make_plan(n_jobs)
+    local = _blas_enter() if blas else None
+    try:
+        yield plan
+    finally:
+        if blas:
+            _blas_exit(local)
