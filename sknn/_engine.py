@@ -88,7 +88,6 @@ class BatchBuffers:
         dtype = data.Y.dtype
         self.plan = plan
         self.y = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
-        self.sw = np.empty(batch_size, dtype=dtype)
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.loss_parts = np.empty(plan.split)
         if not data.sparse:
@@ -98,32 +97,26 @@ class BatchBuffers:
     def gather(self, data, idx):
         """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
         n = idx.shape[0]
-        sw = self.sw[:n]
-        np.take(data.sw, idx, out=sw)
+        sw = data.sw[idx]
         sw_sum = float(sw.sum(dtype=np.float64))
         Y = data.Y
-        y = self.y[:n]
         if data.sparse:
             x = data.X[idx]
-            if sp.issparse(Y):  # sparse targets: densified per batch
-                y[...] = Y[idx].toarray()
-            else:
-                np.take(Y, idx, axis=0, out=y)
+            y = Y[idx].toarray() if sp.issparse(Y) else Y[idx]
             return x, y, sw, sw_sum
         X2 = data.X.reshape(data.n, -1)
-        x2 = self.x2[:n]
         nc = self.plan.chunks(n, X2.shape[1] + Y.shape[1],
                               threshold("parallel_min_elements"))
-        if nc == 1:
-            np.take(X2, idx, axis=0, out=x2)
-            np.take(Y, idx, axis=0, out=y)
-        else:
-            def rows(c, slot):
-                r0, r1 = row_bounds(c, nc, n)
-                np.take(X2, idx[r0:r1], axis=0, out=x2[r0:r1])
-                np.take(Y, idx[r0:r1], axis=0, out=y[r0:r1])
+        if nc == 1:  # fancy indexing: faster than np.take(out=) on small batches
+            return X2[idx].reshape((n,) + data.X.shape[1:]), Y[idx], sw, sw_sum
+        x2, y = self.x2[:n], self.y[:n]
 
-            self.plan.run(rows, nc)
+        def rows(c, slot):
+            r0, r1 = row_bounds(c, nc, n)
+            np.take(X2, idx[r0:r1], axis=0, out=x2[r0:r1])
+            np.take(Y, idx[r0:r1], axis=0, out=y[r0:r1])
+
+        self.plan.run(rows, nc)
         return self.x[:n], y, sw, sw_sum
 
     def loss_grad(self, z, y, sw, code):

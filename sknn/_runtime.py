@@ -29,6 +29,7 @@ process was given through ``OMP_NUM_THREADS`` (set by joblib's loky workers
 and by Dask's nanny), so nested parallelism does not oversubscribe.
 """
 
+import _thread
 import os
 import threading
 from contextlib import contextmanager
@@ -138,79 +139,66 @@ SERIAL = ExecutionPlan()
 class _Team:
     """Worker threads that share the chunks of one region at a time.
 
-    The calling thread takes chunks too.  A second region started while one
-    runs (sknn called from several Python threads) runs its chunks in its own
-    thread instead of waiting.  When the caller is interrupted
-    (``KeyboardInterrupt``), the region waits for the workers' chunks before
-    the exception goes on, so no worker writes into buffers afterwards.
+    Thread ``slot`` runs chunks ``slot, slot + n_threads, ...``; the calling
+    thread is slot 0.  Hand-offs use bare locks (``_thread`` locks block in C
+    with the GIL released), the cheapest wake-up CPython has.  A second
+    region started while one runs (sknn called from several Python threads)
+    runs its chunks in its own thread instead of waiting.  When the caller is
+    interrupted (``KeyboardInterrupt``), the region still waits for the
+    workers' chunks, so no worker writes into buffers afterwards.
     """
 
     def __init__(self, size):
         self.size = size
-        self._busy = threading.Lock()
-        self._state = threading.Lock()
-        self._wake = [threading.Semaphore(0) for _ in range(size - 1)]
-        self._done = threading.Semaphore(0)
-        self._fn = None
-        self._n = 0
-        self._next = 0
-        self._error = None
+        self._busy = _thread.allocate_lock()
+        self._go = [_thread.allocate_lock() for _ in range(size - 1)]
+        self._done = [_thread.allocate_lock() for _ in range(size - 1)]
+        for lock in self._go + self._done:
+            lock.acquire()
+        self._task = None
+        self._errors = [None] * size
         for slot in range(1, size):
             threading.Thread(target=self._worker, args=(slot,), daemon=True,
                              name=f"sknn-worker-{slot}").start()
-
-    def _take(self):
-        with self._state:
-            c = self._next
-            if c >= self._n:
-                return -1
-            self._next = c + 1
-            return c
-
-    def _chunks(self, slot):
-        fn = self._fn
-        while True:
-            c = self._take()
-            if c < 0:
-                return
-            fn(c, slot)
 
     def _worker(self, slot):
         # Floating-point warnings stay off in the workers: the engine detects
         # and reports divergence itself.
         np.seterr(all="ignore")
-        wake = self._wake[slot - 1]
+        go, done = self._go[slot - 1], self._done[slot - 1]
         while True:
-            wake.acquire()
+            go.acquire()
+            fn, n_chunks, step = self._task
             try:
-                self._chunks(slot)
+                for c in range(slot, n_chunks, step):
+                    fn(c, slot)
             except BaseException as exc:  # handed to the caller
-                with self._state:
-                    self._next = self._n
-                    if self._error is None:
-                        self._error = exc
+                self._errors[slot] = exc
             finally:
-                self._done.release()
+                done.release()
 
     def run(self, fn, n_chunks, n_threads):
-        if not self._busy.acquire(blocking=False):
+        if not self._busy.acquire(False):
             for c in range(n_chunks):
                 fn(c, 0)
             return
-        helpers = min(n_threads, self.size) - 1
+        step = min(n_threads, self.size)
         try:
-            self._fn, self._n, self._next, self._error = fn, n_chunks, 0, None
-            for slot in range(helpers):
-                self._wake[slot].release()
+            self._task = (fn, n_chunks, step)
+            for slot in range(1, step):
+                self._go[slot - 1].release()
             try:
-                self._chunks(0)
+                for c in range(0, n_chunks, step):
+                    fn(c, 0)
             finally:
-                for _ in range(helpers):
-                    self._done.acquire()
-            if self._error is not None:
-                raise self._error
+                for slot in range(1, step):
+                    self._done[slot - 1].acquire()
+            for slot in range(1, step):
+                error, self._errors[slot] = self._errors[slot], None
+                if error is not None:
+                    raise error
         finally:
-            self._fn = self._error = None
+            self._task = None
             self._busy.release()
 
 
