@@ -15,8 +15,13 @@ import math
 
 import numpy as np
 
+from ._ae_layers import ActivityL1, Noise
 from ._kernels.losses import apply_link
+from ._layers import Dropout
 from ._runtime import SERIAL, threshold
+
+# Layers that act at training time only: the identity at inference.
+TRAINING_ONLY = (Dropout, Noise, ActivityL1)
 
 
 class Network:
@@ -96,6 +101,24 @@ class Network:
             if bs is not None:
                 b, ii = intercepts[ii], ii + 1
             layer.bind(w, b, None, None)
+
+    def inference_layers(self, coefs, intercepts):
+        """``[(index, layer)]`` of the layers that act at inference, in order,
+        bound to the published ``coefs`` / ``intercepts`` arrays.
+
+        ``index`` is the layer's position in :attr:`layers` (and in the specs
+        the network was built from).  Each layer carries its own geometry
+        (``in_shape``, ``out_shape``; a convolution's ``k``, ``stride``,
+        ``pad``; a pooling layer's ``size``, ``mode``), its activation code
+        ``act`` and its weights ``w`` / ``b`` (a tied layer's ``w`` is its
+        source's, transposed), so exporters and inspection tools read them
+        here instead of re-deriving them.  Read-only: the arrays are bound as
+        given (no copy, no cast).  Training-only layers (:data:`TRAINING_ONLY`)
+        are left out.
+        """
+        self.bind_arrays(coefs, intercepts)
+        return [(k, layer) for k, layer in enumerate(self.layers)
+                if not isinstance(layer, TRAINING_ONLY)]
 
     def init_params(self, params, rs, dtype):
         """Draw initial parameters into ``params`` (layer by layer, W then b)."""

@@ -46,8 +46,9 @@ THRESHOLDS = {
                    "below it one thread hand-off costs more than half the product"),
     "min_chunk_rows": (32, "a chunk of fewer rows than this runs BLAS at low efficiency"),
     "parallel_min_elements": (
-        262_144, "element-wise passes (optimizer, loss, pooling) are split from this "
-                 "many elements: below it a hand-off costs more than the pass"),
+        1_048_576, "element-wise passes (optimizer, loss, pooling) are split from this "
+                   "many elements: they wait on memory, and below it a thread hand-off "
+                   "costs more than the second core saves"),
     "blas_limit_min_macs": (
         262_144, "below this many multiply-adds per product OpenBLAS runs one thread "
                  "anyway, so tiny predictions skip limiting it"),
