@@ -87,12 +87,10 @@ def _run(workloads, threads, rounds):
 
 
 def _load_torch_first():
-    """Import PyTorch (when installed) before any sknn kernel runs.
+    """Import PyTorch (when installed) before sknn, as a user timing both would.
 
-    PyTorch and Numba's ``omp`` threading layer both load a ``libgomp.so.1``;
-    whichever loads first serves both. When sknn's parallel kernels start
-    first, PyTorch runs on the system libgomp and trains 3.5x slower here
-    (0.64 vs 0.17 s per epoch on the MLP workload), which would flatter sknn.
+    PyTorch loads its own OpenMP runtime; importing it first gives it the
+    process as it would have on its own, so nothing sknn loads can slow it.
     """
     try:
         import torch  # noqa: F401

@@ -11,14 +11,9 @@ number of epochs actually run.
 
 from dataclasses import dataclass
 
-#: Round-robin rounds per workload by default.  Five, not three: on this
-#: project's shared 2-core machine one round in three or four lands in a slow
-#: phase for one implementation (per-round ratios of the same run ranged
-#: 2.9-4.6x on the digits CNN), and a median of five outvotes two of them.
-#: The full suite then took ~6 minutes (353 s measured), well inside the
-#: issue's 20-minute budget, before the cold-compile workload gained its
-#: autoencoder row and scikit-learn's reference process (an estimated 1.5
-#: minutes more; not measured yet).
+#: Round-robin rounds per workload by default.  Five, not three: on a shared
+#: machine a round can land in a slow phase for one implementation, and the
+#: median of five outvotes two such rounds.
 DEFAULT_ROUNDS = 5
 
 #: Seed of every generated data set and of every model.

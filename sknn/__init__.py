@@ -4,9 +4,8 @@
 on first use.  :func:`sknn.precompile` fills the cache ahead of time.
 """
 
-# scikit-learn before SciPy's sparse module: the same modules, imported in
-# this order, took 1.20 s instead of 1.24 s (mean of 15 interleaved fresh
-# processes each); `import sknn` should cost no more than scikit-learn's MLP.
+# scikit-learn before SciPy's sparse module: in this order the same modules
+# import faster, and `import sknn` should cost no more than scikit-learn's MLP.
 import sklearn.base  # noqa: F401, I001
 
 from ._autoencoder import AutoEncoderTransformer

@@ -11,6 +11,10 @@ without it.
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from ._base import build_network
+from ._conv_layers import Conv2D
+from ._kernels.activations import ELU, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, TANH
+
 __all__ = ["TrainingCurveDisplay", "FilterDisplay"]
 
 
@@ -200,46 +204,95 @@ class TrainingCurveDisplay:
         return disp.plot(ax=ax, score_ax=score_ax, name=name)
 
 
-def _conv_same_pads(size, kernel, stride):
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, out
+def _first(value, default):
+    """The first entry of a per-layer parameter (``default`` when None)."""
+    if value is None:
+        return default
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return value[0]
+    return value
 
 
-def _first_layer_maps(image, weights, bias, stride, padding, activation):
-    """Feature maps ``(F, OH, OW)`` of one ``(C, H, W)`` image, in NumPy."""
-    F, C, KH, KW = weights.shape
+def _conv_spec(est, weights, n_features):
+    """A ``conv2d`` layer spec for ``coefs_[0]`` of a network that stores no
+    ``_layer_specs_``: its ``input_shape_`` (or ``input_shape``, else a square
+    image) and first ``stride``, ``padding`` and ``activation`` (1, 'same'
+    and 'relu' by default)."""
+    n_filters, n_channels, kernel = weights.shape[:3]
+    shape = getattr(est, "input_shape_", None) or getattr(est, "input_shape", None)
+    if shape is None:
+        side = int(round(np.sqrt(n_features / n_channels)))
+        shape = (n_channels, side, side)
+    shape = tuple(shape)
+    if len(shape) == 2:
+        shape = (1,) + shape
+    stride = _first(getattr(est, "strides", getattr(est, "stride", None)), 1)
+    return ("conv2d", {"in_shape": shape, "filters": n_filters,
+                       "kernel_size": kernel, "stride": int(stride),
+                       "padding": _first(getattr(est, "padding", None), "same"),
+                       "activation": _first(getattr(est, "activation", None), "relu")})
+
+
+def _first_conv(est, weights, n_features):
+    """The first layer of the fitted network, a bound convolution layer.
+
+    The network is rebuilt from ``_layer_specs_`` (the one ``predict``
+    runs), or from :func:`_conv_spec` for a network without them.
+    """
+    specs = getattr(est, "_layer_specs_", None)
+    coefs, intercepts = est.coefs_, getattr(est, "intercepts_", None)
+    if specs is None:
+        specs = [_conv_spec(est, weights, n_features)]
+        coefs = [weights]
+        if intercepts is None or np.shape(intercepts[0]) != (weights.shape[0],):
+            intercepts = [np.zeros(weights.shape[0])]  # no bias
+    layers = build_network(specs, None).inference_layers(coefs, intercepts)
+    conv = layers[0][1] if layers else None
+    if not isinstance(conv, Conv2D):
+        raise ValueError(
+            f"The first layer of {type(est).__name__} is not a convolution: "
+            "FilterDisplay draws feature maps of a first convolution layer only.")
+    if np.shape(conv.w) != conv.param_shapes()[0]:
+        raise ValueError(
+            f"coefs_[0] of {type(est).__name__} has shape {np.shape(conv.w)}, not "
+            f"{conv.param_shapes()[0]} as its first convolution layer needs.")
+    return conv
+
+
+def _conv_maps(image, conv):
+    """Feature maps ``(F, OH, OW)`` of one ``(C, H, W)`` image through the
+    bound convolution layer ``conv`` (its weights, padding, stride and
+    activation), in NumPy float64."""
+    weights = np.asarray(conv.w, dtype=np.float64)
+    F, C, K, _ = weights.shape
     _, H, W = image.shape
-    if padding == "same":
-        ph, OH = _conv_same_pads(H, KH, stride)
-        pw, OW = _conv_same_pads(W, KW, stride)
-    else:
-        pad = 0 if padding == "valid" else int(padding)
-        ph = pw = pad
-        OH = (H + 2 * pad - KH) // stride + 1
-        OW = (W + 2 * pad - KW) // stride + 1
-    padded = np.zeros((C, H + 2 * ph + KH, W + 2 * pw + KW))
+    _, OH, OW = conv.out_shape
+    ph, pw = conv.pad
+    s = conv.stride
+    # Zeros beyond the image on every side ("same" may pad one more row or
+    # column at the bottom/right than at the top/left).
+    padded = np.zeros((C, H + 2 * ph + K, W + 2 * pw + K))
     padded[:, ph:ph + H, pw:pw + W] = image
     out = np.zeros((F, OH, OW))
     for i in range(OH):
         for j in range(OW):
-            patch = padded[:, i * stride:i * stride + KH, j * stride:j * stride + KW]
+            patch = padded[:, i * s:i * s + K, j * s:j * s + K]
             out[:, i, j] = np.tensordot(weights, patch, axes=3)
-    if bias is not None:
-        out += np.asarray(bias).reshape(F, 1, 1)
-    return _activate(out, activation)
+    out += np.asarray(conv.b).reshape(F, 1, 1)
+    return _activate(out, conv.act)
 
 
-def _activate(z, name):
-    if name == "relu":
+def _activate(z, code):
+    """The activation with code ``code`` (a layer's ``act``), in NumPy."""
+    if code == RELU:
         return np.maximum(z, 0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, 0.01 * z)
-    if name == "tanh":
+    if code == LEAKY_RELU:
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    if code == TANH:
         return np.tanh(z)
-    if name == "logistic":
+    if code == LOGISTIC:
         return 1.0 / (1.0 + np.exp(-z))
-    if name == "elu":
+    if code == ELU:
         return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
     return z
 
@@ -395,13 +448,16 @@ class FilterDisplay:
 
         X : array-like of shape (n_samples, n_features), default=None
             When given (first layer only), row ``sample_index`` is reshaped
-            to the estimator's ``input_shape_`` (or ``input_shape``)
-            ``(C, H, W)`` and the feature
+            to the first layer's input shape ``(C, H, W)`` and the feature
             maps of the first layer are drawn beneath the filters. They are
-            recomputed here in NumPy from ``coefs_[0]`` and ``intercepts_[0]``
-            with the estimator's first ``padding``, ``stride`` and
-            ``activation`` (``'same'``, 1 and ``'relu'`` when it has none),
-            so ``X`` must be preprocessed as the estimator saw it.
+            recomputed here in NumPy with the weights, padding, stride and
+            activation of the first layer of the fitted network, rebuilt
+            from ``_layer_specs_`` as ``predict`` runs it. A network without
+            ``_layer_specs_`` is read from ``coefs_[0]``, ``intercepts_[0]``,
+            its ``input_shape_`` (or ``input_shape``) and its first
+            ``padding``, ``stride`` and ``activation`` (``'same'``, 1 and
+            ``'relu'`` when it has none). ``X`` must be preprocessed as the
+            estimator saw it.
 
         layer : int, default=0
             Index into ``coefs_`` of the convolution layer.
@@ -446,25 +502,6 @@ class FilterDisplay:
     @staticmethod
     def _feature_maps(est, X, weights, sample_index):
         row = np.asarray(X[sample_index : sample_index + 1], dtype=np.float64)
-        shape = getattr(est, "input_shape_", None) or getattr(est, "input_shape", None)
-        if shape is None:
-            side = int(round(np.sqrt(row.size / weights.shape[1])))
-            shape = (weights.shape[1], side, side)
-        image = row.reshape(tuple(shape))
-        if image.ndim == 2:
-            image = image[None]
-        intercepts = getattr(est, "intercepts_", None)
-        bias = None
-        if intercepts is not None and np.shape(intercepts[0]) == (weights.shape[0],):
-            bias = intercepts[0]
-        strides = getattr(est, "strides", getattr(est, "stride", 1))
-        stride = int(np.ravel(strides)[0]) if strides is not None else 1
-        padding = getattr(est, "padding", "same")
-        if isinstance(padding, (list, tuple)):
-            padding = padding[0]
-        activation = getattr(est, "activation", "relu")
-        if isinstance(activation, (list, tuple)):
-            activation = activation[0]
-        maps = _first_layer_maps(image, weights.astype(np.float64), bias, stride,
-                                 padding, activation)
-        return maps, image
+        conv = _first_conv(est, weights, row.size)
+        image = row.reshape(conv.in_shape)
+        return _conv_maps(image, conv), image

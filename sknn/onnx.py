@@ -13,12 +13,12 @@ so both of these work::
                            options={MLPClassifierX: {"zipmap": False}})
 
 The graph (Reshape, Conv, MaxPool/AveragePool, Flatten, Gemm and activation
-nodes) is built from the fitted state alone: the architecture in
-``_layer_specs_`` (``"dense"``, ``"tied_dense"``, ``"conv2d"``,
-``"maxpool2d"``, ``"meanpool2d"``, ``"flatten"``; ``"dropout"``, ``"noise"``
-and ``"activity_l1"`` act at training time only and are left out) and the
-weights in ``coefs_`` / ``intercepts_``.  Outputs follow skl2onnx's conventions for
-scikit-learn's MLPs:
+nodes) is built from the fitted state alone: the network that ``predict``
+runs, rebuilt from ``_layer_specs_`` with the weights in ``coefs_`` /
+``intercepts_`` bound (:meth:`sknn._network.Network.inference_layers`).  Its
+layer objects give the geometry, activations and weights; the dropout, noise
+and activity-penalty layers act at training time only and are left out.
+Outputs follow skl2onnx's conventions for scikit-learn's MLPs:
 
 * classifiers: ``label`` (ArgMax of the probabilities looked up in
   ``classes_``: int64 for integer/bool classes, string for text classes; an
@@ -33,8 +33,6 @@ Graphs compute in float32, or in float64 for a float64 input type (networks
 with convolutions then compute in float32 inside, as onnxruntime has no
 float64 convolution, and return float64).
 """
-
-import numbers
 
 import numpy as np
 
@@ -78,19 +76,21 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from sklearn.base import is_classifier, is_regressor
 
-from . import _conv_layers  # noqa: F401  (registers the conv/pool layers)
-from ._kernels.activations import LEAKY_SLOPE
-from ._layers import LAYERS
+from ._base import build_network
+from ._conv_layers import Conv2D, Pool2D
+from ._kernels.activations import (
+    ELU,
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    LOGISTIC,
+    RELU,
+    TANH,
+)
+from ._layers import Dense
 
 __all__ = ["register", "to_onnx"]
 
-# Layers with a weight and a bias in coefs_ / intercepts_, in network order.
-_PARAM_LAYERS = ("dense", "conv2d")
-# Dense layers of the autoencoder: "tied_dense" has only a bias of its own; its
-# weights are the transpose of those of the "dense" layer at spec index tied_to.
-_DENSE_LAYERS = ("dense", "tied_dense")
-# Training-only layers: the identity at inference.
-_IDENTITY_LAYERS = ("dropout", "noise", "activity_l1")
 _CLASSIFIER_OPTIONS = {
     "zipmap": [True, False, "columns"],
     "output_class_labels": [False, True],
@@ -112,21 +112,21 @@ def _tensor_type(dtype):
     return DoubleTensorType if dtype == np.float64 else FloatTensorType
 
 
-def _activation(x, name, opv):
-    """Hidden-layer activation ``name`` (sknn's codes) applied to node ``x``."""
-    if name == "identity":
+def _activation(x, code, opv):
+    """Hidden-layer activation ``code`` (a layer's ``act``) applied to node ``x``."""
+    if code == IDENTITY:
         return x
-    if name == "logistic":
+    if code == LOGISTIC:
         return OnnxSigmoid(x, op_version=opv)
-    if name == "tanh":
+    if code == TANH:
         return OnnxTanh(x, op_version=opv)
-    if name == "relu":
+    if code == RELU:
         return OnnxRelu(x, op_version=opv)
-    if name == "leaky_relu":
+    if code == LEAKY_RELU:
         return OnnxLeakyRelu(x, alpha=float(LEAKY_SLOPE), op_version=opv)
-    if name == "elu":
+    if code == ELU:
         return OnnxElu(x, alpha=1.0, op_version=opv)
-    raise NotImplementedError(f"No ONNX conversion for activation {name!r}.")
+    raise NotImplementedError(f"No ONNX conversion for activation code {code!r}.")
 
 
 def _output_link(z, out_activation, opv):
@@ -142,113 +142,66 @@ def _output_link(z, out_activation, opv):
     raise NotImplementedError(f"No ONNX conversion for output {out_activation!r}.")
 
 
-def _pair(v):
-    """``int`` or length-2 sequence -> a tuple of two ints."""
-    if isinstance(v, numbers.Integral):
-        return int(v), int(v)
-    a, b = v
-    return int(a), int(b)
+def _layers(est):
+    """``(index, layer)`` of the fitted network's inference layers, weights bound.
 
-
-def _conv_out_hw(index, specs, kw, kh, kwid):
-    """Output (OH, OW) of the conv layer ``specs[index]``.
-
-    Asked, in order, of: the layer object itself (sknn's layer registry), an
-    ``out_shape`` in the spec, the next layer's input shape, and finally the
-    kernels' conventions (padding > 0 means "same": ``ceil(size / stride)``;
-    otherwise "valid").
-    """
-    from ._layers import LAYERS
-
-    cls = LAYERS.get(specs[index][0])
-    if cls is not None:
-        try:
-            shape = tuple(cls(**kw).out_shape)
-            if len(shape) == 3:
-                return shape[1], shape[2]
-        except Exception:  # not constructible here: use the specs below
-            pass
-    if "out_shape" in kw:
-        shape = tuple(kw["out_shape"])
-        return shape[-2], shape[-1]
-    if index + 1 < len(specs):
-        nxt = specs[index + 1][1]
-        shape = nxt.get("in_shape", nxt.get("shape"))
-        if shape is not None and len(tuple(shape)) == 3:
-            shape = tuple(shape)
-            return shape[1], shape[2]
-    _, h, w = kw["in_shape"]
-    sh, sw = _pair(kw.get("stride", 1))
-    pt, pl = _pair(kw.get("pad", 0))
-    oh = -(-h // sh) if pt > 0 else (h - kh) // sh + 1
-    ow = -(-w // sw) if pl > 0 else (w - kwid) // sw + 1
-    return oh, ow
-
-
-def _network(est, x, dtype, opv, stop=None):
-    """Nodes computing the network on node ``x``; returns the last node.
-
-    Runs ``_layer_specs_[:stop]`` (all layers by default), each layer with its
-    own activation (the output layer's is ``identity``: the output link,
+    The network is rebuilt from ``_layer_specs_`` (no loss: the output link,
     ``out_activation_``, is applied by the caller).
     """
-    specs = list(est._layer_specs_)
-    if stop is not None:
-        specs = specs[:stop]
-    coefs = iter(est.coefs_)
-    intercepts = iter(est.intercepts_)
-    weight_of = {}  # spec index -> dense weights, for tied layers
+    net = build_network(est._layer_specs_, None)
+    return net.inference_layers(est.coefs_, est.intercepts_)
+
+
+def _conv(x, layer, dtype, opv):
+    """Conv node of the :class:`~sknn._conv_layers.Conv2D` layer ``layer``.
+
+    ONNX wants every pad explicitly: the kernels pad ``layer.pad`` before the
+    input and whatever "same" needs after it (an odd extra pad at the
+    bottom/right), implicitly.
+    """
+    c, h, wid = layer.in_shape
+    _, oh, ow = layer.out_shape
+    k, s = layer.k, layer.stride
+    pt, pl = layer.pad
+    pb = max((oh - 1) * s + k - h - pt, 0)
+    pr = max((ow - 1) * s + k - wid - pl, 0)
+    w = np.reshape(layer.w, (layer.filters, c, k, k)).astype(dtype)
+    b = np.asarray(layer.b).astype(dtype).ravel()
+    return OnnxConv(x, w, b, kernel_shape=[k, k], strides=[s, s],
+                    pads=[pt, pl, pb, pr], op_version=opv)
+
+
+def _network(est, layers, x, dtype, opv):
+    """Nodes computing the network ``layers`` (see :func:`_layers`) on node
+    ``x``; returns the last node.
+
+    Each layer comes with its own activation (the output layer's is
+    ``identity``: the output link is applied by the caller).
+    """
     rank = 2
-    first_shape = specs[0][1].get("in_shape") if specs else None
-    if first_shape is not None and len(tuple(first_shape)) == 3:
-        shape = np.array((-1,) + tuple(int(s) for s in first_shape), dtype=np.int64)
-        x = OnnxReshape(x, shape, op_version=opv)
-        rank = 4
-    for i, (name, kw) in enumerate(specs):
-        if name in _PARAM_LAYERS:
-            w = np.asarray(next(coefs))
-            b = np.asarray(next(intercepts))
-        elif name == "tied_dense":
-            w = weight_of[kw["tied_to"]].T
-            b = np.asarray(next(intercepts))
-        if name in _DENSE_LAYERS:
+    for i, layer in layers:
+        if isinstance(layer, (Conv2D, Pool2D)) and rank == 2:
+            shape = np.array((-1,) + tuple(layer.in_shape), dtype=np.int64)
+            x = OnnxReshape(x, shape, op_version=opv)
+            rank = 4
+        if isinstance(layer, Dense):  # TiedDense too: its w is its source's .T
             if rank != 2:
                 x = OnnxFlatten(x, axis=1, op_version=opv)
                 rank = 2
-            w = w.reshape(int(kw["n_in"]), int(kw["n_out"]))
-            weight_of[i] = w
-            w = w.astype(dtype)
-            x = OnnxGemm(x, w, b.astype(dtype).ravel(), op_version=opv)
-            x = _activation(x, kw.get("activation", "identity"), opv)
-        elif name == "conv2d":
-            # Geometry (padding, output size) comes from the layer itself, so
-            # the export can never disagree with the kernels.
-            layer = LAYERS["conv2d"](**kw)
-            c, h, wid = layer.in_shape
-            kh = kwid = layer.k
-            sh = sw = layer.stride
-            pt, pl = layer.pad
-            _, oh, ow = layer.out_shape
-            pb = max((oh - 1) * sh + kh - h - pt, 0)
-            pr = max((ow - 1) * sw + kwid - wid - pl, 0)
-            w = w.reshape(layer.filters, c, kh, kwid).astype(dtype)
-            x = OnnxConv(x, w, b.astype(dtype).ravel(), kernel_shape=[kh, kwid],
-                         strides=[sh, sw], pads=[pt, pl, pb, pr], op_version=opv)
-            x = _activation(x, kw.get("activation", "identity"), opv)
-        elif name == "pool2d":
-            layer = LAYERS["pool2d"](**kw)
+            w = np.asarray(layer.w).astype(dtype)
+            b = np.asarray(layer.b).astype(dtype).ravel()
+            x = _activation(OnnxGemm(x, w, b, op_version=opv), layer.act, opv)
+        elif isinstance(layer, Conv2D):
+            x = _activation(_conv(x, layer, dtype, opv), layer.act, opv)
+        elif isinstance(layer, Pool2D):
             size = list(layer.size)
             op = OnnxMaxPool if layer.mode == "max" else OnnxAveragePool
             # MaxPool also has an optional Indices output: keep only Y.
             x = op(x, kernel_shape=size, strides=size, op_version=opv)[0]
-        elif name == "flatten":
-            x = OnnxFlatten(x, axis=1, op_version=opv)
-            rank = 2
-        elif name in _IDENTITY_LAYERS:
-            continue
         else:
             raise NotImplementedError(
-                f"{type(est).__name__}: no ONNX conversion for layer {name!r}."
+                f"{type(est).__name__}: no ONNX conversion for layer "
+                f"{est._layer_specs_[i][0]!r}."
             )
     if rank != 2:
         x = OnnxFlatten(x, axis=1, op_version=opv)
@@ -266,18 +219,19 @@ def _graph_input(operator, opv):
 def _forward(est, operator, opv, stop=None, link=True):
     """Network (and output link) on the operator's input: (node, dtype).
 
+    Runs the layers before ``_layer_specs_[stop]`` (all by default).
     ``dtype`` is the graph's float type.  onnxruntime has no float64
     convolution, so networks with convolution or pooling layers compute in
     float32 and cast their result back to float64 for a float64 input.
     """
+    layers = [(i, layer) for i, layer in _layers(est) if stop is None or i < stop]
     x, dtype = _graph_input(operator, opv)
     net_dtype = dtype
-    if dtype == np.float64 and any(
-            name in ("conv2d", "maxpool2d", "meanpool2d")
-            for name, _ in est._layer_specs_):
+    if dtype == np.float64 and any(isinstance(layer, (Conv2D, Pool2D))
+                                   for _, layer in layers):
         x = OnnxCast(x, to=TensorProto.FLOAT, op_version=opv)
         net_dtype = np.float32
-    y = _network(est, x, net_dtype, opv, stop=stop)
+    y = _network(est, layers, x, net_dtype, opv)
     if link:
         y = _output_link(y, est.out_activation_, opv)
     if net_dtype != dtype:
@@ -371,7 +325,7 @@ def _convert_regressor(scope, operator, container):
         scope, container)
 
 
-def _code_stop(est):
+def _code_stop(est, layers):
     """Number of leading ``_layer_specs_`` entries that compute the code.
 
     The code layer is the dense layer whose (activated) output ``transform``
@@ -381,18 +335,20 @@ def _code_stop(est):
     """
     if hasattr(est, "_code_layer_"):
         return int(est._code_layer_) + 1
-    dense = [i for i, (name, _) in enumerate(est._layer_specs_)
-             if name in _DENSE_LAYERS]
+    dense = [i for i, layer in layers if isinstance(layer, Dense)]
     return dense[len(dense) // 2 - 1] + 1
 
 
 def _code_size(est):
-    name, kw = est._layer_specs_[_code_stop(est) - 1]
-    if name not in _DENSE_LAYERS:
+    layers = _layers(est)
+    stop = _code_stop(est, layers)
+    code = dict(layers).get(stop - 1)
+    if not isinstance(code, Dense):
         raise NotImplementedError(
-            f"{type(est).__name__}: the code layer is {name!r}, not 'dense'."
+            f"{type(est).__name__}: the code layer is "
+            f"{est._layer_specs_[stop - 1][0]!r}, not 'dense'."
         )
-    return int(kw["n_out"])
+    return int(code.n_out)
 
 
 def _transformer_shapes(operator):
@@ -405,7 +361,8 @@ def _transformer_shapes(operator):
 def _convert_transformer(scope, operator, container):
     est = operator.raw_operator
     opv = container.target_opset
-    code, _ = _forward(est, operator, opv, stop=_code_stop(est), link=False)
+    stop = _code_stop(est, _layers(est))
+    code, _ = _forward(est, operator, opv, stop=stop, link=False)
     OnnxIdentity(code, op_version=opv, output_names=operator.outputs[:1]).add_to(
         scope, container)
 

@@ -197,3 +197,25 @@ def test_filter_display_conv_classifier(digits):
     disp = FilterDisplay.from_estimator(conv, X[:5])
     assert len(disp.filter_axes_) == 4 and len(disp.map_axes_) == 4
     assert disp.feature_maps.shape[0] == 4
+
+
+@pytest.mark.skipif(not hasattr(sknn, "ConvClassifier"),
+                    reason="sknn has no ConvClassifier yet")
+def test_filter_display_maps_match_the_network(digits):
+    """Feature maps use the fitted first layer's geometry and activation: a
+    stride-2 'same' convolution with an extra bottom/right pad and tanh."""
+    from sknn._base import build_network
+
+    X, y = digits
+    conv = sknn.ConvClassifier(input_shape=(1, 8, 8), filters=(3, 2), kernel_size=4,
+                               stride=[2, 1], activation=["tanh", "relu", "relu"],
+                               pool=None, hidden_layer_sizes=(8,), max_iter=2,
+                               random_state=0).fit(X[:200], y[:200])
+    disp = FilterDisplay.from_estimator(conv, X, sample_index=5)
+    layer = build_network(conv._layer_specs_[:1], None).layers[0]
+    assert layer.pad == (1, 1) and layer.out_shape == (3, 4, 4)
+    layer.bind(conv.coefs_[0].astype(np.float64),
+               conv.intercepts_[0].astype(np.float64), None, None)
+    layer.allocate(1, np.float64)
+    expected = layer.forward(X[5:6].astype(np.float64), False, None)[0]
+    np.testing.assert_allclose(disp.feature_maps, expected, atol=1e-12)

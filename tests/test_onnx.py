@@ -297,6 +297,20 @@ def test_transformer_graph_matches_reference(data, kind):
     np.testing.assert_allclose(code, expected, **TOL)
 
 
+def test_inference_layers_skip_training_only_and_bind_tied_weights():
+    """The converter's view of a network: what ``inference_layers`` yields."""
+    from sknn._base import build_network
+
+    specs, coefs, intercepts, _ = _transformer_state("tied", np.random.default_rng(0))
+    layers = build_network(specs, None).inference_layers(coefs, intercepts)
+    assert [i for i, _ in layers] == [1, 2, 4, 5]  # no noise, no activity_l1
+    layer = dict(layers)
+    assert layer[1].w is coefs[0] and layer[2].b is intercepts[1]
+    np.testing.assert_array_equal(layer[4].w, coefs[1].T)
+    np.testing.assert_array_equal(layer[5].w, coefs[0].T)
+    assert layer[4].b is intercepts[2]
+
+
 # -- estimators that land later -------------------------------------------
 
 

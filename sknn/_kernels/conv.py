@@ -99,9 +99,9 @@ def pool_output_size(size, pool):
 
 
 # Numba treats a signed array index as possibly negative and emits a
-# wraparound select for it, which blocks vectorisation (measured ~10x slower
-# inner loops).  Indices in the loops below are known to be in range and are
-# cast with ``_U`` (a free bit cast in LLVM).  Only cast values that are >= 0.
+# wraparound select for it, which blocks vectorisation of the inner loops.
+# Indices in the loops below are known to be in range and are cast with
+# ``_U`` (a free bit cast in LLVM).  Only cast values that are >= 0.
 _U = np.uint64
 
 
