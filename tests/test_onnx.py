@@ -305,7 +305,9 @@ def test_inference_layers_skip_training_only_and_bind_tied_weights():
     layers = build_network(specs, None).inference_layers(coefs, intercepts)
     assert [i for i, _ in layers] == [1, 2, 4, 5]  # no noise, no activity_l1
     layer = dict(layers)
-    assert layer[1].w is coefs[0] and layer[2].b is intercepts[1]
+    assert np.shares_memory(layer[1].w, coefs[0])  # bound, not copied
+    np.testing.assert_array_equal(layer[1].w, coefs[0])
+    assert layer[2].b is intercepts[1]
     np.testing.assert_array_equal(layer[4].w, coefs[1].T)
     np.testing.assert_array_equal(layer[5].w, coefs[0].T)
     assert layer[4].b is intercepts[2]
