@@ -9,7 +9,7 @@ on first use.  :func:`sknn.precompile` fills the cache ahead of time.
 import sklearn.base  # noqa: F401, I001
 
 from ._autoencoder import AutoEncoderTransformer
-from ._conv import ConvClassifier
+from ._conv import ConvClassifier, ConvRegressor
 from ._mlp import MLPClassifierX, MLPRegressorX
 
 __version__ = "0.1.0"
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoEncoderTransformer",
     "ConvClassifier",
+    "ConvRegressor",
     "MLPClassifierX",
     "MLPRegressorX",
     "precompile",
