@@ -78,7 +78,10 @@ class TiedDense(Dense):
         self.b = b
         self.db = db
 
-    def init_params(self, rs, dtype):
+    def init_params(self, rs, dtype, init="glorot_uniform"):
+        if init not in (None, "glorot_uniform"):  # other schemes: biases at 0
+            self.b[...] = 0.0
+            return
         bound = np.sqrt(self.init_factor / (self.n_in + self.n_out))
         self.b[...] = rs.uniform(-bound, bound, self.n_out)
 

@@ -33,7 +33,7 @@ from ._base import (
     hidden_sizes,
     per_layer,
 )
-from ._docstrings import ENGINE_PARAMS, FITTED_ATTRS
+from ._docstrings import ENGINE_PARAMS, FITTED_ATTRS, TRAINING_PARAMS
 from ._engine import TrainData
 from ._kernels.losses import BINARY_CE, SQUARED
 
@@ -91,8 +91,9 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     activation : str or list of str, default='relu'
         Hidden-layer activation: ``'identity'``, ``'logistic'``, ``'tanh'``,
-        ``'relu'``, ``'leaky_relu'`` or ``'elu'``; one name, or one per entry
-        of ``hidden_layer_sizes`` (the decoder mirrors them).
+        ``'relu'``, ``'leaky_relu'``, ``'elu'``, ``'softplus'``, ``'gelu'`` or
+        ``'silu'``; one name, or one per entry of ``hidden_layer_sizes`` (the
+        decoder mirrors them).
 
     code_activation : str, default='identity'
         Activation of the code layer (same choices as ``activation``).
@@ -138,6 +139,8 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Threads used by the kernels and by BLAS during this estimator's calls
         (``None``: all cores, capped by ``OMP_NUM_THREADS`` when set; negative
         values count back from all cores). Set per call and restored after.
+
+    {training_params}
 
     Attributes
     ----------
@@ -249,6 +252,10 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         max_fun=15000,
         dropout=0.0,
         n_jobs=None,
+        lr_schedule=None,
+        scoring=None,
+        callbacks=None,
+        init="glorot_uniform",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -283,6 +290,10 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.max_fun = max_fun
         self.dropout = dropout
         self.n_jobs = n_jobs
+        self.lr_schedule = lr_schedule
+        self.scoring = scoring
+        self.callbacks = callbacks
+        self.init = init
 
     # -- hooks ------------------------------------------------------------
     def _check_hyperparameters(self):
@@ -382,6 +393,9 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _encode_targets(self, X, y, fit=True):
         return y
+
+    def _scorer_target(self, val):
+        return None  # a transformer's scorer gets (estimator, X, None)
 
     def _score_outputs(self, outputs, y, sample_weight):
         errors = _row_errors(np.empty(outputs.shape[0]), y,
@@ -596,7 +610,8 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
 
 AutoEncoderTransformer.__doc__ = AutoEncoderTransformer.__doc__.replace(
-    "{engine_params}", ENGINE_PARAMS).replace("{fitted_attrs}", FITTED_ATTRS)
+    "{engine_params}", ENGINE_PARAMS).replace(
+    "{training_params}", TRAINING_PARAMS).replace("{fitted_attrs}", FITTED_ATTRS)
 
 
 def _warm(X, y, dtype):

@@ -10,7 +10,9 @@ Fits are transactional: training works on a packed copy of the parameters and
 a copy of the optimizer state, and fitted attributes are published only when
 training ends normally (or is interrupted by the user).  A fit that diverges
 raises ``ValueError`` and leaves the estimator exactly as it was: unfitted, or
-with its previous weights.
+with its previous weights.  While training runs, a validation scorer and
+the end-of-epoch callbacks see a *stand-in* of the estimator (same class and
+attributes, current weights), never the estimator itself.
 """
 
 import copy
@@ -30,7 +32,7 @@ from sklearn.utils.validation import (
 
 from ._engine import History, TrainConfig, TrainData, fit_lbfgs, fit_stochastic
 from ._kernels.activations import ACTIVATION_CODES
-from ._layers import LAYERS, row_bounds
+from ._layers import INIT_SCHEMES, LAYERS, row_bounds
 from ._network import Network
 from ._optim import make_optimizer
 from ._runtime import kernel_threads, threshold
@@ -72,6 +74,12 @@ ENGINE_CONSTRAINTS = {
         Interval(Integral, None, -1, closed="right"),
         Interval(Integral, 1, None, closed="left"),
     ],
+    # Training control (sknn's own): names are checked in _check_training_control,
+    # which imports sklearn.metrics only when a scorer name is given.
+    "lr_schedule": [None, StrOptions({"cosine", "plateau"}), callable],
+    "scoring": [None, str, callable],
+    "callbacks": [None, list, tuple],
+    "init": [StrOptions(set(INIT_SCHEMES))],
 }
 
 ACTIVATIONS = set(ACTIVATION_CODES)
@@ -123,9 +131,10 @@ def hidden_sizes(value, name="hidden_layer_sizes"):
     return out
 
 
-def build_network(specs, loss_code):
+def build_network(specs, loss_code, loss_param=0.0):
     """A :class:`Network` from plain ``(layer_name, kwargs)`` specs."""
-    return Network([LAYERS[name](**kwargs) for name, kwargs in specs], loss_code)
+    return Network([LAYERS[name](**kwargs) for name, kwargs in specs], loss_code,
+                   loss_param)
 
 
 def _all_finite(X, plan):
@@ -216,18 +225,13 @@ class BaseNeuralNetwork(BaseEstimator):
             raise
 
     def _check_training_set(self, n_samples, sample_weight, incremental, X_val):
-        """Reject training sets no network can learn from (before any kernel)."""
-        if not incremental and n_samples < 2:
-            raise ValueError(
-                f"Found n_samples={n_samples}: fit needs at least 2 samples "
-                "(partial_fit accepts a single sample)."
-            )
-        classes = getattr(self, "classes_", None)
-        if classes is not None and len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; got 1 "
-                f"class: {np.asarray(classes).tolist()}."
-            )
+        """Reject training sets no network can learn from (before any kernel).
+
+        One sample, and (for classifiers) one class, are accepted as
+        scikit-learn's MLPs accept them: a model fitted on one sample can be
+        fine-tuned with ``partial_fit``, and a one-class classifier predicts
+        that class.
+        """
         if sample_weight is not None:
             sw = np.asarray(sample_weight, dtype=np.float64)
             if not np.isfinite(sw).all() or (sw < 0).any():
@@ -250,12 +254,72 @@ class BaseNeuralNetwork(BaseEstimator):
                 "y_val); got validation_fraction=0."
             )
 
+    def _check_training_control(self):
+        """Checks of ``lr_schedule``, ``scoring`` and ``callbacks`` that the
+        parameter constraints cannot express (before any kernel runs)."""
+        if (self.lr_schedule is not None and self.solver == "sgd"
+                and self.learning_rate != "constant"):
+            raise ValueError(
+                f"lr_schedule={self.lr_schedule!r} and learning_rate="
+                f"{self.learning_rate!r} both set the learning rate of "
+                "solver='sgd': keep learning_rate='constant' with an lr_schedule "
+                "(lr_schedule='plateau' is learning_rate='adaptive' for any solver)."
+            )
+        scoring = self.scoring
+        if isinstance(scoring, str) and scoring != "loss":
+            from sklearn.metrics import get_scorer_names  # lazily: ~50 ms of imports
+
+            if scoring not in get_scorer_names():
+                raise ValueError(
+                    f"scoring={scoring!r} is not a scorer name. Use None (the "
+                    "estimator's score), 'loss' (minus the validation loss), a name "
+                    "from sklearn.metrics.get_scorer_names() or a callable "
+                    "scorer(estimator, X, y)."
+                )
+        for cb in self.callbacks or ():
+            if not callable(cb):
+                raise TypeError(
+                    f"callbacks must be a list of callables cb(estimator, record); "
+                    f"got an element {cb!r}."
+                )
+
+    def _continue_params(self, net, dtype):
+        """The flat vector of the published (or user-assigned) ``coefs_`` /
+        ``intercepts_``, which must have the shapes of ``net``."""
+        want_c, want_i = net.param_array_shapes()
+        coefs = list(getattr(self, "coefs_", None) or [])
+        intercepts = list(getattr(self, "intercepts_", None) or [])
+        got_c = [tuple(np.shape(c)) for c in coefs]
+        got_i = [tuple(np.shape(b)) for b in intercepts]
+        if got_c != want_c or got_i != want_i:
+            raise ValueError(
+                f"coefs_ / intercepts_ have shapes {got_c} / {got_i}, but the network "
+                "architecture the current parameters build (hidden_layer_sizes, the "
+                "layer parameters, the number of features and outputs) needs "
+                f"{want_c} / {want_i}. warm_start and partial_fit continue from "
+                "weights of that architecture; set warm_start=False to refit from "
+                "scratch."
+            )
+        params = net.pack(coefs, intercepts, dtype)
+        if not np.isfinite(params).all():
+            raise ValueError("coefs_ / intercepts_ contain NaN or infinity; "
+                             "training cannot continue from them.")
+        return params
+
+    def _loss_param(self):
+        """The loss's parameter (Huber threshold, quantile), or 0.0."""
+        return 0.0
+
     def _fit_transaction(self, X, y, sample_weight, incremental, X_val, y_val):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
         self._check_hyperparameters()
-        X, y = self._validate_fit_data(X, y, incremental, reset=first_pass)
+        self._check_training_control()
+        # Weights assigned by hand to an estimator never fitted: record the
+        # number of features (and names) of this first X as a fit would.
+        reset = first_pass or not hasattr(self, "n_features_in_")
+        X, y = self._validate_fit_data(X, y, incremental, reset=reset)
         n_samples = X.shape[0]
         user_sw = sample_weight is not None
         if user_sw:
@@ -277,24 +341,17 @@ class BaseNeuralNetwork(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         n_outputs = Y.shape[1]
         specs = self._layer_specs(X.shape[1], n_outputs)
-        net = build_network(specs, self._loss_code())
-        val_net = build_network(specs, self._loss_code())
+        net = build_network(specs, self._loss_code(), self._loss_param())
+        val_net = build_network(specs, self._loss_code(), self._loss_param())
 
         if first_pass:
             params = np.empty(net.n_params, dtype=dtype)
-            net.init_params(params, self._random_state, dtype)
+            net.init_params(params, self._random_state, dtype, self.init)
             params = params.astype(dtype, copy=False)
         else:
-            if len(getattr(self, "_layer_specs_", [])) != len(specs) or any(
-                a != b for a, b in zip(self._layer_specs_, specs)
-            ):
-                raise ValueError(
-                    "The network architecture changed since the previous fit "
-                    "(hidden_layer_sizes, activation, dropout, or the number of "
-                    "features/outputs); warm_start and partial_fit need the same "
-                    "architecture. Set warm_start=False to refit from scratch."
-                )
-            params = net.pack(self.coefs_, self.intercepts_, dtype)
+            # Continue from the published weights, or from weights the user
+            # assigned (scikit-learn's idiom): their shapes must fit.
+            params = self._continue_params(net, dtype)
 
         sw = (
             np.ones(n_samples, dtype=dtype)
@@ -312,15 +369,20 @@ class BaseNeuralNetwork(BaseEstimator):
             if self.solver in STOCHASTIC_SOLVERS:
                 fitted = self._run_stochastic(
                     net, val_net, params, data, X_val, y_val, incremental, first_pass,
-                    plan,
+                    plan, specs, n_outputs,
                 )
             else:
+                records = []
+                on_epoch = self._callback_runner(net, specs, n_outputs, first_pass,
+                                                 records, dtype)
                 new_params, loss, n_iter = fit_lbfgs(
                     net=net, params=params, data=data, cfg=self._engine_cfg(n_samples),
-                    plan=plan,
+                    plan=plan, records=records,
+                    on_epoch=None if on_epoch is None else (
+                        lambda record, theta: on_epoch(record, theta.astype(dtype))),
                 )
                 params = new_params
-                fitted = {"loss_": loss, "n_iter_": n_iter}
+                fitted = {"loss_": loss, "n_iter_": n_iter, "history_": records}
                 if first_pass:
                     fitted["t_"] = 0
         coefs, intercepts = net.unpack(fitted.pop("_params", params))
@@ -355,10 +417,99 @@ class BaseNeuralNetwork(BaseEstimator):
             verbose=self.verbose,
             learning_rate_init=float(self.learning_rate_init),
             max_fun=int(self.max_fun),
+            lr_schedule=self.lr_schedule,
+            metric=self._metric_name(),
         )
 
+    def _metric_name(self):
+        """How verbose lines name the validation score."""
+        scoring = self.scoring
+        if scoring is None:
+            return "score"
+        if scoring == "loss":
+            return "-loss"
+        if isinstance(scoring, str):
+            return scoring
+        return getattr(scoring, "__name__", None) or type(scoring).__name__
+
+    # -- stand-ins for scorers and callbacks --------------------------------
+    def _stand_in(self, specs, n_outputs, first_pass, feature_names=True):
+        """An estimator of this class with this one's attributes and
+        parameters, fitted attributes published for ``specs``; training
+        updates its ``coefs_`` / ``intercepts_``.  The estimator itself is
+        never touched before the fit succeeds.
+
+        Without ``feature_names`` it drops ``feature_names_in_``: the
+        validation arrays a scorer gets are already validated NumPy arrays.
+        """
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        if not feature_names:
+            view.__dict__.pop("feature_names_in_", None)
+        view._publish_common(specs, n_outputs, first_pass)
+        return view
+
+    def _score_function(self, net, specs, n_outputs, first_pass):
+        """``score_fn(params, val, val_loss, predict)`` for the engine, from
+        ``scoring``."""
+        scoring = self.scoring
+        if scoring is None:
+            return lambda params, val, loss, predict: self._score_val(predict(), val)
+        if scoring == "loss":
+            return lambda params, val, loss, predict: -float(loss)
+        if isinstance(scoring, str):
+            from sklearn.metrics import get_scorer
+
+            scorer = get_scorer(scoring)
+        else:
+            scorer = scoring
+        view = self._stand_in(specs, n_outputs, first_pass, feature_names=False)
+
+        def score(params, val, loss, predict):
+            view.coefs_, view.intercepts_ = net.unpack(params)
+            X = self._scorer_input(val)
+            kwargs = {"sample_weight": val.sw} if val.user_sw else {}
+            try:
+                return float(scorer(view, X, self._scorer_target(val), **kwargs))
+            except ValueError:
+                # Overflowing outputs: scored nan, as by the default scorer.
+                out = predict()
+                if not np.isfinite(out).all():
+                    return np.nan
+                raise
+
+        return score
+
+    def _scorer_target(self, val):
+        """The ``y`` a validation scorer gets."""
+        return val.y_raw
+
+    def _scorer_input(self, val):
+        """The ``X`` a validation scorer gets: the kernel input as 2-D rows,
+        laid out as the estimator reads ``X``."""
+        return val.X if val.sparse else val.X.reshape(val.X.shape[0], -1)
+
+    def _callback_runner(self, net, specs, n_outputs, first_pass, records, dtype):
+        """``on_epoch(record, params) -> stop`` running ``callbacks`` on a
+        stand-in with the current weights, or None without callbacks."""
+        callbacks = list(self.callbacks or ())
+        if not callbacks:
+            return None
+        view = self._stand_in(specs, n_outputs, first_pass)
+
+        def on_epoch(record, params):
+            view.coefs_, view.intercepts_ = net.unpack(params)
+            view.history_ = list(records)
+            stop = False
+            for cb in callbacks:  # every callback sees every epoch
+                if cb(view, dict(record)):
+                    stop = True
+            return stop
+
+        return on_epoch
+
     def _run_stochastic(self, net, val_net, params, data, X_val, y_val, incremental,
-                        first_pass, plan):
+                        first_pass, plan, specs, n_outputs):
         rs = self._random_state
         val = None
         if X_val is not None:
@@ -377,12 +528,17 @@ class BaseNeuralNetwork(BaseEstimator):
             self._needs_rng()
         ) else None
         cfg = self._engine_cfg(data.n)
+        runner = self._callback_runner(net, specs, n_outputs, first_pass,
+                                       history.records, params.dtype)
         best, interrupted = fit_stochastic(
             net=net, val_net=val_net, params=params, optimizer=optimizer, data=data,
             val=val, history=history, cfg=cfg, incremental=incremental,
-            shuffle_rs=rs, dropout_rng=dropout_rng, score_fn=self._score_val, plan=plan,
+            shuffle_rs=rs, dropout_rng=dropout_rng,
+            score_fn=self._score_function(net, specs, n_outputs, first_pass),
+            on_epoch=None if runner is None else (lambda record: runner(record, params)),
+            plan=plan,
         )
-        if best is not None and (self.early_stopping):
+        if best is not None:
             params = best
         return {
             "_params": params,
@@ -396,17 +552,23 @@ class BaseNeuralNetwork(BaseEstimator):
             "best_validation_score_": history.best_validation_score,
             "validation_loss_curve_": history.validation_loss_curve,
             "_no_improvement_count": history.no_improvement_count,
+            "history_": history.records,
+            "_reference_loss": history.reference_loss,
         }
 
     def _history(self, first_pass, has_val):
         h = History(self.early_stopping, has_val)
+        if not first_pass:
+            h.reference_loss = getattr(self, "_reference_loss", None)
         if not first_pass and hasattr(self, "loss_curve_"):
             # Continue the previous fit's curves, as scikit-learn does.
-            h.t = self.t_
+            h.t = getattr(self, "t_", 0)
             h.loss_curve = list(self.loss_curve_)
-            h.no_improvement_count = self._no_improvement_count
-            if self.best_loss_ is not None and not self.early_stopping:
-                h.best_loss = self.best_loss_
+            h.records = list(getattr(self, "history_", None) or [])
+            h.no_improvement_count = getattr(self, "_no_improvement_count", 0)
+            best_loss = getattr(self, "best_loss_", None)
+            if best_loss is not None and not self.early_stopping:
+                h.best_loss = best_loss
             if getattr(self, "validation_scores_", None) is not None and has_val:
                 h.validation_scores = list(self.validation_scores_)
                 h.best_validation_score = self.best_validation_score_
@@ -434,8 +596,9 @@ class BaseNeuralNetwork(BaseEstimator):
             raise ValueError(
                 f"early_stopping=True holds out validation_fraction="
                 f"{self.validation_fraction} of the {data.n} samples, which "
-                f"failed ({str(exc).rstrip('.')}). Increase 'validation_fraction' "
-                "or the size of your dataset, or pass X_val and y_val."
+                f"failed ({str(exc).rstrip('.')}{self._too_few(data.y_raw)}). "
+                "Increase 'validation_fraction' or the size of your dataset, or "
+                "pass X_val and y_val."
             ) from exc
         if val_idx.shape[0] < 2:
             raise ValueError(
@@ -445,6 +608,11 @@ class BaseNeuralNetwork(BaseEstimator):
         train = self._subset(data, train_idx)
         val = self._subset(data, val_idx)
         return train, val
+
+    def _too_few(self, y):
+        """For a failed stratified split: the labels of ``y`` (as the user
+        gave them) with fewer than 2 samples, as a message suffix."""
+        return ""
 
     def _subset(self, data, idx):
         sub = data.subset(idx)

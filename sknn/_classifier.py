@@ -21,6 +21,11 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._kernels.losses import BINARY_CE, SOFTMAX_CE
 
+# predict_proba's bounds [eps, 1 - eps] per dtype (looked up: a one-row
+# predict is a few tens of microseconds).
+_PROBA_BOUNDS = {np.dtype(t): (np.finfo(t).eps, 1 - np.finfo(t).eps)
+                 for t in (np.float32, np.float64)}
+
 
 def _new_label_binarizer():
     # imported on first fit: sklearn.preprocessing is part of the ~50 ms of
@@ -91,7 +96,21 @@ class NeuralClassifierMixin:
         )
 
     def _stratify(self, y):
-        return y if y.ndim == 1 else None
+        if y.ndim != 1:
+            return None
+        if self._label_binarizer.y_type_ == "binary":
+            # The encoded column, as scikit-learn stratifies: the same split
+            # (and the same error for a class too small to split).
+            return self._label_binarizer.transform(y).astype(bool)
+        return y
+
+    def _too_few(self, y):
+        if y is None or y.ndim != 1:
+            return ""
+        labels, counts = np.unique(y, return_counts=True)
+        few = labels[counts < 2]
+        return f"; in y, the classes with too few members are {few.tolist()}" if len(
+            few) else ""
 
     def _extra_sample_weight(self, y, incremental):
         if self.class_weight is None:
@@ -197,10 +216,18 @@ class NeuralClassifierMixin:
         Returns
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
-            Probabilities in the order of ``classes_``.
+            Probabilities in the order of ``classes_``, clipped to
+            ``[eps, 1 - eps]`` (``eps`` of the dtype), as the training loss
+            clips them.
         """
         check_is_fitted(self)
         y_pred = self._outputs(X)
+        if len(self.classes_) == 1:  # one class seen in training: certain
+            return np.ones((y_pred.shape[0], 1), dtype=y_pred.dtype)
+        # Strictly inside (0, 1), as the training loss clips them: saturated
+        # outputs would give log-probabilities of -inf.
+        lo, hi = _PROBA_BOUNDS[y_pred.dtype]
+        np.maximum(np.minimum(y_pred, hi, out=y_pred), lo, out=y_pred)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:

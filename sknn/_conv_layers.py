@@ -4,11 +4,17 @@ Shapes are per sample and channels-first: ``in_shape = (C, H, W)``.  Weights
 use PyTorch's layout ``(out_channels, in_channels, kernel_h, kernel_w)``; a
 dense layer after the last block sees the feature maps flattened in C order
 of ``(channels, height, width)`` (a free reshape of the contiguous buffer).
+Global pooling is a :class:`Pool2D` whose window is the whole feature map,
+and :class:`SpatialDropout` drops whole feature maps in NumPy.
 """
 
 import numpy as np
 
-from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
+from ._kernels.activations import (
+    ACTIVATION_CODES,
+    LOGISTIC,
+    NEEDS_PREACTIVATION,
+)
 from ._kernels.conv import (
     POOL_CODES,
     col2im,
@@ -20,7 +26,17 @@ from ._kernels.conv import (
     pool_backward,
     pool_forward,
 )
-from ._layers import LAYERS, Layer, buffer, row_bounds
+from ._layers import (
+    LAYERS,
+    Dropout,
+    Layer,
+    basic_code,
+    buffer,
+    draw_weights,
+    finish_activation,
+    row_bounds,
+    start_activation_grad,
+)
 from ._runtime import threshold
 
 RECTIFIERS = {ACTIVATION_CODES[a] for a in ("relu", "leaky_relu", "elu")}
@@ -55,9 +71,11 @@ class Conv2D(Layer):
         self.out_shape = (self.filters, oh, ow)
         self.act = ACTIVATION_CODES[activation]
         self.init_factor = 2.0 if self.act == LOGISTIC else 6.0
+        # GELU/SiLU: keep z for the backward pass (see Dense).
+        self.keeps_pre = self.act in NEEDS_PREACTIVATION
         self.K = c * k * k
         self.P = oh * ow
-        self.out = self.dx = None
+        self.out = self.dx = self.pre = None
 
     def param_shapes(self):
         return (self.filters,) + (self.in_shape[0], self.k, self.k), (self.filters,)
@@ -65,11 +83,17 @@ class Conv2D(Layer):
     def bind(self, w, b, dw, db):
         self.w, self.b, self.dw, self.db = w, b, dw, db
 
-    def init_params(self, rs, dtype):
-        # He-uniform for rectifiers (bound sqrt(6 / fan_in)), Glorot-uniform
-        # otherwise; biases U(+-1/sqrt(fan_in)) as PyTorch.
+    def init_params(self, rs, dtype, init=None):
+        # ``init=None``: He-uniform for rectifiers (bound sqrt(6 / fan_in)),
+        # Glorot-uniform otherwise; biases U(+-1/sqrt(fan_in)) as PyTorch.
+        # A named scheme draws the weights by its formula, biases at zero.
         fan_in = self.in_shape[0] * self.k * self.k
         fan_out = self.filters * self.k * self.k
+        if init is not None:
+            self.w[...] = draw_weights(rs, self.w.shape, fan_in, fan_out, init,
+                                       self.init_factor)
+            self.b[...] = 0.0
+            return
         if self.act in RECTIFIERS:
             bound = np.sqrt(6.0 / fan_in)
         else:
@@ -82,14 +106,19 @@ class Conv2D(Layer):
         F, K, P = self.filters, self.K, self.P
         self.out = buffer(self.out, (max_batch,) + self.out_shape, dtype)
         self.dx = buffer(self.dx, (max_batch,) + self.in_shape, dtype)
+        if self.keeps_pre:
+            self.pre = buffer(self.pre, (max_batch,) + self.out_shape, dtype)
         split = self.plan.split
         nc = self.plan.chunks(max_batch, F * K * P)
-        # Samples per chunk: the batch's share, or fewer when one chunk's
-        # im2col matrix would exceed conv_cols_bytes.  Every chunk's matrix
+        # Samples per chunk: the batch's share, but at most conv_chunk_columns
+        # output positions (BLAS runs the long inner dimension of the weight
+        # gradient, dy @ cols.T, far slower in one product than in blocks),
+        # and at most conv_cols_bytes of im2col matrix.  Every chunk's matrix
         # is kept from forward to backward when they fit there together.
         per_sample = K * P * np.dtype(dtype).itemsize
         cap = max(1, threshold("conv_cols_bytes") // per_sample)
-        self.group = min(-(-max_batch // nc), cap)
+        width = max(1, threshold("conv_chunk_columns") // P)
+        self.group = min(-(-max_batch // nc), cap, width)
         max_chunks = max(nc, -(-max_batch // self.group))
         self.keep = self.keep_cols(max_chunks * self.group * per_sample)
         slots = max_chunks if self.keep else split
@@ -129,7 +158,10 @@ class Conv2D(Layer):
             cols, n0, n1 = self._cols(x, c, slot, nc, n, True)
             y = self.y[slot][:self.filters * cols.shape[1]].reshape(self.filters, -1)
             np.matmul(w2, cols, out=y)
-            conv_out(out, y, self.b, n0, n1, self.act)
+            conv_out(out, y, self.b, n0, n1, basic_code(self.act))
+            if self.keeps_pre:
+                np.copyto(self.pre[n0:n1], out[n0:n1])
+            finish_activation(out[n0:n1], self.act)
 
         self.plan.run(chunk, nc)
         self.x = x
@@ -149,7 +181,9 @@ class Conv2D(Layer):
         def chunk(c, slot):
             cols, n0, n1 = self._cols(self.x, c, slot, nc, n, not self.keep)
             dy = self.y[slot][:F * cols.shape[1]].reshape(F, -1)
-            conv_delta(dy, dout, self.out, n0, n1, self.act, self.db_parts[c])
+            src = self.pre if self.keeps_pre else self.out
+            act = start_activation_grad(dout[n0:n1], src[n0:n1], self.act)
+            conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
             np.matmul(dy, cols.T, out=self.dw_parts[c])
             if need_dx:
                 np.matmul(w2.T, dy, out=cols)  # the chunk's cols are not needed again
@@ -164,14 +198,17 @@ class Conv2D(Layer):
 class Pool2D(Layer):
     """Non-overlapping max or mean pooling (floor mode).
 
-    Windows are ``size x size``, clipped to the feature map along an axis
-    that is shorter than ``size`` (so a ``1 x n`` strip pools ``1 x size``).
+    Windows are ``size x size`` (or ``size = (size_h, size_w)``), clipped to
+    the feature map along an axis that is shorter than the window (so a
+    ``1 x n`` strip pools ``1 x size``).  A window of the whole map,
+    ``size = (H, W)``, is global pooling: one value per feature map.
     """
 
     def __init__(self, in_shape, size=2, mode="max"):
         c, h, w = (int(v) for v in in_shape)
         self.in_shape = (c, h, w)
-        self.size = (min(int(size), h), min(int(size), w))
+        sh, sw = (size, size) if np.ndim(size) == 0 else size
+        self.size = (min(int(sh), h), min(int(sw), w))
         self.mode = mode
         self.code = POOL_CODES[mode]
         self.out_shape = (c, h // self.size[0], w // self.size[1])
@@ -206,4 +243,47 @@ class Pool2D(Layer):
         return dx
 
 
-LAYERS.update({"conv2d": Conv2D, "pool2d": Pool2D})
+class SpatialDropout(Dropout):
+    """Inverted dropout of whole feature maps (training only).
+
+    One uniform draw per sample and channel, from the engine's seeded
+    generator, keeps or zeroes the channel's whole ``H x W`` map (scaled by
+    ``1 / (1 - rate)`` when kept): neighbouring pixels of a map are strongly
+    correlated, so dropping single pixels would hardly regularise.  A
+    :class:`Dropout` subclass, so the network treats it as training-only.
+    """
+
+    def __init__(self, shape, rate):
+        super().__init__(shape, rate)
+        self.mask_shape = (self.in_shape[0], 1, 1)
+
+    def allocate(self, max_batch, dtype):
+        shape = (max_batch,) + self.in_shape
+        self.out = buffer(getattr(self, "out", None), shape, dtype)
+        self.dx = buffer(getattr(self, "dx", None), shape, dtype)
+        self.mask = buffer(getattr(self, "mask", None), (max_batch,) + self.mask_shape,
+                           dtype)
+
+    def forward(self, x, training, rng):
+        if not training or self.rate == 0.0:
+            self.active = False
+            return x
+        self.active = True
+        n = x.shape[0]
+        mask = self.mask[:n]
+        rng.random(out=mask, dtype=mask.dtype)
+        np.multiply(mask >= self.rate, mask.dtype.type(1.0 / (1.0 - self.rate)), out=mask)
+        out = self.out[:n]
+        np.multiply(x.reshape((n,) + self.in_shape), mask, out=out)
+        return out
+
+    def backward(self, dout, need_dx):
+        if not self.active:
+            return dout
+        n = dout.shape[0]
+        dx = self.dx[:n]
+        np.multiply(dout.reshape((n,) + self.in_shape), self.mask[:n], out=dx)
+        return dx
+
+
+LAYERS.update({"conv2d": Conv2D, "pool2d": Pool2D, "spatial_dropout": SpatialDropout})

@@ -19,7 +19,8 @@ solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Learning-rate schedule for ``solver='sgd'``: constant
         ``learning_rate_init``; ``invscaling`` divides it by ``t ** power_t``;
         ``adaptive`` divides it by 5 each time ``n_iter_no_change`` epochs
-        fail to improve by ``tol``.
+        fail to improve by ``tol``. ``lr_schedule`` gives schedules to both
+        stochastic solvers.
 
     learning_rate_init : float, default=0.001
         Initial step size (``'sgd'`` and ``'adam'``).
@@ -29,6 +30,11 @@ solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
 
     max_iter : int, default=200
         Maximum number of epochs (stochastic solvers) or iterations (L-BFGS).
+        A stochastic fit whose loss becomes non-finite or grows without bound
+        stops early with a ``ConvergenceWarning`` naming the parameter to
+        change, keeping its best weights (those it started from when no
+        epoch improved); it raises a ``ValueError`` when the loss overflowed
+        before any epoch improved.
 
     shuffle : bool, default=True
         Whether to shuffle samples before each epoch.
@@ -59,7 +65,8 @@ solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Hold out ``validation_fraction`` of the training data (or use
         ``X_val``/``y_val`` given to ``fit``), stop when the validation score
         has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
-        restore the best weights.
+        restore the best weights. The score is the estimator's own, or the
+        one ``scoring`` names.
 
     validation_fraction : float, default=0.1
         Fraction of training data held out for early stopping.
@@ -90,6 +97,56 @@ dropout : float or list of float, default=0.0
         (``None``: all cores, capped by ``OMP_NUM_THREADS`` when set; negative
         values count back from all cores). Set per call and restored after."""
 
+TRAINING_PARAMS = """\
+lr_schedule : {'cosine', 'plateau'}, callable or None, default=None
+        Learning-rate schedule for the stochastic solvers (``'sgd'`` and
+        ``'adam'``; Adam's bias correction applies on top). ``None`` keeps
+        scikit-learn's behaviour (``learning_rate`` governs ``'sgd'``, Adam's
+        rate is constant). ``'cosine'`` anneals ``learning_rate_init`` to 0
+        over ``max_iter`` epochs: ``lr_init * (1 + cos(pi * e / max_iter)) / 2``
+        after ``e`` epochs. ``'plateau'`` divides the rate by 5 each time
+        ``n_iter_no_change`` epochs fail to improve by ``tol`` (stopping once
+        it falls below 1e-6), scikit-learn's ``'adaptive'`` rule for any
+        stochastic solver. A callable ``f(epoch) -> float`` is called before
+        each epoch with the number of epochs already run in this fit (a run of
+        ``partial_fit`` calls counts as one fit) and returns that epoch's rate
+        (0 allowed; a negative or non-finite rate raises a ``ValueError``).
+        With ``solver='sgd'`` it requires ``learning_rate='constant'``.
+
+    scoring : str, callable or None, default=None
+        Validation metric recorded in ``validation_scores_`` /
+        ``best_validation_score_`` and watched by early stopping (with
+        ``early_stopping=True`` or ``fit(..., X_val=, y_val=)``), as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`. ``None``:
+        the estimator's ``score`` (accuracy, R², ...); ``'loss'``: minus the
+        validation loss; a scorer name of
+        :func:`sklearn.metrics.get_scorer_names` (``'neg_log_loss'``,
+        ``'balanced_accuracy'``, ``'f1_macro'``, ...); or a callable
+        ``scorer(estimator, X, y)`` (given ``sample_weight=`` too when ``fit``
+        got sample weights). Scorers see a stand-in of the estimator with the
+        current weights.
+
+    callbacks : list of callable or None, default=None
+        Functions ``cb(estimator, record)`` called after each epoch (each
+        L-BFGS iteration for ``solver='lbfgs'``) with a stand-in of the
+        estimator holding the current weights and that epoch's record (see
+        ``history_``). A truthy return stops training after that epoch (under
+        early stopping the best weights are restored, as when the patience
+        runs out). An exception raised by a callback propagates and leaves
+        the estimator as it was before ``fit``.
+
+    init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'}, \
+default='glorot_uniform'
+        Initial weight distribution. ``'glorot_uniform'`` draws exactly as
+        scikit-learn (bound ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)``
+        for logistic units; biases likewise), so the same ``random_state``
+        gives scikit-learn's weights. ``'glorot_normal'``: N(0, 2 / (fan_in +
+        fan_out)); ``'he_uniform'``: U(+-sqrt(6 / fan_in)); ``'he_normal'``:
+        N(0, 2 / fan_in), suited to ReLU-like units; biases start at 0. To
+        start from given weights instead, assign ``coefs_`` and
+        ``intercepts_`` (of the shapes the architecture needs) and call
+        ``partial_fit``, or ``fit`` with ``warm_start=True``."""
+
 FITTED_ATTRS = """\
 loss_ : float
         The objective (mean loss plus L2 term) after the last epoch.
@@ -109,6 +166,16 @@ loss_ : float
     validation_loss_curve_ : list of float or None
         Validation objective at the end of each epoch, when validation data
         exists.
+
+    history_ : list of dict
+        One record per epoch of the last ``fit`` (continued by
+        ``partial_fit`` and ``warm_start``), so ``pandas.DataFrame(history_)``
+        is the training log: ``epoch`` (epochs run so far), ``loss``,
+        ``validation_score`` and ``validation_loss`` (None without
+        validation data), ``learning_rate`` (the epoch's rate; Adam's before
+        bias correction) and ``time`` (seconds since the fit began). With
+        ``solver='lbfgs'`` one record per iteration of the last fit, without
+        validation or learning rate.
 
     t_ : int
         Number of training samples seen by the solver.
@@ -143,4 +210,5 @@ def fill(doc):
     """Insert the shared fragments into a class docstring."""
     return doc.replace("{engine_params}", ENGINE_PARAMS).replace(
         "{extra_params}", EXTRA_PARAMS
-    ).replace("{fitted_attrs}", FITTED_ATTRS)
+    ).replace("{training_params}", TRAINING_PARAMS).replace(
+        "{fitted_attrs}", FITTED_ATTRS)

@@ -4,7 +4,8 @@ Every estimator (MLP, convolutional, autoencoder) hands the engine a network,
 encoded targets and a few callables; the engine owns shuffling, batching into
 preallocated buffers, the optimizer step, the learning-rate schedule hooks,
 validation scoring, early stopping with best-weight restoration, divergence
-detection, interruption and the per-epoch history.  L-BFGS lives here too
+detection, interruption, the per-epoch history records and the end-of-epoch
+callbacks.  L-BFGS lives here too
 (:func:`fit_lbfgs`), fed by the same forward/backward passes.
 
 The loop mirrors scikit-learn's ``BaseMultilayerPerceptron._fit_stochastic``
@@ -12,9 +13,11 @@ step for step (same random draws for shuffling, same stopping rule), so with
 the same ``random_state`` the results track scikit-learn's to rounding.
 """
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import scipy.optimize
@@ -41,16 +44,51 @@ class TrainConfig:
     verbose: int
     learning_rate_init: float
     max_fun: int
+    # None, "cosine", "plateau" (the optimizer's adaptive rule) or a callable
+    # ``epoch -> learning rate``; see :func:`epoch_rate`.
+    lr_schedule: object = None
+    # What the validation score is, for the verbose lines.
+    metric: str = "score"
 
 
 class DivergenceError(ValueError):
-    """Training produced non-finite values (raised as a ``ValueError``)."""
+    """Training diverged and left nothing usable (raised as a ``ValueError``)."""
 
+
+# Training has diverged when an epoch's loss exceeds this many times the
+# reference loss (the starting model's loss on the first batch of the first
+# fit): no training run that is merely noisy gets that much worse than a
+# network that knows nothing, while a run that blows up passes it within an
+# epoch or two.
+DIVERGENCE_RATIO = 1e4
 
 DIVERGED_MSG = (
     "Solver produced non-finite parameter weights. The input data may contain "
-    "large values and need to be preprocessed, or learning_rate_init={lr} is too "
-    "large. The estimator's previous state (if any) was kept."
+    "large values and need to be preprocessed, or {advice}. The estimator's "
+    "previous state (if any) was kept."
+)
+
+DIVERGED_WARNING = (
+    "Training diverged at epoch {epoch} ({what}) and was stopped; {kept}. Either "
+    "{advice}, or the input data need scaling (e.g. with StandardScaler)."
+)
+
+
+def lower_rate_advice(cfg, rate=None):
+    """Which parameter to change when training diverged."""
+    if callable(cfg.lr_schedule) or cfg.lr_schedule == "cosine":
+        at = "" if rate is None else f" ({rate:.3g} in the last epoch)"
+        return (f"the learning rate lr_schedule gives{at} is too large: lower it "
+                f"(learning_rate_init={cfg.learning_rate_init})")
+    return (f"learning_rate_init={cfg.learning_rate_init} is too large: lower it "
+            "(or decay it with lr_schedule)")
+
+
+MAX_ITER_MSG = (
+    "Stochastic Optimizer: Maximum iterations ({max_iter}) reached and the "
+    "optimization hasn't converged yet. Increase max_iter to train longer, or "
+    "raise tol={tol:g} to stop once the {what} improves by less than tol for "
+    "n_iter_no_change={n} consecutive epochs."
 )
 
 LBFGS_DIVERGED_MSG = (
@@ -105,19 +143,21 @@ class BatchBuffers:
         x = data.X.reshape(data.n, -1)[idx].reshape((n,) + data.X.shape[1:])
         return x, Y[idx], sw, sw_sum
 
-    def loss_grad(self, z, y, sw, code):
+    def loss_grad(self, z, y, sw, code, param=0.0):
         """The fused link/loss kernel over the batch, in row chunks for wide
-        outputs (chunk sums added in chunk order)."""
+        outputs (chunk sums added in chunk order); ``param`` is the loss's
+        parameter (Huber threshold, quantile)."""
         n = z.shape[0]
         delta = self.delta[:n]
         nc = self.plan.chunks(n, z.shape[1], threshold("parallel_min_elements"))
         if nc == 1:
-            return link_loss_grad(delta, z, y, sw, code)
+            return link_loss_grad(delta, z, y, sw, code, param)
         parts = self.loss_parts
 
         def rows(c, slot):
             r0, r1 = row_bounds(c, nc, n)
-            parts[c] = link_loss_grad(delta[r0:r1], z[r0:r1], y[r0:r1], sw[r0:r1], code)
+            parts[c] = link_loss_grad(delta[r0:r1], z[r0:r1], y[r0:r1], sw[r0:r1],
+                                      code, param)
 
         self.plan.run(rows, nc)
         total = 0.0
@@ -145,7 +185,7 @@ def dataset_loss(net, data, alpha, params, plan=SERIAL, chunk=2048):
     for start, stop in batch_slices(n, chunk):
         x, y, sw, s = bufs.gather(data, all_idx[start:stop])
         z = net.forward(x, training=False)
-        total += bufs.loss_grad(z, y, sw, net.loss_code)
+        total += bufs.loss_grad(z, y, sw, net.loss_code, net.loss_param)
         total += net.penalty(sw)
         sw_sum += s
     w = params[:net.n_weights]
@@ -157,14 +197,17 @@ class EpochReporter:
     """Prints scikit-learn style progress lines when ``verbose`` is set.
 
     ``verbose=1`` prints one line per epoch (epoch, training loss, validation
-    score and loss when present, learning rate, elapsed seconds).
+    score and loss when present, learning rate, elapsed seconds); the score
+    is named by ``metric`` (``'score'`` for the estimator's default, else the
+    ``scoring`` in use).
     ``verbose>=2`` also shows a live progress bar over the batches of each
     epoch when tqdm is installed (``progress`` is then a :class:`BatchProgress`,
     otherwise None and only the epoch lines are printed).
     """
 
-    def __init__(self, verbose, n_batches=None):
+    def __init__(self, verbose, n_batches=None, metric="score"):
         self.verbose = verbose
+        self.metric = metric
         self.start = time.perf_counter()
         self.progress = None
         if verbose and verbose >= 2 and n_batches:
@@ -182,7 +225,7 @@ class EpochReporter:
             self.progress.close()
         msg = "Iteration %d, loss = %.8f" % (it, loss)
         if val_score is not None:
-            msg += ", validation score = %.6f" % val_score
+            msg += ", validation %s = %.6f" % (self.metric, val_score)
         if val_loss is not None:
             msg += ", validation loss = %.8f" % val_loss
         msg += ", lr = %.3g, elapsed = %.2fs" % (lr, time.perf_counter() - self.start)
@@ -213,7 +256,11 @@ class BatchProgress:
 
 
 class History:
-    """Per-fit training history and stopping bookkeeping (plain Python)."""
+    """Per-fit training history and stopping bookkeeping (plain Python).
+
+    ``records`` holds one dict per epoch (see :func:`fit_stochastic`);
+    ``reference_loss`` is the loss the divergence test compares with.
+    """
 
     def __init__(self, early_stopping, has_val):
         self.n_iter = 0
@@ -222,6 +269,8 @@ class History:
         self.loss_curve = []
         self.no_improvement_count = 0
         self.validation_loss_curve = [] if has_val else None
+        self.records = []
+        self.reference_loss = None
         if early_stopping:
             self.validation_scores = []
             self.best_validation_score = -np.inf
@@ -230,6 +279,34 @@ class History:
             self.best_loss = np.inf
             self.validation_scores = [] if has_val else None
             self.best_validation_score = -np.inf if has_val else None
+
+
+def epoch_rate(cfg, optimizer):
+    """Set the learning rate of the coming epoch from ``cfg.lr_schedule``
+    and return it.
+
+    ``'cosine'`` anneals ``learning_rate_init`` to 0 over ``max_iter`` epochs
+    (``lr_e = lr_0 (1 + cos(pi e / max_iter)) / 2`` after ``e`` epochs,
+    0 from ``max_iter`` on); a callable gets the number of epochs already run
+    (``optimizer.epochs``) and returns the rate.  ``None`` and ``'plateau'``
+    leave the optimizer's own rate (its ``learning_rate`` rule, or the
+    adaptive division at a plateau).
+    """
+    schedule = cfg.lr_schedule
+    epoch = optimizer.epochs
+    if schedule == "cosine":
+        frac = min(epoch, cfg.max_iter) / cfg.max_iter
+        optimizer.set_rate(cfg.learning_rate_init * 0.5 * (1.0 + math.cos(math.pi * frac)))
+    elif callable(schedule):
+        value = schedule(epoch)
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, Real)
+                or not math.isfinite(value) or value < 0):
+            raise ValueError(
+                f"lr_schedule returned {value!r} for epoch {epoch}; it must return "
+                "a finite learning rate >= 0 (a float)."
+            )
+        optimizer.set_rate(float(value))
+    return float(optimizer.rate)
 
 
 def fit_stochastic(
@@ -246,6 +323,7 @@ def fit_stochastic(
     shuffle_rs,
     dropout_rng,
     score_fn,
+    on_epoch=None,
     plan=SERIAL,
 ):
     """Run SGD/Adam epochs over ``data``, updating ``params`` in place.
@@ -259,7 +337,7 @@ def fit_stochastic(
         Flat parameter vector, modified in place.
     optimizer : SGD or Adam
     data, val : TrainData, TrainData or None
-        Training and validation data; ``val.y_raw`` is what ``score_fn`` gets.
+        Training and validation data.
     history : History
     cfg : TrainConfig
     incremental : bool
@@ -268,15 +346,36 @@ def fit_stochastic(
         Draws the epoch permutations (exactly as scikit-learn does).
     dropout_rng : numpy.random.Generator
         Draws dropout masks and other training-time noise.
-    score_fn : callable ``(outputs, val) -> float``
-        Validation score (higher is better).
+    score_fn : callable ``(params, val, val_loss, predict) -> float``
+        Validation score (higher is better) of the current weights;
+        ``predict()`` returns the link-applied outputs on ``val.X``.
+    on_epoch : callable ``record -> bool`` or None
+        Run after each epoch with that epoch's record; a truthy return stops
+        training after the epoch.
     plan : ExecutionPlan
         How the call's work is chunked and run.
+
+    Each epoch appends to ``history.records`` a dict with ``epoch`` (epochs
+    run so far, counting earlier fits that this one continues), ``loss``,
+    ``validation_score`` and ``validation_loss`` (None without validation
+    data), ``learning_rate`` (the epoch's rate; Adam's before its bias
+    correction) and ``time`` (seconds since this call began).
+
+    Divergence (a non-finite loss or weights, or an epoch loss above
+    ``DIVERGENCE_RATIO`` times ``history.reference_loss``) stops training at
+    that epoch, whose validation score is recorded as nan.  The weights
+    returned are then, with a ``ConvergenceWarning``, the best ones (early
+    stopping) or those an epoch with the lowest training loss started from
+    (an epoch's loss is measured along its updates, from its starting
+    weights), or, when no epoch of this call improved, the weights it started
+    from.  When the loss or the weights overflowed before any epoch improved,
+    nothing usable is left and :class:`DivergenceError` is raised.
 
     Returns
     -------
     best_params : ndarray or None
-        The weights with the best validation score when early stopping.
+        The weights to publish instead of ``params`` (the best validation
+        score under early stopping, a fallback after divergence), else None.
     interrupted : bool
     """
     dtype = params.dtype
@@ -291,14 +390,28 @@ def fit_stochastic(
     slices = batch_slices(n, batch_size)
     alpha = cfg.alpha
     nw = net.n_weights
-    loss_code = net.loss_code
+    loss_code, loss_param = net.loss_code, net.loss_param
     early_stopping = cfg.early_stopping
-    reporter = EpochReporter(cfg.verbose, len(slices))
+    reporter = EpochReporter(cfg.verbose, len(slices), cfg.metric)
     progress = reporter.progress
     best_params = params.copy() if early_stopping else None
+    improved = False  # whether an epoch of this call beat the starting weights
+    start_params = None if early_stopping else params.copy()
+    # Without early stopping, the weights each epoch starts from are copied
+    # aside and those of the epoch with the lowest training loss kept, for a
+    # fit that diverges later (a copy of the parameters per epoch); a single
+    # epoch has nothing earlier to fall back on.
+    keep_fallback = not early_stopping and not incremental and cfg.max_iter > 1
+    if keep_fallback:
+        epoch_start, fallback = np.empty_like(params), np.empty_like(params)
+    fallback_epoch, fallback_loss = 0, np.inf
+    diverged = None
     interrupted = False
     try:
-        for _ in range(cfg.max_iter):
+        for epoch_in_call in range(1, cfg.max_iter + 1):
+            rate = epoch_rate(cfg, optimizer)
+            if keep_fallback:
+                np.copyto(epoch_start, params)
             if cfg.shuffle:
                 perm = np.arange(n)
                 shuffle_rs.shuffle(perm)
@@ -307,31 +420,50 @@ def fit_stochastic(
             for start, stop in slices:
                 x, y, sw, sw_sum = bufs.gather(data, sample_idx[start:stop])
                 z = net.forward(x, True, dropout_rng)
-                batch_loss = bufs.loss_grad(z, y, sw, loss_code) + net.penalty(sw)
+                batch_loss = (bufs.loss_grad(z, y, sw, loss_code, loss_param)
+                              + net.penalty(sw))
                 net.backward(bufs.delta[: stop - start])
                 sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan)
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
-                if not np.isfinite(batch_loss):
-                    raise DivergenceError(
-                        DIVERGED_MSG.format(lr=cfg.learning_rate_init))
                 accumulated += batch_loss * (stop - start)
+                if not np.isfinite(batch_loss):
+                    diverged = "the training loss became non-finite"
+                    break
+                if history.reference_loss is None:
+                    history.reference_loss = batch_loss
                 if progress is not None:
                     progress.batch(batch_loss)
-            if not np.isfinite(params).all():
-                raise DivergenceError(DIVERGED_MSG.format(lr=cfg.learning_rate_init))
+            loss = accumulated / n
+            if diverged is None and not np.isfinite(params).all():
+                diverged = "the weights became non-finite"
+            ref = history.reference_loss
+            if diverged is None and ref is not None and (
+                    loss > DIVERGENCE_RATIO * max(ref, np.finfo(np.float64).tiny)):
+                diverged = f"the training loss grew from {ref:.3g} to {loss:.3g}"
             history.n_iter += 1
-            history.loss = accumulated / n
+            history.loss = loss
             history.t += n
-            history.loss_curve.append(history.loss)
+            history.loss_curve.append(loss)
 
             val_score = val_loss = None
             if val is not None:
-                val_score, val_loss = _validate(val_net, val, params, alpha, score_fn,
-                                                plan)
+                if diverged is None:
+                    val_score, val_loss = _validate(val_net, val, params, alpha,
+                                                    score_fn, plan)
+                else:  # as scikit-learn records a diverged model's score
+                    val_score = val_loss = float("nan")
                 history.validation_scores.append(val_score)
                 history.validation_loss_curve.append(val_loss)
-            reporter.epoch(history.n_iter, history.loss, val_score, val_loss,
-                           optimizer.learning_rate)
+            record = {
+                "epoch": len(history.loss_curve),
+                "loss": loss,
+                "validation_score": val_score,
+                "validation_loss": val_loss,
+                "learning_rate": rate,
+                "time": time.perf_counter() - reporter.start,
+            }
+            history.records.append(record)
+            reporter.epoch(history.n_iter, loss, val_score, val_loss, rate)
             if early_stopping:
                 if val_score < history.best_validation_score + cfg.tol:
                     history.no_improvement_count += 1
@@ -340,6 +472,7 @@ def fit_stochastic(
                 if val_score > history.best_validation_score:
                     history.best_validation_score = val_score
                     np.copyto(best_params, params)
+                    improved = True
             else:
                 if val_score is not None and val_score > history.best_validation_score:
                     history.best_validation_score = val_score
@@ -349,8 +482,16 @@ def fit_stochastic(
                     history.no_improvement_count = 0
                 if history.loss_curve[-1] < history.best_loss:
                     history.best_loss = history.loss_curve[-1]
+                if keep_fallback and diverged is None and loss < fallback_loss:
+                    epoch_start, fallback = fallback, epoch_start
+                    fallback_epoch, fallback_loss = epoch_in_call, loss
 
             optimizer.iteration_ends(history.t)
+            optimizer.epochs += 1
+            stop_requested = bool(on_epoch(record)) if on_epoch is not None else False
+
+            if diverged is not None or stop_requested:
+                break
 
             if history.no_improvement_count > cfg.n_iter_no_change:
                 if early_stopping:
@@ -372,11 +513,12 @@ def fit_stochastic(
 
             if history.n_iter == cfg.max_iter:
                 warnings.warn(
-                    "Stochastic Optimizer: Maximum iterations (%d) reached and the"
-                    " optimization hasn't converged yet." % cfg.max_iter,
+                    MAX_ITER_MSG.format(
+                        max_iter=cfg.max_iter, tol=cfg.tol, n=cfg.n_iter_no_change,
+                        what="validation score" if early_stopping else "training loss"),
                     ConvergenceWarning,
                 )
-        if not early_stopping:
+        if diverged is None and not early_stopping:
             # Each batch loss is computed *before* that batch's update, so the
             # last update is otherwise unchecked: finite weights so large that
             # the model's outputs overflow would be published silently.  One
@@ -384,7 +526,7 @@ def fit_stochastic(
             z = net.forward(x, False)
             apply_link(z, loss_code)
             if not np.isfinite(z).all():
-                raise DivergenceError(DIVERGED_MSG.format(lr=cfg.learning_rate_init))
+                diverged = "the model's outputs overflowed"
     except KeyboardInterrupt:
         # The interrupt lands between kernel calls: every kernel updates its
         # outputs completely, and ``params`` only changes inside the one
@@ -392,19 +534,38 @@ def fit_stochastic(
         interrupted = True
         if not np.isfinite(params).all():
             raise DivergenceError(
-                DIVERGED_MSG.format(lr=cfg.learning_rate_init)) from None
+                DIVERGED_MSG.format(advice=lower_rate_advice(cfg))) from None
         warnings.warn(
             "Training interrupted by user; keeping the weights learned so far.",
             UserWarning,
         )
+    if diverged is not None:
+        if early_stopping and improved:
+            kept = "the weights with the best validation score were restored"
+            keep = best_params
+        elif fallback_epoch > 1:
+            kept = (f"the weights after epoch {fallback_epoch - 1} (lowest training "
+                    "loss) were restored")
+            keep = fallback
+        elif "grew" in diverged:  # finite: the starting weights are still there
+            kept = ("no epoch improved on the weights training started from, which "
+                    "were kept")
+            keep = best_params if early_stopping else start_params
+        else:  # it overflowed before any epoch improved: nothing usable
+            raise DivergenceError(DIVERGED_MSG.format(advice=lower_rate_advice(cfg, rate)))
+        warnings.warn(
+            DIVERGED_WARNING.format(epoch=epoch_in_call, what=diverged, kept=kept,
+                                    advice=lower_rate_advice(cfg, rate)),
+            ConvergenceWarning,
+        )
+        return keep, interrupted
     return best_params, interrupted
 
 
 def _validate(val_net, val, params, alpha, score_fn, plan):
     """Validation score and validation objective for the current weights."""
-    outputs = val_net.predict(val.X, plan)
-    score = score_fn(outputs, val)
     loss = dataset_loss(val_net, val, alpha, params, plan)
+    score = score_fn(params, val, loss, lambda: val_net.predict(val.X, plan))
     return score, loss
 
 
@@ -440,7 +601,8 @@ def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096):
             else:
                 x, y, sw, _ = bufs.gather(data, all_idx[start:stop])
             z = net.forward(x, False)
-            loss += bufs.loss_grad(z, y, sw, net.loss_code) + net.penalty(sw)
+            loss += (bufs.loss_grad(z, y, sw, net.loss_code, net.loss_param)
+                     + net.penalty(sw))
             net.backward(bufs.delta[: stop - start])
             if k == 0:
                 np.copyto(total_grad, grad)
@@ -456,8 +618,14 @@ def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096):
     return fun
 
 
-def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL):
+def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL, records=None, on_epoch=None):
     """Minimise the full-batch objective with SciPy's L-BFGS-B.
+
+    After each iteration a record (as :func:`fit_stochastic`'s, with
+    ``epoch`` the iteration, ``loss`` the objective there, no validation and
+    no learning rate) is appended to ``records`` (a list, when given) and
+    passed to ``on_epoch(record, theta)``; a truthy return ends the
+    minimisation there.
 
     Returns ``(params, loss, n_iter)``; ``params`` is a new array.
     """
@@ -466,7 +634,8 @@ def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL):
     if cfg.verbose:
         options["disp"] = True
     # The best finite point evaluated so far, kept for a KeyboardInterrupt.
-    best = {"loss": np.inf, "x": None, "n_iter": 0}
+    best = {"loss": np.inf, "x": None, "n_iter": 0, "stopped": False}
+    start = time.perf_counter()
 
     def tracked(theta):
         loss, grad = fun(theta)
@@ -474,14 +643,24 @@ def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL):
             best["loss"], best["x"] = loss, theta.copy()
         return loss, grad
 
-    def count_iterations(xk):
+    def iteration_ends(intermediate_result):
         best["n_iter"] += 1
+        if records is None and on_epoch is None:
+            return
+        record = {"epoch": best["n_iter"], "loss": float(intermediate_result.fun),
+                  "validation_score": None, "validation_loss": None,
+                  "learning_rate": None, "time": time.perf_counter() - start}
+        if records is not None:
+            records.append(record)
+        if on_epoch is not None and on_epoch(record, intermediate_result.x):
+            best["stopped"] = True
+            raise StopIteration  # SciPy ends the minimisation at this point
 
     x0 = params.astype(np.float64)
     try:
         res = scipy.optimize.minimize(
             tracked, x0, method="L-BFGS-B", jac=True, options=options,
-            callback=count_iterations,
+            callback=iteration_ends,
         )
     except KeyboardInterrupt:
         warnings.warn(
@@ -491,7 +670,10 @@ def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL):
         if best["x"] is None:
             return params.copy(), None, best["n_iter"]
         return best["x"].astype(params.dtype), float(best["loss"]), best["n_iter"]
-    n_iter = _check_lbfgs(res, cfg.max_iter)
+    if best["stopped"]:  # a callback asked to stop: not a convergence failure
+        n_iter = best["n_iter"]
+    else:
+        n_iter = _check_lbfgs(res, cfg.max_iter)
     new = res.x.astype(params.dtype)
     if not np.isfinite(res.fun) or not np.isfinite(new).all():
         # L-BFGS-B stops at once on a non-finite objective and returns its

@@ -10,8 +10,9 @@ Interface every layer implements (see :class:`Layer`):
 * ``param_shapes()``: ``(weight_shape or None, bias_shape or None)``.
 * ``bind(w, b, dw, db)``: views into the flat parameter/gradient vectors (or
   the published ``coefs_``/``intercepts_`` arrays for prediction).
-* ``init_params(rs, dtype)``: draw initial weights from ``rs`` (NumPy
-  ``RandomState``), in scikit-learn's order.
+* ``init_params(rs, dtype, init)``: draw initial weights from ``rs`` (NumPy
+  ``RandomState``) with the scheme ``init`` (:func:`draw_weights`), in
+  scikit-learn's order.
 * ``allocate(max_batch, dtype)``: the layer's output and input-gradient buffers.
 * ``forward(x, training, rng) -> out``; ``backward(dout, need_dx) -> dx``.
 
@@ -22,9 +23,60 @@ the network for each call) to decide how its work is chunked and run.
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels.activations import ACTIVATION_CODES, LOGISTIC
-from ._kernels.dense import act_grad_colsum, bias_act
+from ._kernels.activations import (
+    ACTIVATION_CODES,
+    FIRST_EXTRA,
+    IDENTITY,
+    LOGISTIC,
+    NEEDS_PREACTIVATION,
+)
+from ._kernels.dense import act_grad_colsum, bias_act, extra_activation, extra_activation_grad
 from ._runtime import SERIAL
+
+
+def basic_code(act):
+    """The code the fused kernels apply: ``act`` itself when basic, else
+    identity (:func:`finish_activation` then applies it)."""
+    return act if act < FIRST_EXTRA else IDENTITY
+
+
+def finish_activation(z, act):
+    """Apply an activation the fused kernels left out (see
+    :data:`~sknn._kernels.activations.FIRST_EXTRA`) to the C-contiguous ``z``."""
+    if act >= FIRST_EXTRA:
+        extra_activation(z.reshape(-1), act)
+
+
+def start_activation_grad(delta, a, act):
+    """``delta *= f'`` for an activation the fused kernels leave out; returns
+    the code the fused gradient kernel then applies (identity, or ``act``)."""
+    if act < FIRST_EXTRA:
+        return act
+    extra_activation_grad(delta.reshape(-1), a.reshape(-1), act)
+    return IDENTITY
+
+INIT_SCHEMES = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal")
+
+
+def draw_weights(rs, shape, fan_in, fan_out, init, glorot_factor=6.0):
+    """Initial weights of ``shape`` drawn from ``rs`` with scheme ``init``.
+
+    ``glorot_uniform``: U(+-sqrt(glorot_factor / (fan_in + fan_out))), with
+    scikit-learn's factor (6, or 2 for logistic units), so the same draws as
+    ``MLPClassifier``; ``glorot_normal``: N(0, 2 / (fan_in + fan_out));
+    ``he_uniform``: U(+-sqrt(6 / fan_in)); ``he_normal``: N(0, 2 / fan_in).
+    """
+    if init == "glorot_uniform":
+        bound = np.sqrt(glorot_factor / (fan_in + fan_out))
+        return rs.uniform(-bound, bound, shape)
+    if init == "glorot_normal":
+        return rs.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), shape)
+    if init == "he_uniform":
+        bound = np.sqrt(6.0 / fan_in)
+        return rs.uniform(-bound, bound, shape)
+    if init == "he_normal":
+        return rs.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+    raise ValueError(f"init must be one of {INIT_SCHEMES}, got {init!r}.")
 
 
 def n_rows(x):
@@ -57,7 +109,7 @@ class Layer:
     def bind(self, w, b, dw, db):
         pass
 
-    def init_params(self, rs, dtype):
+    def init_params(self, rs, dtype, init="glorot_uniform"):
         pass
 
     def allocate(self, max_batch, dtype):
@@ -75,7 +127,15 @@ class Dense(Layer):
 
     ``init_factor`` is Glorot's uniform bound numerator (6, or 2 for logistic
     units) as in scikit-learn, so the same ``random_state`` gives the same
-    initial weights as ``MLPClassifier``.
+    initial weights as ``MLPClassifier`` with ``init='glorot_uniform'``; the
+    other schemes draw the weights from their formula and start the biases
+    at zero.
+
+    An activation whose derivative needs the pre-activation (GELU, SiLU:
+    :data:`~sknn._kernels.activations.NEEDS_PREACTIVATION`) makes the layer
+    keep ``z`` in a buffer of its own (``pre``): the forward pass adds the
+    bias, copies ``z``, then applies the activation; the backward pass hands
+    ``z`` to the gradient kernel.  Other activations run the fused path.
 
     The products are NumPy calls on BLAS; a product of at least the plan's
     ``parallel_min_macs`` is cut into row chunks (the forward pass and
@@ -91,7 +151,8 @@ class Dense(Layer):
         self.act = ACTIVATION_CODES[activation]
         init_act = activation if init_activation is None else init_activation
         self.init_factor = 2.0 if ACTIVATION_CODES[init_act] == LOGISTIC else 6.0
-        self.out = self.dx = self.db_parts = None
+        self.keeps_pre = self.act in NEEDS_PREACTIVATION
+        self.out = self.dx = self.db_parts = self.pre = None
 
     def param_shapes(self):
         return (self.n_in, self.n_out), (self.n_out,)
@@ -102,36 +163,56 @@ class Dense(Layer):
         self.dw = None if dw is None else dw.reshape(self.n_in, self.n_out)
         self.db = db
 
-    def init_params(self, rs, dtype):
-        bound = np.sqrt(self.init_factor / (self.n_in + self.n_out))
-        self.w[...] = rs.uniform(-bound, bound, (self.n_in, self.n_out))
-        self.b[...] = rs.uniform(-bound, bound, self.n_out)
+    def init_params(self, rs, dtype, init="glorot_uniform"):
+        init = init or "glorot_uniform"  # None: the layer's default
+        shape = (self.n_in, self.n_out)
+        self.w[...] = draw_weights(rs, shape, self.n_in, self.n_out, init,
+                                   self.init_factor)
+        if init == "glorot_uniform":
+            bound = np.sqrt(self.init_factor / (self.n_in + self.n_out))
+            self.b[...] = rs.uniform(-bound, bound, self.n_out)
+        else:
+            self.b[...] = 0.0
 
     def allocate(self, max_batch, dtype):
         self.out = buffer(self.out, (max_batch, self.n_out), dtype)
         self.dx = buffer(self.dx, (max_batch, self.n_in), dtype)
         self.db_parts = buffer(self.db_parts, (self.plan.split, self.n_out), dtype)
+        if self.keeps_pre:
+            self.pre = buffer(self.pre, (max_batch, self.n_out), dtype)
+
+    def _bias_act(self, out, r0=0):
+        """``out = f(out + b)`` in place for rows ``r0:r0 + len(out)`` of the
+        batch, keeping ``z = out + b`` in ``pre`` when the activation needs it."""
+        bias_act(out, self.b, basic_code(self.act))
+        if self.keeps_pre:
+            np.copyto(self.pre[r0:r0 + out.shape[0]], out)
+        finish_activation(out, self.act)
+
+    def _act_source(self, n):
+        """What the gradient kernel reads for f': the output, or ``z``."""
+        return self.pre[:n] if self.keeps_pre else self.out[:n]
 
     def forward(self, x, training, rng):
         n = n_rows(x)
         out = self.out[:n]
-        w, b, act = self.w, self.b, self.act
+        w = self.w
         self.x = x
         if sp.issparse(x):
             out[...] = x @ w
-            bias_act(out, b, act)
+            self._bias_act(out)
             return out
         x = x.reshape(n, self.n_in)
         nc = self.plan.chunks(n, self.n_in * self.n_out)
         if nc == 1:
             np.matmul(x, w, out=out)
-            bias_act(out, b, act)
+            self._bias_act(out)
             return out
 
         def rows(c, slot):
             r0, r1 = row_bounds(c, nc, n)
             np.matmul(x[r0:r1], w, out=out[r0:r1])
-            bias_act(out[r0:r1], b, act)
+            self._bias_act(out[r0:r1], r0)
 
         self.plan.run(rows, nc)
         return out
@@ -142,18 +223,18 @@ class Dense(Layer):
         and, when ``need_dx``, ``dx = dz @ w.T``."""
         x = self.x
         n = n_rows(x)
-        out = self.out[:n]
+        out = self._act_source(n)
         dz = dout.reshape(n, self.n_out)
         dx = self.dx[:n]
         if sp.issparse(x):
-            act_grad_colsum(dz, out, self.act, self.db)
+            act_grad_colsum(dz, out, start_activation_grad(dz, out, self.act), self.db)
             self.dw[...] = x.T @ dz
             return None
         x = x.reshape(n, self.n_in)
         plan = self.plan
         nc = plan.chunks(n, self.n_in * self.n_out)
         if nc == 1:
-            act_grad_colsum(dz, out, self.act, self.db)
+            act_grad_colsum(dz, out, start_activation_grad(dz, out, self.act), self.db)
             np.matmul(x.T, dz, out=self.dw)
             if need_dx:
                 np.matmul(dz, self.w.T, out=dx)
@@ -162,7 +243,8 @@ class Dense(Layer):
 
             def rows(c, slot):
                 r0, r1 = row_bounds(c, nc, n)
-                act_grad_colsum(dz[r0:r1], out[r0:r1], self.act, parts[c])
+                act = start_activation_grad(dz[r0:r1], out[r0:r1], self.act)
+                act_grad_colsum(dz[r0:r1], out[r0:r1], act, parts[c])
                 if need_dx:
                     np.matmul(dz[r0:r1], self.w.T, out=dx[r0:r1])
 

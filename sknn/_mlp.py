@@ -2,11 +2,8 @@
 
 from numbers import Integral, Real
 
-import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import (
     ACTIVATIONS,
@@ -18,7 +15,7 @@ from ._base import (
 )
 from ._classifier import NeuralClassifierMixin
 from ._docstrings import fill
-from ._kernels.losses import POISSON, SQUARED
+from ._regressor import REGRESSION_LOSSES, NeuralRegressorMixin
 
 
 class _MLPMixin:
@@ -76,8 +73,9 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
 
     activation : str or list of str, default='relu'
         Hidden-layer activation: ``'identity'``, ``'logistic'``, ``'tanh'``,
-        ``'relu'``, ``'leaky_relu'`` (slope 0.01) or ``'elu'``; one name, or
-        one per hidden layer.
+        ``'relu'``, ``'leaky_relu'`` (slope 0.01), ``'elu'``, ``'softplus'``
+        (``log(1 + exp(z))``), ``'gelu'`` (``z * Phi(z)``, the exact form) or
+        ``'silu'`` (``z * sigmoid(z)``); one name, or one per hidden layer.
 
     {engine_params}
 
@@ -88,6 +86,8 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
         scikit-learn's linear models do. ``'balanced'`` uses
         ``n_samples / (n_classes * np.bincount(y))`` (not available in
         ``partial_fit``).
+
+    {training_params}
 
     Attributes
     ----------
@@ -149,6 +149,10 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
         dropout=0.0,
         class_weight=None,
         n_jobs=None,
+        lr_schedule=None,
+        scoring=None,
+        callbacks=None,
+        init="glorot_uniform",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -176,10 +180,14 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
         self.dropout = dropout
         self.class_weight = class_weight
         self.n_jobs = n_jobs
+        self.lr_schedule = lr_schedule
+        self.scoring = scoring
+        self.callbacks = callbacks
+        self.init = init
 
 
 
-class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
+class MLPRegressorX(NeuralRegressorMixin, RegressorMixin, _MLPMixin, BaseNeuralNetwork):
     """Multi-layer perceptron regressor on Numba kernels.
 
     A drop-in superset of :class:`sklearn.neural_network.MLPRegressor`, with
@@ -188,20 +196,36 @@ class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
-        Half squared error with an identity output, or half Poisson deviance
-        with an exponential output (targets must be non-negative).
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber', \
+'quantile'}, default='squared_error'
+        ``'squared_error'``: half the squared error with an identity output;
+        ``'poisson'``: half the Poisson deviance with an exponential output
+        (targets must be non-negative). The robust losses keep the identity
+        output and average over outputs: ``'absolute_error'`` (``|y - p|``,
+        predicts the conditional median), ``'huber'`` (squared below
+        ``huber_delta``, absolute above it) and ``'quantile'`` (the pinball
+        loss, predicts the ``quantile`` of ``y``).
 
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
 
     activation : str or list of str, default='relu'
         Hidden-layer activation: ``'identity'``, ``'logistic'``, ``'tanh'``,
-        ``'relu'``, ``'leaky_relu'`` or ``'elu'``; one or one per hidden layer.
+        ``'relu'``, ``'leaky_relu'``, ``'elu'``, ``'softplus'``, ``'gelu'`` or
+        ``'silu'`` (see :class:`MLPClassifierX`); one or one per hidden layer.
 
     {engine_params}
 
     {extra_params}
+
+    {training_params}
+
+    huber_delta : float, default=1.0
+        Threshold of ``loss='huber'`` between its squared and absolute parts,
+        in units of ``y``.
+
+    quantile : float, default=0.5
+        The quantile ``loss='quantile'`` predicts, in (0, 1).
 
     Attributes
     ----------
@@ -224,7 +248,9 @@ class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
 
     _parameter_constraints: dict = {
         **_MLP_CONSTRAINTS,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
     }
 
     def __init__(
@@ -256,6 +282,12 @@ class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
         max_fun=15000,
         dropout=0.0,
         n_jobs=None,
+        lr_schedule=None,
+        scoring=None,
+        callbacks=None,
+        init="glorot_uniform",
+        huber_delta=1.0,
+        quantile=0.5,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -283,101 +315,12 @@ class MLPRegressorX(RegressorMixin, _MLPMixin, BaseNeuralNetwork):
         self.max_fun = max_fun
         self.dropout = dropout
         self.n_jobs = n_jobs
-
-    def _validate_fit_data(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' requires non-negative y.")
-        return X, y
-
-    def _encode_targets(self, X, y, fit=True):
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return np.ascontiguousarray(Y, dtype=X.dtype)
-
-    def _validate_val_data(self, X_val, y_val):
-        return self._validate_fit_data(X_val, y_val, False, reset=False)
-
-    def _loss_code(self):
-        return POISSON if self.loss == "poisson" else SQUARED
-
-    def _publish_common(self, specs, n_outputs, first_pass):
-        super()._publish_common(specs, n_outputs, first_pass)
-        self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
-
-    def _score_outputs(self, outputs, y, sample_weight):
-        if outputs.shape[1] == 1:
-            outputs = outputs.ravel()
-        from sklearn.metrics import r2_score  # lazily: see _base._split_validation
-
-        return r2_score(y, outputs, sample_weight=sample_weight)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
-        """Fit the model to data matrix X and target(s) y.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data. float32 input trains in float32.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
-        X_val, y_val : array-like, default=None
-            A validation set (see :meth:`MLPClassifierX.fit`).
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
-                         X_val=X_val, y_val=y_val)
-
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Update the model with a single epoch over the given data.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
-
-    def predict(self, X):
-        """Predict using the multi-layer perceptron.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The predicted values.
-        """
-        check_is_fitted(self)
-        y_pred = self._outputs(X)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+        self.lr_schedule = lr_schedule
+        self.scoring = scoring
+        self.callbacks = callbacks
+        self.init = init
+        self.huber_delta = huber_delta
+        self.quantile = quantile
 
 
 MLPClassifierX.__doc__ = fill(MLPClassifierX.__doc__)

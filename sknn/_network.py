@@ -32,11 +32,14 @@ class Network:
     layers : list of Layer
     loss_code : int
         One of the codes of :mod:`sknn._kernels.losses`.
+    loss_param : float, default=0.0
+        The loss's parameter (Huber threshold, quantile), when it has one.
     """
 
-    def __init__(self, layers, loss_code):
+    def __init__(self, layers, loss_code, loss_param=0.0):
         self.layers = list(layers)
         self.loss_code = loss_code
+        self.loss_param = float(loss_param)
         self.param_layers = []
         wsize = bsize = 0
         self._slots = []  # (layer, w_slice, w_shape, b_slice, b_shape)
@@ -112,19 +115,28 @@ class Network:
         ``pad``; a pooling layer's ``size``, ``mode``), its activation code
         ``act`` and its weights ``w`` / ``b`` (a tied layer's ``w`` is its
         source's, transposed), so exporters and inspection tools read them
-        here instead of re-deriving them.  Read-only: the arrays are bound as
-        given (no copy, no cast).  Training-only layers (:data:`TRAINING_ONLY`)
-        are left out.
+        here instead of re-deriving them.  Read-only: the layers hold the
+        arrays or views of them (no copy, no cast).  Training-only layers
+        (:data:`TRAINING_ONLY`) are left out.
         """
         self.bind_arrays(coefs, intercepts)
         return [(k, layer) for k, layer in enumerate(self.layers)
                 if not isinstance(layer, TRAINING_ONLY)]
 
-    def init_params(self, params, rs, dtype):
-        """Draw initial parameters into ``params`` (layer by layer, W then b)."""
+    def init_params(self, params, rs, dtype, init="glorot_uniform"):
+        """Draw initial parameters into ``params`` (layer by layer, W then b)
+        with the weight initialisation scheme ``init`` (see
+        :func:`sknn._layers.draw_weights`)."""
         self.bind_flat(params, None)
         for layer in self.param_layers:
-            layer.init_params(rs, dtype)
+            layer.init_params(rs, dtype, init)
+
+    def param_array_shapes(self):
+        """``(coef shapes, intercept shapes)``: the shapes ``coefs_`` and
+        ``intercepts_`` of this network have, in order."""
+        coefs = [tuple(ws) for _, ws, _, _, _ in self._slots if ws is not None]
+        intercepts = [tuple(bs) for _, _, bs, _, _ in self._slots if bs is not None]
+        return coefs, intercepts
 
     def pack(self, coefs, intercepts, dtype):
         """Flat vector from ``coefs_`` / ``intercepts_`` lists."""

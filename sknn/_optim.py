@@ -6,9 +6,16 @@ summed gradient, how many leading entries are weights (for L2), ``alpha`` and
 stopping" protocol follow scikit-learn's ``_stochastic_optimizers`` so that
 ``learning_rate='adaptive'`` and ``'invscaling'`` behave identically.
 
-The state (moment vectors, step counter, current learning rate) is plain NumPy
-and Python values, so it pickles and survives Numba upgrades; warm starts and
-``partial_fit`` continue from it.
+The state (moment vectors, step counter, current learning rate, epochs run)
+is plain NumPy and Python values, so it pickles and survives Numba upgrades;
+warm starts and ``partial_fit`` continue from it.
+
+Both optimizers also take the engine's ``lr_schedule`` hooks: ``rate`` is the
+learning rate of the coming epoch (for Adam the rate before its bias
+correction), ``set_rate`` overrides it for a schedule, ``epochs`` counts the
+epochs run since the optimizer was made (one ``fit``, or a run of
+``partial_fit`` calls), and ``adaptive=True`` makes ``trigger_stopping``
+divide the rate by 5 instead of stopping, scikit-learn's ``'adaptive'`` rule.
 """
 
 import numpy as np
@@ -44,6 +51,8 @@ def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, i
 class SGD:
     """SGD with momentum / Nesterov momentum and a learning-rate schedule."""
 
+    epochs = 0  # class defaults: optimizers pickled before these existed
+
     def __init__(self, n_params, dtype, learning_rate_init=0.1, lr_schedule="constant",
                  momentum=0.9, nesterov=True, power_t=0.5):
         self.learning_rate_init = learning_rate_init
@@ -58,6 +67,13 @@ class SGD:
         return step(plan, params, grad, self.velocity, self.velocity, n_weights,
                     alpha, inv_sw, self.learning_rate, self.momentum,
                     1.0 if self.nesterov else 0.0, 0.0, False)
+
+    @property
+    def rate(self):
+        return self.learning_rate
+
+    def set_rate(self, rate):
+        self.learning_rate = float(rate)
 
     def iteration_ends(self, time_step):
         if self.lr_schedule == "invscaling":
@@ -83,10 +99,16 @@ class SGD:
 class Adam:
     """Adam with scikit-learn's bias-corrected step size."""
 
+    epochs = 0  # class defaults: optimizers pickled before these existed
+    base_rate = None
+    adaptive = False
+
     def __init__(self, n_params, dtype, learning_rate_init=0.001, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8):
+                 beta_2=0.999, epsilon=1e-8, adaptive=False):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
+        self.base_rate = float(learning_rate_init)
+        self.adaptive = adaptive
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -97,26 +119,48 @@ class Adam:
     def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL):
         self.t += 1
         self.learning_rate = (
-            self.learning_rate_init
+            self.rate
             * np.sqrt(1 - self.beta_2**self.t)
             / (1 - self.beta_1**self.t)
         )
         return step(plan, params, grad, self.m, self.v, n_weights, alpha, inv_sw,
                     self.learning_rate, self.beta_1, self.beta_2, self.epsilon, True)
 
+    @property
+    def rate(self):
+        return self.learning_rate_init if self.base_rate is None else self.base_rate
+
+    def set_rate(self, rate):
+        self.base_rate = float(rate)
+
     def iteration_ends(self, time_step):
         pass
 
     def trigger_stopping(self, msg, verbose):
+        if not self.adaptive:
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.base_rate = self.rate / 5.0
         if verbose:
-            print(msg + " Stopping.")
-        return True
+            print(msg + " Setting learning rate to %f" % self.base_rate)
+        return False
 
 
 def make_optimizer(solver, n_params, dtype, p):
-    """Build the optimizer named ``solver`` from estimator parameters ``p``."""
+    """Build the optimizer named ``solver`` from estimator parameters ``p``.
+
+    ``lr_schedule='plateau'`` (when ``p`` has it) is scikit-learn's
+    ``'adaptive'`` rule, for either solver.
+    """
+    plateau = p.get("lr_schedule") == "plateau"
     if solver == "sgd":
-        return SGD(n_params, dtype, p["learning_rate_init"], p["learning_rate"],
+        schedule = "adaptive" if plateau else p["learning_rate"]
+        return SGD(n_params, dtype, p["learning_rate_init"], schedule,
                    p["momentum"], p["nesterovs_momentum"], p["power_t"])
     return Adam(n_params, dtype, p["learning_rate_init"], p["beta_1"], p["beta_2"],
-                p["epsilon"])
+                p["epsilon"], adaptive=plateau)

@@ -17,7 +17,7 @@ def warm(dtypes=(np.float64, np.float32)):
     """Fit tiny models of every estimator in every dtype.
 
     Every kernel takes the activation, loss, pooling mode and optimizer as
-    run-time codes, so one fit per estimator and dtype reaches all of them.
+    run-time codes, so a few fits per dtype reach all of them.
     """
     from ._autoencoder import AutoEncoderTransformer
     from ._conv import ConvClassifier
@@ -30,8 +30,9 @@ def warm(dtypes=(np.float64, np.float32)):
             X = rng.rand(12, 4).astype(dtype)
             y = np.arange(12) % 3
             MLPClassifierX((3,), max_iter=1, random_state=0).fit(X, y).predict_proba(X)
-            MLPRegressorX(hidden_layer_sizes=(3,), max_iter=1, random_state=0).fit(
-                X, X[:, 0]).predict(X)
+            # the kernels of the less common activations and the robust losses
+            MLPRegressorX(loss="huber", hidden_layer_sizes=(3,), activation="gelu",
+                          max_iter=1, random_state=0).fit(X, X[:, 0]).predict(X)
             AutoEncoderTransformer(2, (3,), max_iter=1, random_state=0).fit(X).transform(X)
             Xi = rng.rand(12, 36).astype(dtype)
             for pool in ("max", "mean"):

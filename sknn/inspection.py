@@ -63,6 +63,14 @@ class TrainingCurveDisplay:
     estimator_name : str, default=None
         Used in the title.
 
+    score_name : str, default=None
+        The validation metric, for the score axis label (the estimator's
+        ``scoring``); ``None`` labels it "validation score".
+
+    learning_rates : array-like of shape (n_epochs,), default=None
+        The learning rate of each epoch (from ``history_``), drawn dashed on
+        a second y axis of the loss axes when :meth:`plot` makes the figure.
+
     Attributes
     ----------
     figure_ : matplotlib.figure.Figure
@@ -74,9 +82,13 @@ class TrainingCurveDisplay:
     score_ax_ : matplotlib.axes.Axes or None
         Axes with the validation scores (None when there are none).
 
+    lr_ax_ : matplotlib.axes.Axes or None
+        Axes with the learning rates (None when there are none).
+
     lines_ : dict of str to matplotlib.lines.Line2D
-        The drawn lines, keyed ``'loss'``, ``'validation_loss'`` and
-        ``'validation_score'`` (only the curves that exist).
+        The drawn lines, keyed ``'loss'``, ``'validation_loss'``,
+        ``'validation_score'`` and ``'learning_rate'`` (only the curves that
+        exist).
 
     See Also
     --------
@@ -94,15 +106,18 @@ class TrainingCurveDisplay:
     ...                      random_state=0).fit(X / 16, y)
     >>> disp = TrainingCurveDisplay.from_estimator(clf)
     >>> sorted(disp.lines_)
-    ['loss', 'validation_loss', 'validation_score']
+    ['learning_rate', 'loss', 'validation_loss', 'validation_score']
     """
 
     def __init__(self, *, loss_curve, validation_loss_curve=None,
-                 validation_scores=None, estimator_name=None):
+                 validation_scores=None, estimator_name=None, score_name=None,
+                 learning_rates=None):
         self.loss_curve = loss_curve
         self.validation_loss_curve = validation_loss_curve
         self.validation_scores = validation_scores
         self.estimator_name = estimator_name
+        self.score_name = score_name
+        self.learning_rates = learning_rates
 
     def plot(self, ax=None, *, score_ax=None, name=None):
         """Draw the curves.
@@ -127,6 +142,7 @@ class TrainingCurveDisplay:
         plt = _pyplot()
         has_scores = self.validation_scores is not None and len(
             self.validation_scores) > 0
+        own_figure = ax is None
         if ax is None:
             ncols = 2 if has_scores and score_ax is None else 1
             fig, axes = plt.subplots(1, ncols, figsize=(4.5 * ncols, 3.5),
@@ -146,6 +162,15 @@ class TrainingCurveDisplay:
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         ax.legend(loc="upper right")
+        lr_ax = None
+        if own_figure and self.learning_rates is not None and len(self.learning_rates):
+            lr = np.asarray(self.learning_rates, dtype=float)
+            lr_ax = ax.twinx()
+            (lines["learning_rate"],) = lr_ax.plot(
+                np.arange(1, len(lr) + 1), lr, color="C3", linestyle="--",
+                label="learning rate")
+            lr_ax.set_ylabel("learning rate")
+            lr_ax.legend(loc="center right")
         title = self.estimator_name if name is None else name
         if title:
             ax.set_title(title)
@@ -154,12 +179,16 @@ class TrainingCurveDisplay:
             (lines["validation_score"],) = score_ax.plot(
                 np.arange(1, len(vs) + 1), vs, color="C2", label="validation score")
             score_ax.set_xlabel("epoch")
-            score_ax.set_ylabel("validation score")
+            label = ("validation score" if self.score_name is None
+                     else f"validation {self.score_name}")
+            score_ax.set_ylabel(label)
+            lines["validation_score"].set_label(label)
             score_ax.legend(loc="lower right")
         else:
             score_ax = None
         self.ax_ = ax
         self.score_ax_ = score_ax
+        self.lr_ax_ = lr_ax
         self.figure_ = ax.figure
         self.lines_ = lines
         return self
@@ -200,8 +229,20 @@ class TrainingCurveDisplay:
             validation_loss_curve=getattr(est, "validation_loss_curve_", None),
             validation_scores=getattr(est, "validation_scores_", None),
             estimator_name=_name(est, None),
+            score_name=_score_name(getattr(est, "scoring", None)),
+            learning_rates=[r["learning_rate"] for r in getattr(est, "history_", None) or []]
+            or None,
         )
         return disp.plot(ax=ax, score_ax=score_ax, name=name)
+
+
+def _score_name(scoring):
+    """A label for an estimator's ``scoring`` (None: the default metric)."""
+    if scoring is None:
+        return None
+    if isinstance(scoring, str):
+        return "minus loss" if scoring == "loss" else scoring
+    return getattr(scoring, "__name__", type(scoring).__name__)
 
 
 def _first(value, default):
@@ -503,5 +544,10 @@ class FilterDisplay:
     def _feature_maps(est, X, weights, sample_index):
         row = np.asarray(X[sample_index : sample_index + 1], dtype=np.float64)
         conv = _first_conv(est, weights, row.size)
-        image = row.reshape(conv.in_shape)
+        if getattr(est, "_data_format_", "channels_first") == "channels_last":
+            # rows are C-order over (H, W, C): the channels-first image
+            c, h, w = conv.in_shape
+            image = np.ascontiguousarray(row.reshape(h, w, c).transpose(2, 0, 1))
+        else:
+            image = row.reshape(conv.in_shape)
         return _conv_maps(image, conv), image

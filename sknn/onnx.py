@@ -41,12 +41,14 @@ try:
     from skl2onnx import to_onnx as _skl2onnx_to_onnx
     from skl2onnx import update_registered_converter
     from skl2onnx.algebra.onnx_ops import (
+        OnnxAdd,
         OnnxArgMax,
         OnnxAveragePool,
         OnnxCast,
         OnnxConcat,
         OnnxConv,
         OnnxElu,
+        OnnxErf,
         OnnxExp,
         OnnxFlatten,
         OnnxGather,
@@ -55,12 +57,15 @@ try:
         OnnxIdentity,
         OnnxLeakyRelu,
         OnnxMaxPool,
+        OnnxMul,
         OnnxRelu,
         OnnxReshape,
         OnnxSigmoid,
         OnnxSoftmax,
+        OnnxSoftplus,
         OnnxSub,
         OnnxTanh,
+        OnnxTranspose,
     )
     from skl2onnx.common.data_types import (
         DoubleTensorType,
@@ -80,11 +85,14 @@ from ._base import build_network
 from ._conv_layers import Conv2D, Pool2D
 from ._kernels.activations import (
     ELU,
+    GELU,
     IDENTITY,
     LEAKY_RELU,
     LEAKY_SLOPE,
     LOGISTIC,
     RELU,
+    SILU,
+    SOFTPLUS,
     TANH,
 )
 from ._layers import Dense
@@ -112,8 +120,9 @@ def _tensor_type(dtype):
     return DoubleTensorType if dtype == np.float64 else FloatTensorType
 
 
-def _activation(x, code, opv):
-    """Hidden-layer activation ``code`` (a layer's ``act``) applied to node ``x``."""
+def _activation(x, code, opv, dtype=np.float32):
+    """Hidden-layer activation ``code`` (a layer's ``act``) applied to node
+    ``x`` of float ``dtype``."""
     if code == IDENTITY:
         return x
     if code == LOGISTIC:
@@ -126,6 +135,17 @@ def _activation(x, code, opv):
         return OnnxLeakyRelu(x, alpha=float(LEAKY_SLOPE), op_version=opv)
     if code == ELU:
         return OnnxElu(x, alpha=1.0, op_version=opv)
+    if code == SOFTPLUS:
+        return OnnxSoftplus(x, op_version=opv)
+    if code == SILU:  # x * sigmoid(x)
+        return OnnxMul(x, OnnxSigmoid(x, op_version=opv), op_version=opv)
+    if code == GELU:  # x * Phi(x) = x * (1 + erf(x / sqrt(2))) / 2, the exact form
+        half = np.array([0.5], dtype=dtype)
+        one = np.array([1.0], dtype=dtype)
+        inv_sqrt2 = np.array([1.0 / np.sqrt(2.0)], dtype=dtype)
+        erf = OnnxErf(OnnxMul(x, inv_sqrt2, op_version=opv), op_version=opv)
+        phi = OnnxMul(OnnxAdd(erf, one, op_version=opv), half, op_version=opv)
+        return OnnxMul(x, phi, op_version=opv)
     raise NotImplementedError(f"No ONNX conversion for activation code {code!r}.")
 
 
@@ -181,8 +201,15 @@ def _network(est, layers, x, dtype, opv):
     rank = 2
     for i, layer in layers:
         if isinstance(layer, (Conv2D, Pool2D)) and rank == 2:
-            shape = np.array((-1,) + tuple(layer.in_shape), dtype=np.int64)
-            x = OnnxReshape(x, shape, op_version=opv)
+            if getattr(est, "_data_format_", "channels_first") == "channels_last":
+                # rows are C-order over (H, W, C): images, then channels first
+                c, h, wid = layer.in_shape
+                shape = np.array((-1, h, wid, c), dtype=np.int64)
+                x = OnnxTranspose(OnnxReshape(x, shape, op_version=opv),
+                                  perm=[0, 3, 1, 2], op_version=opv)
+            else:
+                shape = np.array((-1,) + tuple(layer.in_shape), dtype=np.int64)
+                x = OnnxReshape(x, shape, op_version=opv)
             rank = 4
         if isinstance(layer, Dense):  # TiedDense too: its w is its source's .T
             if rank != 2:
@@ -190,9 +217,9 @@ def _network(est, layers, x, dtype, opv):
                 rank = 2
             w = np.asarray(layer.w).astype(dtype)
             b = np.asarray(layer.b).astype(dtype).ravel()
-            x = _activation(OnnxGemm(x, w, b, op_version=opv), layer.act, opv)
+            x = _activation(OnnxGemm(x, w, b, op_version=opv), layer.act, opv, dtype)
         elif isinstance(layer, Conv2D):
-            x = _activation(_conv(x, layer, dtype, opv), layer.act, opv)
+            x = _activation(_conv(x, layer, dtype, opv), layer.act, opv, dtype)
         elif isinstance(layer, Pool2D):
             size = list(layer.size)
             op = OnnxMaxPool if layer.mode == "max" else OnnxAveragePool

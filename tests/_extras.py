@@ -79,6 +79,8 @@ SPECS = {
     "MLPRegressorX": ("regressor", dict(hidden_layer_sizes=(8,))),
     "ConvClassifier": ("classifier", dict(input_shape=(1, 4, 4), filters=(2,),
                                           kernel_size=3, hidden_layer_sizes=(8,))),
+    "ConvRegressor": ("regressor", dict(input_shape=(1, 4, 4), filters=(2,),
+                                        kernel_size=3, hidden_layer_sizes=(8,))),
     "AutoEncoderTransformer": ("transformer", dict(n_components=2,
                                                    hidden_layer_sizes=(8,))),
 }

@@ -100,7 +100,7 @@ def objective(net, params, x, y, sw, dtype):
     net.allocate(n, dtype)
     z = net.forward(x, True, np.random.default_rng(7))
     delta = np.empty_like(y)
-    data_loss = link_loss_grad(delta, z, y, sw, net.loss_code)
+    data_loss = link_loss_grad(delta, z, y, sw, net.loss_code, net.loss_param)
     if net.loss_code == SQUARED:
         data_loss *= y.shape[1]
     loss = data_loss + net.penalty(sw)

@@ -153,13 +153,16 @@ CACHED_FITS_SCRIPT = textwrap.dedent("""
                                 random_state=0).fit(X, y).predict_proba(X)
         sknn.MLPRegressorX(loss="poisson", hidden_layer_sizes=(5,), max_iter=2,
                            random_state=0).fit(X, X[:, 0] + 0.1).predict(X)
+        sknn.MLPRegressorX(loss="quantile", hidden_layer_sizes=(5, 3),
+                           activation=["elu", "silu"], max_iter=2,
+                           random_state=0).fit(X, X[:, 0]).predict(X)
         sknn.AutoEncoderTransformer(3, (6,), tied_weights=True, noise=0.1,
                                     max_iter=2, random_state=0).fit(X).transform(X)
         sknn.ConvClassifier(input_shape=(1, 4, 4), filters=(3, 2), pool="mean",
                             max_iter=2, random_state=0).fit(X, y).predict(X)
     misses = {}
     for lazy in _jit._registry:
-        if lazy.inline or lazy.target is None:
+        if lazy.inline or lazy.target is None or not lazy.target.signatures:
             continue
         stats = lazy.target.stats
         misses[lazy.__qualname__] = [sum(stats.cache_hits.values()),

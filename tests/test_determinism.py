@@ -84,5 +84,5 @@ def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype, many_c
                                                         random_state=0, n_jobs=n),
     }[name]
     fits = [_fit(make(n), X, None if name == "autoencoder" else y) for n in (1, 2, 2)]
-    assert many_chunks and set(many_chunks) == {3}  # the team ran 3-chunk regions
+    assert 3 in many_chunks and min(many_chunks) >= 2  # the team ran chunked regions
     _assert_same_weights(fits)

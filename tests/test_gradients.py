@@ -84,7 +84,7 @@ def test_dropout_gradient_matches_finite_differences():
         net.allocate(9, np.float64)
         z = net.forward(X, True, np.random.default_rng(seed))
         delta = np.empty_like(z)
-        loss = link_loss_grad(delta, z, Y, np.ones(9), SOFTMAX_CE)
+        loss = link_loss_grad(delta, z, Y, np.ones(9), SOFTMAX_CE, 0.0)
         net.backward(delta)
         return loss, grad.copy()
 

@@ -42,16 +42,20 @@ def test_training_curves_with_validation(small):
     clf = MLPClassifierX((8,), max_iter=6, early_stopping=True, n_iter_no_change=50,
                          random_state=0).fit(*small)
     disp = TrainingCurveDisplay.from_estimator(clf)
-    assert set(disp.lines_) == {"loss", "validation_loss", "validation_score"}
+    assert set(disp.lines_) == {"loss", "validation_loss", "validation_score",
+                                "learning_rate"}
     np.testing.assert_allclose(disp.lines_["loss"].get_ydata(), clf.loss_curve_)
+    np.testing.assert_allclose(disp.lines_["learning_rate"].get_ydata(),
+                               [r["learning_rate"] for r in clf.history_])
     np.testing.assert_array_equal(disp.lines_["loss"].get_xdata(), np.arange(1, 7))
     np.testing.assert_allclose(disp.lines_["validation_loss"].get_ydata(),
                                clf.validation_loss_curve_)
     np.testing.assert_allclose(disp.lines_["validation_score"].get_ydata(),
                                clf.validation_scores_)
-    assert len(disp.figure_.axes) == 2
+    assert len(disp.figure_.axes) == 3  # losses, their learning-rate twin, scores
     assert disp.ax_ is not disp.score_ax_
     assert len(disp.ax_.get_lines()) == 2 and len(disp.score_ax_.get_lines()) == 1
+    assert disp.lr_ax_.get_ylabel() == "learning rate"
     assert disp.ax_.get_xlabel() == "epoch" and disp.ax_.get_ylabel() == "loss"
     assert disp.score_ax_.get_ylabel() == "validation score"
     assert disp.ax_.get_title() == "MLPClassifierX"
@@ -63,9 +67,9 @@ def test_training_curves_without_validation(small):
     reg = MLPRegressorX(hidden_layer_sizes=(8,), max_iter=4,
                         random_state=0).fit(small[0], small[1].astype(float))
     disp = TrainingCurveDisplay.from_estimator(reg, name="my net")
-    assert list(disp.lines_) == ["loss"]
+    assert list(disp.lines_) == ["loss", "learning_rate"]
     assert disp.score_ax_ is None
-    assert len(disp.figure_.axes) == 1
+    assert len(disp.figure_.axes) == 2
     assert disp.ax_.get_title() == "my net"
 
 
@@ -109,6 +113,15 @@ def test_training_curves_errors(small):
                            random_state=0).fit(*small)
     with pytest.raises(ValueError, match="lbfgs"):
         TrainingCurveDisplay.from_estimator(lbfgs)
+
+
+def test_training_curves_name_the_scoring_metric(small):
+    clf = MLPClassifierX((8,), max_iter=4, early_stopping=True, scoring="neg_log_loss",
+                         n_iter_no_change=50, random_state=0).fit(*small)
+    disp = TrainingCurveDisplay.from_estimator(clf)
+    assert disp.score_ax_.get_ylabel() == "validation neg_log_loss"
+    np.testing.assert_allclose(disp.lines_["validation_score"].get_ydata(),
+                               clf.validation_scores_)
 
 
 def test_training_curves_from_arrays():
@@ -219,3 +232,22 @@ def test_filter_display_maps_match_the_network(digits):
     layer.allocate(1, np.float64)
     expected = layer.forward(X[5:6].astype(np.float64), False, None)[0]
     np.testing.assert_allclose(disp.feature_maps, expected, atol=1e-12)
+
+
+def test_filter_display_reads_channels_last_rows():
+    """With data_format='channels_last' the rows are C-order over (H, W, C);
+    the display shows the same maps as the channels-first model of the same
+    images (trained bit-identically)."""
+    rng = np.random.RandomState(0)
+    images = rng.rand(80, 2, 6, 6)  # channels first
+    y = rng.randint(0, 2, 80)
+    params = dict(filters=(3,), max_iter=2, random_state=0)
+    first = sknn.ConvClassifier(input_shape=(2, 6, 6), **params).fit(
+        images.reshape(80, -1), y)
+    rows_last = images.transpose(0, 2, 3, 1).reshape(80, -1)
+    last = sknn.ConvClassifier(input_shape=(6, 6, 2), data_format="channels_last",
+                               **params).fit(rows_last, y)
+    a = FilterDisplay.from_estimator(first, images.reshape(80, -1), sample_index=3)
+    b = FilterDisplay.from_estimator(last, rows_last, sample_index=3)
+    np.testing.assert_array_equal(a.feature_maps, b.feature_maps)
+    np.testing.assert_array_equal(a.image, b.image)

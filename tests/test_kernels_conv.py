@@ -3,14 +3,14 @@ conv network against plain NumPy float64 references and finite differences."""
 
 import numpy as np
 import pytest
-from scipy.special import expit
+from scipy.special import erf, expit
 
 import sknn._conv_layers  # noqa: F401  (registers "conv2d" and "pool2d")
 from sknn import _runtime
 from sknn._base import build_network
 from sknn._conv_layers import Conv2D, Pool2D
 from sknn._kernels import conv as K
-from sknn._kernels.activations import ACTIVATION_CODES
+from sknn._kernels.activations import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from sknn._kernels.losses import SOFTMAX_CE, link_loss_grad
 from sknn._runtime import SERIAL, ExecutionPlan
 
@@ -26,14 +26,20 @@ def tol(dtype, scale=1.0):
 def ref_act(name, z):
     return {"identity": z, "logistic": expit(z), "tanh": np.tanh(z),
             "relu": np.maximum(z, 0.0), "leaky_relu": np.where(z > 0, z, 0.01 * z),
-            "elu": np.where(z > 0, z, np.expm1(z))}[name]
+            "elu": np.where(z > 0, z, np.expm1(z)), "softplus": np.logaddexp(0.0, z),
+            "gelu": 0.5 * z * (1 + erf(z / np.sqrt(2))), "silu": z * expit(z)}[name]
 
 
 def deriv_from_output(name, a):
+    """f' from the output, or from the pre-activation for GELU and SiLU (what
+    the layers hand the kernels for those)."""
     a = np.asarray(a, np.float64)
     return {"identity": np.ones_like(a), "logistic": a * (1 - a), "tanh": 1 - a * a,
             "relu": (a > 0) * 1.0, "leaky_relu": np.where(a > 0, 1.0, 0.01),
-            "elu": np.where(a > 0, 1.0, a + 1)}[name]
+            "elu": np.where(a > 0, 1.0, a + 1), "softplus": -np.expm1(-a),
+            "gelu": 0.5 * (1 + erf(a / np.sqrt(2))) + a * np.exp(-a * a / 2)
+            / np.sqrt(2 * np.pi),
+            "silu": expit(a) * (1 + a * (1 - expit(a)))}[name]
 
 
 @pytest.fixture
@@ -204,8 +210,12 @@ def test_conv_out_and_conv_delta_match_numpy(name, dtype):
     d = dout.copy()
     dy = np.full((F, g * P), np.nan, dtype)
     db = np.full(F, np.nan, dtype)
-    K.conv_delta(dy, d, out, n0, n1, code, db)
-    dz = dout[n0:n1] * deriv_from_output(name, out[n0:n1])
+    source = out
+    if code in NEEDS_PREACTIVATION:  # the layer passes z for these
+        source = np.full_like(out, np.nan)
+        source[n0:n1] = z
+    K.conv_delta(dy, d, source, n0, n1, code, db)
+    dz = dout[n0:n1] * deriv_from_output(name, source[n0:n1])
     np.testing.assert_allclose(d[n0:n1], dz, **tol(dtype, 5))  # dout scaled in place
     np.testing.assert_array_equal(d[:n0], dout[:n0])
     np.testing.assert_array_equal(d[n1:], dout[n1:])
@@ -357,7 +367,7 @@ def objective(net, params, x, y, sw, plan, with_grad=True):
     net.allocate(x.shape[0], params.dtype, plan)
     z = net.forward(x, True, np.random.default_rng(7))  # the same dropout mask each call
     delta = np.empty_like(y)
-    loss = link_loss_grad(delta, z, y, sw, SOFTMAX_CE)
+    loss = link_loss_grad(delta, z, y, sw, SOFTMAX_CE, 0.0)
     if with_grad:
         net.backward(delta)
     return loss, grad

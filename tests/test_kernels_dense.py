@@ -3,10 +3,10 @@ against plain NumPy float64 references (or finite differences)."""
 
 import numpy as np
 import pytest
-from scipy.special import expit, softmax, xlogy
+from scipy.special import erf, expit, softmax, xlogy
 
 from sknn import _runtime
-from sknn._kernels.activations import ACTIVATION_CODES
+from sknn._kernels.activations import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from sknn._kernels.dense import act_grad_colsum, bias_act
 from sknn._kernels.losses import (
     BINARY_CE,
@@ -17,7 +17,13 @@ from sknn._kernels.losses import (
     link_loss_grad,
 )
 from sknn._kernels.optim import optimizer_step
-from sknn._layers import Dense, Dropout
+from sknn._layers import (
+    Dense,
+    Dropout,
+    basic_code,
+    finish_activation,
+    start_activation_grad,
+)
 from sknn._optim import step
 from sknn._runtime import SERIAL, ExecutionPlan
 
@@ -40,6 +46,9 @@ def ref_act(name, z):
             "relu": lambda: np.maximum(z, 0.0),
             "leaky_relu": lambda: np.where(z > 0, z, 0.01 * z),
             "elu": lambda: np.where(z > 0, z, np.expm1(z)),
+            "softplus": lambda: np.logaddexp(0.0, z),
+            "gelu": lambda: 0.5 * z * (1 + erf(z / np.sqrt(2))),
+            "silu": lambda: z * expit(z),
         }[name]()
 
 
@@ -52,6 +61,10 @@ def ref_deriv(name, z):
         "relu": lambda: (z > 0) * 1.0,
         "leaky_relu": lambda: np.where(z > 0, 1.0, 0.01),
         "elu": lambda: np.where(z > 0, 1.0, np.exp(z)),
+        "softplus": lambda: expit(z),
+        "gelu": lambda: 0.5 * (1 + erf(z / np.sqrt(2)))
+        + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi),
+        "silu": lambda: expit(z) * (1 + z * (1 - expit(z))),
     }[name]()
 
 
@@ -85,13 +98,17 @@ def test_bias_act_and_act_grad_colsum_match_numpy(name, dtype):
     z0 = (2 * rng.standard_normal((9, 7))).astype(dtype)
     b = rng.standard_normal(7).astype(dtype)
     out = z0.copy()
-    bias_act(out, b, code)
+    bias_act(out, b, basic_code(code))  # the fused kernel, then the extra
+    finish_activation(out, code)        # activations' kernel, as layers do
     z = z0.astype(np.float64) + b
     np.testing.assert_allclose(out, ref_act(name, z), **tol(dtype, 5))
 
     dout = rng.standard_normal((9, 7)).astype(dtype)
     dz, db = dout.copy(), np.full(7, np.nan, dtype)
-    act_grad_colsum(dz, out, code, db)
+    # GELU/SiLU derivatives are computed from the pre-activation, which the
+    # layer keeps and passes in place of the output.
+    source = (z0 + b).astype(dtype) if code in NEEDS_PREACTIVATION else out
+    act_grad_colsum(dz, source, start_activation_grad(dz, source, code), db)
     ref = dout * ref_deriv(name, z)
     np.testing.assert_allclose(dz, ref, **tol(dtype, 10))
     np.testing.assert_allclose(db, ref.sum(0), **tol(dtype, 50))
@@ -106,7 +123,9 @@ def test_bias_act_extreme_values_and_nan(name, dtype):
     z = np.array([[-np.inf, -1000, -100, -50, -1e-30, -0.0, 0.0, 1e-30, 50, 100, 1000,
                    np.inf, np.nan]], dtype)
     out = z.copy()
-    bias_act(out, np.zeros(z.shape[1], dtype), ACTIVATION_CODES[name])
+    code = ACTIVATION_CODES[name]
+    bias_act(out, np.zeros(z.shape[1], dtype), basic_code(code))
+    finish_activation(out, code)
     np.testing.assert_allclose(out, ref_act(name, z.astype(np.float64)), **tol(dtype))
     assert np.isnan(out[0, -1])
     if name == "logistic":
@@ -163,7 +182,7 @@ def test_link_loss_grad_matches_numpy(code, k, dtype):
     np.testing.assert_allclose(linked, p, **tol(dtype, 5))
 
     zz, delta = z.copy(), np.full_like(z, np.nan)
-    total = link_loss_grad(delta, zz, y, sw, code)
+    total = link_loss_grad(delta, zz, y, sw, code, 0.0)
     np.testing.assert_allclose(zz, linked, **tol(dtype, 5))  # the link applied in place
     np.testing.assert_allclose(delta, (p - y) * sw[:, None], **tol(dtype, 10))
     want = float((sw * per_sample(code, p.astype(dtype), y)).sum())
@@ -180,7 +199,7 @@ def test_cross_entropy_clips_probabilities(code, dtype):
     delta = np.empty_like(z)
     p = apply_link(z.copy(), code)
     assert set(np.unique(p)) <= {0.0, 1.0}
-    total = link_loss_grad(delta, z, y, sw, code)
+    total = link_loss_grad(delta, z, y, sw, code, 0.0)
     want = float((sw * per_sample(code, p, y)).sum())
     assert np.isfinite(total) and total == pytest.approx(want, rel=tol(dtype)["rtol"])
     np.testing.assert_array_equal(delta, (p - y) * sw[:, None])  # unclipped p
@@ -196,14 +215,14 @@ def test_delta_is_the_gradient_of_the_loss(code):
     y = targets(code, rng, n, k, np.float64)
     sw = rng.uniform(0.5, 2.0, n)
     delta = np.empty_like(z)
-    link_loss_grad(delta, z.copy(), y, sw, code)
+    link_loss_grad(delta, z.copy(), y, sw, code, 0.0)
     numeric = np.empty_like(z)
     for idx in np.ndindex(z.shape):
         zp, zm = z.copy(), z.copy()
         zp[idx] += 1e-6
         zm[idx] -= 1e-6
-        numeric[idx] = (link_loss_grad(np.empty_like(z), zp, y, sw, code)
-                        - link_loss_grad(np.empty_like(z), zm, y, sw, code)) / 2e-6
+        numeric[idx] = (link_loss_grad(np.empty_like(z), zp, y, sw, code, 0.0)
+                        - link_loss_grad(np.empty_like(z), zm, y, sw, code, 0.0)) / 2e-6
     scale = 1.0 / k if code == SQUARED else 1.0
     np.testing.assert_allclose(delta * scale, numeric, rtol=1e-6, atol=1e-8)
 

@@ -224,23 +224,42 @@ def test_convergence_warning_and_partial_fit_errors(digits):
 
 
 def test_non_finite_weights_raise_and_keep_previous_model():
+    # The loss overflows before any epoch improves: nothing usable is left.
     X, y = make_regression(n_samples=200, n_features=5, random_state=0)
-    X *= 1e6
+    big = 1e200  # squared errors overflow
     reg = MLPRegressorX(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=10.0,
                         max_iter=5, random_state=0)
     with pytest.raises(ValueError, match="non-finite"):
-        reg.fit(X, y * 1e6)
+        reg.fit(X * big, y * big)
     assert not hasattr(reg, "coefs_")  # a failed first fit does not look fitted
 
     good = MLPRegressorX(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        good.fit(X / 1e6, y / y.std())
-    before = good.predict(X / 1e6)
+        good.fit(X, y / y.std())
+    before = good.predict(X)
     good.set_params(warm_start=True, solver="sgd", learning_rate_init=10.0)
     with pytest.raises(ValueError, match="non-finite"):
-        good.fit(X, y * 1e6)
-    np.testing.assert_array_equal(good.predict(X / 1e6), before)
+        good.fit(X * big, y * big)
+    np.testing.assert_array_equal(good.predict(X), before)
+
+
+def test_finite_blow_up_warns_and_keeps_the_starting_weights():
+    # The loss grows without bound but stays finite: training stops with a
+    # warning naming the parameter, and the weights it started from are kept.
+    X, y = make_regression(n_samples=200, n_features=5, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", max_iter=5, random_state=0)
+    reg = MLPRegressorX(learning_rate_init=10.0, **params)
+    with pytest.warns(ConvergenceWarning, match="diverged.*starting|started from.*"
+                                                "learning_rate_init=10.0"):
+        reg.fit(X * 1e6, y * 1e6)
+    frozen = MLPRegressorX(lr_schedule=lambda epoch: 0.0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        frozen.fit(X * 1e6, y * 1e6)  # the initial weights
+    for a, b in zip(reg.coefs_ + reg.intercepts_, frozen.coefs_ + frozen.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert reg.n_iter_ < 5 and reg.loss_curve_[-1] > 1e4 * reg.loss_curve_[0]
 
 
 def test_early_stopping_restores_best_and_is_stratified(digits):

@@ -70,6 +70,8 @@ TARGETS = {
     ("binary", ("logistic", "tanh")),
     ("strings", "relu"),
     ("multilabel", ("leaky_relu", "elu")),
+    ("multiclass", ("gelu", "silu")),
+    ("binary", ("softplus", "gelu")),
 ])
 def test_classifier_roundtrip(data, target, activation):
     X, y = data
@@ -341,3 +343,21 @@ def test_autoencoder_transform_roundtrip(data):
     pipe = fit_quiet(make_pipeline(StandardScaler(), ae), X)
     (code,) = run(to_onnx(pipe, X[:1]), X)
     np.testing.assert_allclose(code, pipe.transform(X), **TOL)
+
+
+@pytest.mark.parametrize("name", ["ConvClassifier", "ConvRegressor"])
+def test_channels_last_conv_graph_matches_estimator(name):
+    # Rows are C-order over (H, W, C): the graph must transpose to channels
+    # first before its first convolution, as the estimator does.
+    est_cls = sknn_estimator(name)
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 6 * 5 * 3).astype(np.float32)
+    y = rng.randint(0, 3, 60) if name == "ConvClassifier" else X[:, :2].sum(axis=1)
+    est = fit_quiet(est_cls(input_shape=(6, 5, 3), data_format="channels_last",
+                            filters=(4,), max_iter=3, random_state=0), X, y)
+    outputs = run(to_onnx(est, X[:1]), X)
+    if name == "ConvClassifier":
+        np.testing.assert_array_equal(outputs[0], est.predict(X))
+        np.testing.assert_allclose(outputs[1], est.predict_proba(X), **TOL)
+    else:
+        np.testing.assert_allclose(outputs[0].ravel(), est.predict(X), **TOL)

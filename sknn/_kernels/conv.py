@@ -208,7 +208,8 @@ def conv_out(out, y, b, n0, n1, act):
 @kernel
 def conv_delta(dy, dout, out, n0, n1, act, db):
     """The output gradient in im2col order: ``dout[n0:n1] *= f_act'`` (from
-    ``out``) in place, ``dy[f, s*P + p] = dout[n0+s, f, p]`` and
+    ``out``, or from the pre-activation passed as ``out`` for GELU/SiLU) in
+    place, ``dy[f, s*P + p] = dout[n0+s, f, p]`` and
     ``db[f] = sum_{s, p} dy[f, s*P + p]`` in that order."""
     F = dout.shape[1]
     P = dout.shape[2] * dout.shape[3]
@@ -227,6 +228,14 @@ def conv_delta(dy, dout, out, n0, n1, act, db):
             db[f] = acc
 
 
+@inlined_kernel
+def _take(best, at, v, k):
+    """``(v, k)`` when ``v`` beats ``best`` (a NaN wins, then stays), else
+    ``(best, at)``; selects, not branches: unpredictable on real data."""
+    take = (v > best) | ((v != v) & (best == best))
+    return (v if take else best), (k if take else at)
+
+
 @kernel
 def pool_forward(out, arg, x, n0, n1, size_h, size_w, mode):
     """Pooling of samples ``n0:n1`` over ``size_h x size_w`` windows.
@@ -243,28 +252,49 @@ def pool_forward(out, arg, x, n0, n1, size_h, size_w, mode):
         un = _U(n)
         for c in range(C):
             uc = _U(c)
-            for i in range(OH):
-                h0 = i * size_h
-                for j in range(OW):
-                    v0 = j * size_w
-                    if mode == MAX_POOL:
-                        best = x[un, uc, _U(h0), _U(v0)]
-                        at = 0
-                        for p in range(size_h):
-                            for q in range(size_w):
-                                v = x[un, uc, _U(h0 + p), _U(v0 + q)]
-                                # selects, not branches: unpredictable on real data
-                                take = (v > best) | ((v != v) & (best == best))
-                                best = v if take else best
-                                at = p * size_w + q if take else at
-                        out[un, uc, _U(i), _U(j)] = best
-                        arg[un, uc, _U(i), _U(j)] = at
-                    else:
+            if mode == MEAN_POOL and size_h == 2 and size_w == 2:
+                for i in range(OH):
+                    r0, r1 = _U(2 * i), _U(2 * i + 1)
+                    for j in range(OW):
+                        c0, c1 = _U(2 * j), _U(2 * j + 1)
+                        s = x[un, uc, r0, c0] + x[un, uc, r0, c1]
+                        s = s + x[un, uc, r1, c0]
+                        out[un, uc, _U(i), _U(j)] = (s + x[un, uc, r1, c1]) / area
+            elif mode == MEAN_POOL:
+                for i in range(OH):
+                    h0 = i * size_h
+                    for j in range(OW):
+                        v0 = j * size_w
                         s = out.dtype.type(0)
                         for p in range(size_h):
                             for q in range(size_w):
                                 s += x[un, uc, _U(h0 + p), _U(v0 + q)]
                         out[un, uc, _U(i), _U(j)] = s / area
+            elif size_h == 2 and size_w == 2:
+                # the usual window, unrolled (same order as the general loop)
+                for i in range(OH):
+                    r0, r1 = _U(2 * i), _U(2 * i + 1)
+                    for j in range(OW):
+                        c0, c1 = _U(2 * j), _U(2 * j + 1)
+                        best, at = x[un, uc, r0, c0], 0
+                        best, at = _take(best, at, x[un, uc, r0, c1], 1)
+                        best, at = _take(best, at, x[un, uc, r1, c0], 2)
+                        best, at = _take(best, at, x[un, uc, r1, c1], 3)
+                        out[un, uc, _U(i), _U(j)] = best
+                        arg[un, uc, _U(i), _U(j)] = at
+            else:
+                for i in range(OH):
+                    h0 = i * size_h
+                    for j in range(OW):
+                        v0 = j * size_w
+                        best = x[un, uc, _U(h0), _U(v0)]
+                        at = 0
+                        for p in range(size_h):
+                            for q in range(size_w):
+                                best, at = _take(best, at, x[un, uc, _U(h0 + p), _U(v0 + q)],
+                                                 p * size_w + q)
+                        out[un, uc, _U(i), _U(j)] = best
+                        arg[un, uc, _U(i), _U(j)] = at
 
 
 @kernel
@@ -274,21 +304,47 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
     the window (mean, divided by its area) gets the output's gradient;
     dropped trailing rows/columns stay 0."""
     C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
+    H, W = dx.shape[2], dx.shape[3]
     area = dx.dtype.type(size_h * size_w)
+    zero = dx.dtype.type(0)
+    if mode == MAX_POOL and size_h == 2 and size_w == 2:
+        # every position of every window written (the maximum's gets the
+        # gradient, the others 0): no zeroing pass over dx but the trailing
+        # rows and columns no window covers
+        for n in range(n0, n1):
+            un = _U(n)
+            for c in range(C):
+                uc = _U(c)
+                for i in range(OH):
+                    r0, r1 = _U(2 * i), _U(2 * i + 1)
+                    for j in range(OW):
+                        a = arg[un, uc, _U(i), _U(j)]
+                        g = dout[un, uc, _U(i), _U(j)]
+                        c0, c1 = _U(2 * j), _U(2 * j + 1)
+                        dx[un, uc, r0, c0] = g if a == 0 else zero
+                        dx[un, uc, r0, c1] = g if a == 1 else zero
+                        dx[un, uc, r1, c0] = g if a == 2 else zero
+                        dx[un, uc, r1, c1] = g if a == 3 else zero
+                if 2 * OH < H or 2 * OW < W:
+                    dx[n, c, 2 * OH:, :] = 0
+                    dx[n, c, :2 * OH, 2 * OW:] = 0
+        return
     dx[n0:n1] = 0
     for n in range(n0, n1):
         un = _U(n)
         for c in range(C):
             uc = _U(c)
-            for i in range(OH):
-                for j in range(OW):
-                    g = dout[un, uc, _U(i), _U(j)]
-                    if mode == MAX_POOL:
+            if mode == MAX_POOL:
+                for i in range(OH):
+                    for j in range(OW):
                         a = arg[un, uc, _U(i), _U(j)]
                         p = a // size_w
-                        dx[un, uc, _U(i * size_h + p), _U(j * size_w + a - p * size_w)] = g
-                    else:
-                        g = g / area
+                        dx[un, uc, _U(i * size_h + p), _U(j * size_w + a - p * size_w)] = \
+                            dout[un, uc, _U(i), _U(j)]
+            else:
+                for i in range(OH):
+                    for j in range(OW):
+                        g = dout[un, uc, _U(i), _U(j)] / area
                         for p in range(size_h):
                             for q in range(size_w):
                                 dx[un, uc, _U(i * size_h + p), _U(j * size_w + q)] = g

@@ -15,7 +15,16 @@ SQUARED         identity    0.5 * mean_k (y - p)^2
 POISSON         exp         sum_k y log(y / p) - y + p   (0 log 0 = 0)
 SOFTMAX_CE      softmax     -sum_k y log(clip(p))
 BINARY_CE       logistic    -sum_k y log(clip(p)) + (1 - y) log(1 - clip(p))
+ABSOLUTE        identity    mean_k |y - p|
+HUBER           identity    mean_k h(p - y), h(r) = r^2 / 2 if |r| <= d
+                            else d (|r| - d / 2)   (``param`` = d)
+QUANTILE        identity    mean_k q max(y - p, 0) + (1 - q) max(p - y, 0)
+                            (``param`` = q)
 ==============  ==========  ===================================================
+
+The last three are not scikit-learn MLP losses; their ``delta`` is the exact
+derivative of the loss above (so it carries the ``1 / n_outputs`` of the
+mean), and at a kink (``p == y``) the derivative taken is 0.
 
 ``clip`` bounds probabilities to ``[eps, 1 - eps]`` with the dtype's machine
 epsilon, as scikit-learn does.  Training applies the link inside the loss
@@ -28,9 +37,10 @@ import numpy as np
 from scipy.special import expit
 
 from .._jit import inlined_kernel, kernel
-from .activations import LOGISTIC, activate
+from .activations import logistic
 
 SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
+ABSOLUTE, HUBER, QUANTILE = 4, 5, 6
 
 
 def apply_link(z, code):
@@ -44,31 +54,6 @@ def apply_link(z, code):
     elif code == POISSON:
         np.exp(z, out=z)
     return z
-
-
-@inlined_kernel
-def _link_rows(z, code):
-    """The link of :func:`apply_link`, in place, as loops."""
-    n, m = z.shape
-    if code == SOFTMAX_CE:
-        for i in range(n):
-            mx = z[i, 0]
-            for j in range(1, m):
-                if z[i, j] > mx:
-                    mx = z[i, j]
-            s = z.dtype.type(0.0)
-            for j in range(m):
-                e = np.exp(z[i, j] - mx)
-                z[i, j] = e
-                s += e
-            for j in range(m):
-                z[i, j] /= s
-    elif code == BINARY_CE:
-        activate(z.reshape(-1), LOGISTIC)
-    elif code == POISSON:
-        for i in range(n):
-            for j in range(m):
-                z[i, j] = np.exp(z[i, j])
 
 
 @inlined_kernel
@@ -98,40 +83,130 @@ def _squared_row(delta, z, y, i, s):
     return (a0 + a1) + (a2 + a3)
 
 
-@kernel
-def link_loss_grad(delta, z, y, sw, code):
+@inlined_kernel
+def _robust_row(delta, z, y, i, s, code, param):
+    """Row ``i`` of the identity-link robust losses: writes ``delta[i]`` and
+    returns ``sum_k loss_k`` (float64)."""
+    m = z.shape[1]
+    inv = z.dtype.type(1.0 / m)
+    zero = z.dtype.type(0.0)
+    one = z.dtype.type(1.0)
+    li = 0.0
+    for k in range(m):
+        r = z[i, k] - y[i, k]
+        if code == ABSOLUTE:
+            li += abs(float(r))
+            g = zero if r == 0 else (inv if r > 0 else -inv)
+        elif code == HUBER:
+            d = z.dtype.type(param)
+            if abs(r) <= d:
+                li += 0.5 * float(r) * r
+                g = r * inv
+            else:
+                li += param * (abs(float(r)) - 0.5 * param)
+                g = d * inv if r > 0 else -d * inv
+        else:  # QUANTILE
+            q = z.dtype.type(param)
+            if r < 0:
+                li += -param * float(r)
+                g = -q * inv
+            elif r > 0:
+                li += (1.0 - param) * float(r)
+                g = (one - q) * inv
+            else:
+                g = zero
+        delta[i, k] = g * s
+    return li
+
+
+def link_loss_grad(delta, z, y, sw, code, param=0.0):
     """Apply the link to ``z`` in place; return ``sum_i sw_i * loss_i``.
 
-    Writes ``delta = (p - y) * sw[:, None]``.  Shapes: ``z, y, delta (n, k)``,
-    ``sw (n,)``.  The loss sum is accumulated in float64, in row order.
+    Writes ``delta = dloss/dz * sw[:, None]`` (``(p - y) * sw`` for the
+    canonical pairs).  Shapes: ``z, y, delta (n, k)``, ``sw (n,)``;
+    ``param`` is the Huber threshold or the quantile (ignored by the other
+    codes).  The loss sum is accumulated in float64, in row order.  Each
+    family of losses has a kernel of its own, so a fit compiles only the one
+    it uses.
     """
-    _link_rows(z, code)
+    if code == SOFTMAX_CE or code == BINARY_CE:
+        return cross_entropy_grad(delta, z, y, sw, code)
+    if code >= ABSOLUTE:
+        return robust_loss_grad(delta, z, y, sw, code, param)
+    return regression_loss_grad(delta, z, y, sw, code)
+
+
+@kernel
+def cross_entropy_grad(delta, z, y, sw, code):
+    """:func:`link_loss_grad` for softmax or logistic outputs with the
+    (binary) cross-entropy; probabilities clipped to ``[eps, 1 - eps]``."""
     n, m = z.shape
+    if code == SOFTMAX_CE:
+        for i in range(n):
+            mx = z[i, 0]
+            for j in range(1, m):
+                if z[i, j] > mx:
+                    mx = z[i, j]
+            s = z.dtype.type(0.0)
+            for j in range(m):
+                e = np.exp(z[i, j] - mx)
+                z[i, j] = e
+                s += e
+            for j in range(m):
+                z[i, j] /= s
+    else:
+        logistic(z.reshape(-1))
     eps = np.finfo(z.dtype).eps
     one = z.dtype.type(1.0)
     total = 0.0
     for i in range(n):
         s = sw[i]
-        if code == SQUARED:  # identity link; 0.5 * mean_k (y - p)^2
-            total += s * (0.5 * _squared_row(delta, z, y, i, s) / m)
-            continue
         li = 0.0
         for j in range(m):
             p = z[i, j]
             t = y[i, j]
-            if code == POISSON:
-                if t > 0:
-                    li += t * np.log(t / p)
-                li += p - t
-            elif code == SOFTMAX_CE:
-                if t != 0:
-                    li -= t * np.log(min(max(p, eps), one - eps))
-            else:
-                pc = min(max(p, eps), one - eps)
-                if t != 0:
-                    li -= t * np.log(pc)
-                if t != 1:
-                    li -= (1 - t) * np.log(1 - pc)
+            pc = min(max(p, eps), one - eps)
+            if t != 0:
+                li -= t * np.log(pc)
+            if code == BINARY_CE and t != 1:
+                li -= (1 - t) * np.log(1 - pc)
             delta[i, j] = (p - t) * s
         total += s * li
+    return total
+
+
+@kernel
+def regression_loss_grad(delta, z, y, sw, code):
+    """:func:`link_loss_grad` for the squared error (identity link) and the
+    Poisson deviance (exp link)."""
+    n, m = z.shape
+    total = 0.0
+    if code == SQUARED:  # 0.5 * mean_k (y - p)^2
+        for i in range(n):
+            s = sw[i]
+            total += s * (0.5 * _squared_row(delta, z, y, i, s) / m)
+        return total
+    for i in range(n):
+        s = sw[i]
+        li = 0.0
+        for j in range(m):
+            p = np.exp(z[i, j])
+            z[i, j] = p
+            t = y[i, j]
+            if t > 0:
+                li += t * np.log(t / p)
+            li += p - t
+            delta[i, j] = (p - t) * s
+        total += s * li
+    return total
+
+
+@kernel
+def robust_loss_grad(delta, z, y, sw, code, param):
+    """:func:`link_loss_grad` for the identity-link robust losses."""
+    n, m = z.shape
+    total = 0.0
+    for i in range(n):
+        s = sw[i]
+        total += s * (_robust_row(delta, z, y, i, s, code, param) / m)
     return total

@@ -69,7 +69,6 @@ def _sgd(w, g, vel, alpha, inv, lr, momentum, nesterov):
             w[i] = wi + v
 
 
-@kernel
 def optimizer_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw, lr, h1, h2,
                    h3, is_adam):
     """Update ``params[lo:hi]``; return ``sum(w**2)`` over its weights.
@@ -89,15 +88,35 @@ def optimizer_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw, lr, h
     Scalars are cast to the arrays' dtype, so float32 models update in
     float32 as scikit-learn's NumPy code does.  The loops run over views
     (LLVM vectorises a loop over a whole view, not one over an index range).
+    Adam and SGD are kernels of their own: a fit compiles only its solver's.
     """
+    if is_adam:
+        return adam_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw, lr, h1,
+                         h2, h3)
+    return sgd_step(params, grad, s1, lo, hi, n_weights, alpha, inv_sw, lr, h1, h2 != 0)
+
+
+@kernel
+def adam_step(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
+    """The Adam update of :func:`optimizer_step` on ``params[lo:hi]``."""
     mid = min(max(lo, n_weights), hi)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
         i0, i1 = (lo, mid) if part == 0 else (mid, hi)
         a = alpha if part == 0 else 0.0
-        if is_adam:
-            _adam(params[i0:i1], grad[i0:i1], s1[i0:i1], s2[i0:i1], a, inv_sw, lr, h1,
-                  h2, h3)
-        else:
-            _sgd(params[i0:i1], grad[i0:i1], s1[i0:i1], a, inv_sw, lr, h1, h2 != 0)
+        _adam(params[i0:i1], grad[i0:i1], m[i0:i1], v[i0:i1], a, inv_sw, lr, b1, b2, eps)
+    return sq
+
+
+@kernel
+def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
+             nesterov):
+    """The SGD update of :func:`optimizer_step` on ``params[lo:hi]``."""
+    mid = min(max(lo, n_weights), hi)
+    sq = _sum_sq(params[lo:mid])
+    for part in range(2):  # the weights (with L2), then the biases
+        i0, i1 = (lo, mid) if part == 0 else (mid, hi)
+        a = alpha if part == 0 else 0.0
+        _sgd(params[i0:i1], grad[i0:i1], velocity[i0:i1], a, inv_sw, lr, momentum,
+             nesterov)
     return sq
