@@ -67,6 +67,7 @@ ESTIMATORS = [
                    pool="mean", hidden_layer_sizes=(), solver="sgd",
                    learning_rate_init=0.05, max_iter=100, random_state=0),
     ConvRegressor(),
+    ConvRegressor(solver="sgd"),
     ConvRegressor(solver="lbfgs"),
     ConvRegressor(filters=(4, 4), pool=["mean", None], pool_size=[2, 3],
                   hidden_layer_sizes=(8,), solver="sgd",
