@@ -23,6 +23,12 @@ Why these options
   finite checks whose NaN/Inf semantics must hold.
 * ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead
   of raising inside a kernel.
+* **A cache entry is as fresh as every kernel source.**  Numba checks a
+  cached kernel against its own file only, but kernels inline helpers from
+  other files of :mod:`sknn._kernels` (the activations into the dense and
+  convolution kernels); a changed helper would leave stale machine code in
+  the cache.  :func:`_install_cache_locators` gives sknn's kernels a source
+  stamp over all of ``sknn/_kernels/*.py``, so any change there recompiles.
 * **Lazy.**  ``import sknn`` does not import Numba.  :func:`kernel` returns a
   :class:`LazyKernel` placeholder; the first call of any kernel imports Numba
   and decorates every sknn kernel at once (:func:`materialize`), rebinding
@@ -31,6 +37,7 @@ Why these options
 """
 
 import logging
+import os
 import sys
 import threading
 
@@ -40,6 +47,45 @@ _cache_usable = True
 _registry = []  # every LazyKernel, in definition order
 _materialized = False
 _materialize_lock = threading.RLock()
+
+
+_KERNEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_kernels")
+
+
+def _kernel_sources_stamp():
+    """(name, mtime, size) of every kernel module: the cache's freshness."""
+    stamp = []
+    for name in sorted(os.listdir(_KERNEL_DIR)):
+        if name.endswith(".py"):
+            st = os.stat(os.path.join(_KERNEL_DIR, name))
+            stamp.append((name, st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
+
+
+def _install_cache_locators():
+    """Put sknn's cache locators before Numba's (for sknn's kernel files
+    only): the same cache places, with :func:`_kernel_sources_stamp`."""
+    from numba.core import caching
+
+    classes = caching.CacheImpl._locator_classes
+    if any(getattr(cls, "_sknn", False) for cls in classes):
+        return
+
+    def make(base):
+        def from_function(cls, py_func, py_file):
+            if os.path.dirname(os.path.abspath(py_file)) != _KERNEL_DIR:
+                return None
+            return base.from_function.__func__(cls, py_func, py_file)
+
+        return type("Sknn" + base.__name__, (base,), {
+            "_sknn": True,
+            "get_source_stamp": lambda self: _kernel_sources_stamp(),
+            "from_function": classmethod(from_function),
+        })
+
+    bases = [cls for cls in classes if cls.__name__ in (
+        "UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")]
+    classes[:0] = [make(base) for base in bases]
 
 
 def _njit(func, **options):
@@ -109,6 +155,7 @@ def materialize():
     with _materialize_lock:
         if _materialized:
             return
+        _install_cache_locators()
         built = {id(lazy): _build(lazy.py_func, lazy.inline) for lazy in _registry}
         # Numba reads a kernel's globals (its callees) when it compiles, at
         # the first call: every namespace is rebound before any placeholder

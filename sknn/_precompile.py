@@ -29,7 +29,9 @@ def warm(dtypes=(np.float64, np.float32)):
         for dtype in dtypes:
             X = rng.rand(12, 4).astype(dtype)
             y = np.arange(12) % 3
-            MLPClassifierX((3,), max_iter=1, random_state=0).fit(X, y).predict_proba(X)
+            for solver in ("adam", "sgd"):
+                MLPClassifierX((3,), solver=solver, max_iter=1, random_state=0).fit(
+                    X, y).predict_proba(X)
             # the kernels of the less common activations and the robust losses
             MLPRegressorX(loss="huber", hidden_layer_sizes=(3,), activation="gelu",
                           max_iter=1, random_state=0).fit(X, X[:, 0]).predict(X)

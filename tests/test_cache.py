@@ -204,3 +204,23 @@ def test_only_the_jit_module_calls_numba():
             if needle in text:
                 offenders.append(f"{path.relative_to(root)}: {needle}")
     assert offenders == []
+
+
+def test_a_change_to_any_kernel_file_makes_every_cached_kernel_stale(tmp_path, monkeypatch):
+    """Kernels inline helpers from other kernel files (the activations into
+    the dense and convolution kernels), so a kernel's cache entry is checked
+    against every file of sknn/_kernels, not only its own."""
+    import numpy as np
+
+    from sknn import _jit
+    from sknn._kernels import conv, dense
+
+    dense.bias_act(np.ones((2, 2)), np.ones(2), 0)
+    for kern in (dense.bias_act, conv.conv_out):
+        assert type(kern._cache._impl._locator).__name__.startswith("Sknn")
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    monkeypatch.setattr(_jit, "_KERNEL_DIR", str(tmp_path))
+    before = _jit._kernel_sources_stamp()
+    (tmp_path / "b.py").write_text("x = 22\n")
+    assert _jit._kernel_sources_stamp() != before

@@ -12,6 +12,7 @@ from sknn._conv_layers import Conv2D, Pool2D
 from sknn._kernels import conv as K
 from sknn._kernels.activations import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from sknn._kernels.losses import SOFTMAX_CE, link_loss_grad
+from sknn._layers import basic_code, finish_activation, start_activation_grad
 from sknn._runtime import SERIAL, ExecutionPlan
 
 DTYPES = [np.float64, np.float32]
@@ -201,7 +202,8 @@ def test_conv_out_and_conv_delta_match_numpy(name, dtype):
     y = rng.standard_normal((F, g * P)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype)
     out = np.full((N, F, OH, OW), np.nan, dtype)
-    K.conv_out(out, y, b, n0, n1, code)
+    K.conv_out(out, y, b, n0, n1, basic_code(code))  # then the extra activations'
+    finish_activation(out[n0:n1], code)                # kernel, as Conv2D does
     z = y.astype(np.float64).reshape(F, g, OH, OW).transpose(1, 0, 2, 3) + b[:, None, None]
     np.testing.assert_allclose(out[n0:n1], ref_act(name, z), **tol(dtype, 5))
     assert np.isnan(out[:n0]).all() and np.isnan(out[n1:]).all()
@@ -214,7 +216,8 @@ def test_conv_out_and_conv_delta_match_numpy(name, dtype):
     if code in NEEDS_PREACTIVATION:  # the layer passes z for these
         source = np.full_like(out, np.nan)
         source[n0:n1] = z
-    K.conv_delta(dy, d, source, n0, n1, code, db)
+    act = start_activation_grad(d[n0:n1], source[n0:n1], code)
+    K.conv_delta(dy, d, source, n0, n1, act, db)
     dz = dout[n0:n1] * deriv_from_output(name, source[n0:n1])
     np.testing.assert_allclose(d[n0:n1], dz, **tol(dtype, 5))  # dout scaled in place
     np.testing.assert_array_equal(d[:n0], dout[:n0])
