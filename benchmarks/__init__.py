@@ -2,7 +2,7 @@
 
 Run every workload from the repository root with::
 
-    python -m benchmarks            # full suite, 5 rounds (~6 minutes)
+    python -m benchmarks            # full suite, 5 rounds (~7 minutes)
     python -m benchmarks --quick    # tiny sizes, 1 round (smoke test)
     python -m benchmarks --only digits --markdown
 

@@ -1,7 +1,7 @@
 """Sizes, epochs and hyperparameters of every workload.
 
 Edit the constants here to make the suite longer or shorter.  ``FULL`` is
-what ``python -m benchmarks`` runs (about 6 minutes on 2 cores with
+what ``python -m benchmarks`` runs (about 7 minutes on 2 cores with
 the default 5 rounds);
 ``QUICK`` is what ``--quick`` runs (a smoke test of a few seconds per
 workload).  Epoch counts are *per round*: each round fits every
@@ -47,6 +47,26 @@ DIGITS_CNN_FILTERS = (16,)
 DIGITS_CNN_KERNEL = 3
 DIGITS_CNN_PADDING = "same"
 DIGITS_CNN_HIDDEN = ()
+
+#: Workload 11: ConvRegressor locating a square in 16x16 one-channel images
+#: (``sknn.datasets.make_squares``: 2 outputs, the square's row and column).
+CONV_REG_SHAPE = (1, 16, 16)
+CONV_REG_FILTERS = (8, 16)
+CONV_REG_KERNEL = 3
+CONV_REG_PADDING = "same"
+CONV_REG_HIDDEN = (64,)
+CONV_REG_OUTPUTS = 2
+
+#: Workload 12: ConvClassifier on channels-last 32x32 RGB images
+#: (``sknn.datasets.make_color_stripes``: 6 classes).  The shape is
+#: ``(channels, height, width)`` as everywhere here; the sknn side is given
+#: ``(height, width, channels)`` with ``data_format="channels_last"``.
+RGB_SHAPE = (3, 32, 32)
+RGB_FILTERS = (16, 32)
+RGB_KERNEL = 3
+RGB_PADDING = "same"
+RGB_HIDDEN = (64,)
+RGB_CLASSES = 6
 
 #: Workload 6: 784-256-32-256-784 autoencoder.
 AE_COMPONENTS = 32
@@ -116,6 +136,14 @@ class Sizes:
     import_repeats : int
         Fresh-process imports per round; their median is the round's time
         (workload 10).
+    conv_reg_samples : int
+        16x16 square images of workload 11.
+    conv_reg_epochs : int
+        Epochs per round of workload 11.
+    rgb_samples : int
+        32x32 RGB images of workload 12.
+    rgb_epochs : int
+        Epochs per round of workload 12.
     """
 
     mlp_samples: int
@@ -130,6 +158,10 @@ class Sizes:
     throughput_rows: int
     first_fit_epochs: int
     import_repeats: int
+    conv_reg_samples: int
+    conv_reg_epochs: int
+    rgb_samples: int
+    rgb_epochs: int
 
 
 FULL = Sizes(
@@ -145,6 +177,10 @@ FULL = Sizes(
     throughput_rows=100_000,
     first_fit_epochs=200,
     import_repeats=3,
+    conv_reg_samples=4_000,
+    conv_reg_epochs=3,
+    rgb_samples=3_000,
+    rgb_epochs=2,
 )
 
 QUICK = Sizes(
@@ -160,6 +196,10 @@ QUICK = Sizes(
     throughput_rows=5_000,
     first_fit_epochs=5,
     import_repeats=1,
+    conv_reg_samples=256,
+    conv_reg_epochs=1,
+    rgb_samples=256,
+    rgb_epochs=1,
 )
 
 

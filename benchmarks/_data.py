@@ -5,6 +5,7 @@ import functools
 import numpy as np
 
 from ._config import SEED
+from ._types import Unavailable
 
 
 @functools.cache
@@ -85,3 +86,58 @@ def synthetic_images(n_samples, side, n_classes, dtype):
     X = 0.7 * templates[y] + 0.3 * rng.uniform(0.0, 1.0, (n_samples, side * side))
     return np.ascontiguousarray(X, dtype=dtype), y
 
+
+
+def _sknn_datasets():
+    """Return ``sknn.datasets``, or raise :class:`Unavailable`."""
+    try:
+        from sknn import datasets
+    except Exception as exc:  # noqa: BLE001 - a half-written sknn may fail anyhow
+        raise Unavailable(f"not available: sknn.datasets: {type(exc).__name__}: "
+                          f"{exc}") from None
+    return datasets
+
+
+@functools.cache
+def squares(n_samples, side, dtype):
+    """Return ``sknn.datasets.make_squares`` images and centres, seeded.
+
+    Parameters
+    ----------
+    n_samples, side : int
+        Number of images and their height and width.
+    dtype : str
+        ``"float32"`` or ``"float64"``, of both ``X`` and ``y``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, side * side)
+        Flat one-channel images.
+    y : ndarray of shape (n_samples, 2)
+        Row and column of each square's centre.
+    """
+    X, y = _sknn_datasets().make_squares(n_samples, size=side, random_state=SEED)
+    return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(y, dtype=dtype)
+
+
+@functools.cache
+def color_stripes(n_samples, side, dtype):
+    """Return ``sknn.datasets.make_color_stripes`` RGB images, channels last.
+
+    Parameters
+    ----------
+    n_samples, side : int
+        Number of images and their height and width.
+    dtype : str
+        ``"float32"`` or ``"float64"``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, side, side, 3)
+        C-contiguous ``(height, width, channel)`` images, as Keras keeps them.
+    y : ndarray of shape (n_samples,)
+        Integer class labels in ``0 .. 5`` (int64).
+    """
+    X, y = _sknn_datasets().make_color_stripes(n_samples, size=side,
+                                               random_state=SEED)
+    return np.ascontiguousarray(X, dtype=dtype), y.astype(np.int64)

@@ -195,8 +195,8 @@ def torch_mlp(torch, layer_sizes):
 
 
 def torch_cnn(torch, in_channels, filters, kernel_size, padding, pool_size,
-              flat, hidden, n_classes):
-    """Return the PyTorch twin of an ``sknn.ConvClassifier``.
+              flat, hidden, n_outputs):
+    """Return the PyTorch twin of an ``sknn.ConvClassifier`` or ``ConvRegressor``.
 
     Parameters
     ----------
@@ -215,8 +215,8 @@ def torch_cnn(torch, in_channels, filters, kernel_size, padding, pool_size,
         Width of the flattened feature map.
     hidden : tuple of int
         Dense hidden widths.
-    n_classes : int
-        Output width.
+    n_outputs : int
+        Output width (classes, or regression targets).
 
     Returns
     -------
@@ -229,7 +229,7 @@ def torch_cnn(torch, in_channels, filters, kernel_size, padding, pool_size,
                    nn.ReLU(), nn.MaxPool2d(pool_size)]
         in_channels = n_filters
     layers.append(nn.Flatten())
-    return nn.Sequential(*layers, torch_mlp(torch, (flat, *hidden, n_classes)))
+    return nn.Sequential(*layers, torch_mlp(torch, (flat, *hidden, n_outputs)))
 
 
 def _torch_adam(torch, model, batch_size):
@@ -242,11 +242,17 @@ def _torch_adam(torch, model, batch_size):
     return torch.optim.Adam(groups, lr=LEARNING_RATE, betas=(0.9, 0.999), eps=1e-8)
 
 
-def _torch_seconds_per_epoch(torch, build, X, y, epochs, batch_size):
+#: The PyTorch loss of each task of :func:`torch_impl` and the NumPy dtype of
+#: its targets.
+TORCH_LOSSES = {"cross_entropy": ("CrossEntropyLoss", np.int64),
+                "squared_error": ("MSELoss", np.float32)}
+
+
+def _torch_seconds_per_epoch(torch, build, X, y, epochs, batch_size, loss):
     start = time.perf_counter()
     model = build()
     optimizer = _torch_adam(torch, model, batch_size)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = getattr(torch.nn, TORCH_LOSSES[loss][0])()
     generator = torch.Generator().manual_seed(SEED)
     n_samples = X.shape[0]
     for _ in range(epochs):
@@ -259,19 +265,23 @@ def _torch_seconds_per_epoch(torch, build, X, y, epochs, batch_size):
     return (time.perf_counter() - start) / epochs
 
 
-def torch_impl(build_model, get_args, epochs, batch_size, input_shape, threads):
-    """Time a PyTorch classifier trained with Adam and a manual batching loop.
+def torch_impl(build_model, get_args, epochs, batch_size, input_shape, threads,
+               loss="cross_entropy", channels_last=False):
+    """Time a PyTorch network trained with Adam and a manual batching loop.
 
     Each timed call builds a fresh model and optimizer (as ``fit`` does),
     then runs ``epochs`` epochs over a new random permutation each epoch,
-    without a DataLoader.
+    without a DataLoader.  The data are converted to tensors (and, with
+    ``channels_last``, to NCHW images) once, before timing: a PyTorch user
+    keeps the data in the layout the model takes.
 
     Parameters
     ----------
     build_model : callable
         ``build_model(torch)`` returns a new ``nn.Module``.
     get_args : callable
-        Returns ``(X, y)`` as NumPy arrays (X flat, float32).
+        Returns ``(X, y)`` as NumPy arrays (X float32, flat or, with
+        ``channels_last``, of shape ``(n, height, width, channels)``).
     epochs : int
         Epochs per timed call.
     batch_size : int
@@ -280,26 +290,36 @@ def torch_impl(build_model, get_args, epochs, batch_size, input_shape, threads):
         ``(channels, height, width)`` to reshape flat rows for a CNN.
     threads : int
         ``torch.set_num_threads`` value.
+    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
+        ``CrossEntropyLoss`` on integer labels (a classifier) or ``MSELoss``
+        on float32 targets (a regressor); see :data:`TORCH_LOSSES`.
+    channels_last : bool, default=False
+        Whether ``X`` holds ``(n, height, width, channels)`` images, which
+        are transposed to a contiguous ``(n, channels, height, width)`` copy
+        before timing.
 
     Returns
     -------
     Implementation
     """
+    y_dtype = TORCH_LOSSES[loss][1]
 
     def prepare():
         torch = import_torch()
         torch.set_num_threads(threads)
         torch.manual_seed(SEED)
         X, y = get_args()
+        if channels_last:
+            X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
         X = torch.from_numpy(X)
         if input_shape is not None:
             X = X.reshape(-1, *input_shape)
-        y = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        y = torch.from_numpy(np.asarray(y, dtype=y_dtype))
         build = functools.partial(build_model, torch)
         _torch_seconds_per_epoch(torch, build, X[:WARMUP_ROWS], y[:WARMUP_ROWS],
-                                 1, batch_size)
+                                 1, batch_size, loss)
         return functools.partial(_torch_seconds_per_epoch, torch, build, X, y,
-                                 epochs, batch_size)
+                                 epochs, batch_size, loss)
 
     return Implementation("torch", prepare)
 

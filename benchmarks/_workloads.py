@@ -1,4 +1,4 @@
-"""The ten workloads of the suite, each a :class:`~._types.Workload`.
+"""The twelve workloads of the suite, each a :class:`~._types.Workload`.
 
 Building a workload imports nothing heavy: data sets, estimators and PyTorch
 are reached lazily through each implementation's ``prepare``.  Every
@@ -8,7 +8,7 @@ workload's targets come from ``targets.json`` (:func:`._targets.targets_for`).
 import functools
 
 from . import _config as C
-from ._data import digits, gaussian_clusters, synthetic_images
+from ._data import color_stripes, digits, gaussian_clusters, squares, synthetic_images
 from ._flops import (
     cnn_layer_macs,
     dense_macs,
@@ -143,18 +143,33 @@ def _cnn_params(shape, filters, kernel, padding, hidden, cfg):
             "alpha": C.ALPHA, "random_state": C.SEED, "n_jobs": cfg.threads}
 
 
-def _cnn_workload(cfg, name, description, data, n, epochs, geometry):
+def _cnn_workload(cfg, name, description, data, n, epochs, geometry, *,
+                  estimator="ConvClassifier", n_outputs=10, channels_last=False):
+    """Return a CNN workload timing ``sknn.<estimator>`` against PyTorch.
+
+    ``geometry`` is ``(shape, filters, kernel, padding, hidden)`` with
+    ``shape`` as ``(channels, height, width)``.  A ``ConvRegressor`` is
+    trained on the squared error (``MSELoss`` on the PyTorch side), a
+    classifier on the cross-entropy.  With ``channels_last``, ``data()``
+    returns ``(n, height, width, channels)`` images: sknn fits them as they
+    are (``data_format="channels_last"``), PyTorch on an NCHW copy made
+    before timing.
+    """
     shape, filters, kernel, padding, hidden = geometry
     macs, flat = cnn_layer_macs(shape, filters, kernel, padding, C.POOL_SIZE, hidden,
-                                10)
+                                n_outputs)
     build = functools.partial(torch_cnn, in_channels=shape[0], filters=filters,
                               kernel_size=kernel, padding=padding,
                               pool_size=C.POOL_SIZE, flat=flat, hidden=hidden,
-                              n_classes=10)
+                              n_outputs=n_outputs)
     params = _cnn_params(shape, filters, kernel, padding, hidden, cfg)
+    if channels_last:
+        params.update(input_shape=(*shape[1:], shape[0]), data_format="channels_last")
+    loss = "squared_error" if estimator == "ConvRegressor" else "cross_entropy"
     impls = [
-        estimator_impl("sknn", _sknn("ConvClassifier"), params, data, epochs),
-        torch_impl(build, data, epochs, C.CNN_BATCH, shape, cfg.threads),
+        estimator_impl("sknn", _sknn(estimator), params, data, epochs),
+        torch_impl(build, data, epochs, C.CNN_BATCH, shape, cfg.threads, loss=loss,
+                   channels_last=channels_last),
     ]
     return _epoch_workload(name, description, n, macs, impls)
 
@@ -197,6 +212,61 @@ def digits_cnn(cfg):
     description = (f"digits CNN 1x8x8 conv3x3x16 same-pool-10, float32, adam, "
                    f"batch {C.CNN_BATCH}, {epochs} epochs/round")
     return _cnn_workload(cfg, "digits-cnn", description, data, 1797, epochs, geometry)
+
+
+def conv_regressor(cfg):
+    """Workload 11: ConvRegressor locating a square in 16x16 images vs PyTorch.
+
+    The data are ``sknn.datasets.make_squares`` (float32), the targets the
+    square's centre (2 outputs); squared error, adam.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    n, epochs = cfg.sizes.conv_reg_samples, cfg.sizes.conv_reg_epochs
+    side = C.CONV_REG_SHAPE[1]
+    data = functools.partial(squares, n, side, "float32")
+    geometry = (C.CONV_REG_SHAPE, C.CONV_REG_FILTERS, C.CONV_REG_KERNEL,
+                C.CONV_REG_PADDING, C.CONV_REG_HIDDEN)
+    description = (f"ConvRegressor conv3x3x8 same-pool-conv3x3x16 same-pool-64-2, {n} "
+                   f"square images {side}x{side}, float32, squared error, adam, "
+                   f"batch {C.CNN_BATCH}, {epochs} epochs/round")
+    return _cnn_workload(cfg, "conv-regressor", description, data, n, epochs,
+                         geometry, estimator="ConvRegressor",
+                         n_outputs=C.CONV_REG_OUTPUTS)
+
+
+def rgb_channels_last(cfg):
+    """Workload 12: ConvClassifier on channels-last 32x32 RGB images vs PyTorch.
+
+    The data are ``sknn.datasets.make_color_stripes`` (float32, shape
+    ``(n, 32, 32, 3)``, 6 classes).  sknn fits them as a user with
+    Keras-style data would, with ``data_format="channels_last"`` (its
+    transpose to channels-first is part of the timed fit); PyTorch trains on
+    an NCHW copy made before timing, as a PyTorch user keeps the data.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    n, epochs = cfg.sizes.rgb_samples, cfg.sizes.rgb_epochs
+    side = C.RGB_SHAPE[1]
+    data = functools.partial(color_stripes, n, side, "float32")
+    geometry = (C.RGB_SHAPE, C.RGB_FILTERS, C.RGB_KERNEL, C.RGB_PADDING, C.RGB_HIDDEN)
+    description = (f"channels-last RGB CNN conv3x3x16 same-pool-conv3x3x32 same-pool-"
+                   f"64-{C.RGB_CLASSES}, {n} stripe images {side}x{side}x3, float32, "
+                   f"adam, batch {C.CNN_BATCH}, {epochs} epochs/round")
+    return _cnn_workload(cfg, "rgb-channels-last", description, data, n, epochs,
+                         geometry, n_outputs=C.RGB_CLASSES, channels_last=True)
 
 
 def autoencoder(cfg):
@@ -425,6 +495,8 @@ def build_workloads(cfg):
         digits_mlp(cfg),
         lenet(cfg),
         digits_cnn(cfg),
+        conv_regressor(cfg),
+        rgb_channels_last(cfg),
         autoencoder(cfg),
         *predict_workloads(cfg),
         first_fit(cfg),

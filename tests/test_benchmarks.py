@@ -193,6 +193,8 @@ _EXPECTED_TARGETS = {
     "digits-mlp-f64": {"sklearn": ("min_ratio", 5.0), "gemm-floor": ("min_ratio", 0.8)},
     "lenet-cnn": {"torch": ("min_ratio", 1.0)},
     "digits-cnn": {"torch": ("min_ratio", 4.0)},
+    "conv-regressor": {"torch": ("min_ratio", 1.0)},
+    "rgb-channels-last": {"torch": ("min_ratio", 1.0)},
     "autoencoder-784": {"sklearn": ("min_ratio", 2.5), "gemm-floor": ("min_ratio", 0.8)},
     "predict-latency": {"sklearn": ("min_ratio", 1.0)},
     "predict-throughput": {"sklearn": ("min_ratio", 2.0)},
