@@ -216,6 +216,9 @@ class AutoEncoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
+    # A fitted autoencoder's encoder can start an MLP's hidden layers.
+    _transfer_family = "autoencoder"
+
     def __init__(
         self,
         n_components=2,

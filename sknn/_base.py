@@ -36,6 +36,7 @@ from ._layers import INIT_SCHEMES, LAYERS, row_bounds
 from ._network import Network
 from ._optim import make_optimizer
 from ._runtime import kernel_threads, threshold
+from ._transfer import leading_layers
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -180,6 +181,11 @@ class BaseNeuralNetwork(BaseEstimator):
     # Keyword arguments of ``validate_data`` for ``X`` (sparse: CSR/CSC).
     _x_validation = dict(accept_sparse=["csr", "csc"])
 
+    # The scheme that draws the layers a fitted ``init`` does not start.
+    _default_init = "glorot_uniform"
+    # Which fitted estimators can start this one's layers (see _transfer).
+    _transfer_family = None
+
     # -- hooks with defaults -----------------------------------------------
     def _check_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
@@ -310,6 +316,42 @@ class BaseNeuralNetwork(BaseEstimator):
         """The loss's parameter (Huber threshold, quantile), or 0.0."""
         return 0.0
 
+    def _initial_params(self, net, dtype):
+        """The flat vector a fit from scratch starts from: drawn with the
+        ``init`` scheme, or, for a fitted ``init`` estimator, drawn with the
+        default scheme and the leading layers replaced by copies of its
+        weights (checked first: a mismatch raises before any kernel runs)."""
+        init = self.init
+        scheme = self._default_init if isinstance(init, BaseEstimator) else init
+        params = np.empty(net.n_params, dtype=dtype)
+        net.init_params(params, self._random_state, dtype, scheme)
+        if isinstance(init, BaseEstimator):
+            lead_c, lead_i = leading_layers(self, init, net.param_array_shapes())
+            coefs, intercepts = net.unpack(params)
+            coefs[:len(lead_c)] = lead_c
+            intercepts[:len(lead_i)] = lead_i
+            params = net.pack(coefs, intercepts, dtype)
+            if not np.isfinite(params).all():
+                raise ValueError(f"init={type(init).__name__}(...) has NaN or "
+                                 "infinite weights.")
+        return params
+
+    def _check_frozen(self, net):
+        """``frozen_layers`` must leave the output layer to train."""
+        k = getattr(self, "frozen_layers", 0)
+        n = len(net.param_array_shapes()[0])
+        if k >= n:
+            raise ValueError(
+                f"frozen_layers={k} must be less than the number of weight layers "
+                f"of this {type(self).__name__} ({n}, counting the output layer, "
+                "which always trains)."
+            )
+
+    def _frozen_spans(self, net):
+        """``(n_w, n_b)`` of the flat vector that training leaves unchanged."""
+        k = getattr(self, "frozen_layers", 0)
+        return net.leading_spans(k) if k else (0, 0)
+
     def _fit_transaction(self, X, y, sample_weight, incremental, X_val, y_val):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -343,11 +385,10 @@ class BaseNeuralNetwork(BaseEstimator):
         specs = self._layer_specs(X.shape[1], n_outputs)
         net = build_network(specs, self._loss_code(), self._loss_param())
         val_net = build_network(specs, self._loss_code(), self._loss_param())
+        self._check_frozen(net)
 
         if first_pass:
-            params = np.empty(net.n_params, dtype=dtype)
-            net.init_params(params, self._random_state, dtype, self.init)
-            params = params.astype(dtype, copy=False)
+            params = self._initial_params(net, dtype)
         else:
             # Continue from the published weights, or from weights the user
             # assigned (scikit-learn's idiom): their shapes must fit.
@@ -376,7 +417,8 @@ class BaseNeuralNetwork(BaseEstimator):
                 on_epoch = self._callback_runner(net, specs, n_outputs, first_pass,
                                                  records, dtype)
                 new_params, loss, n_iter = fit_lbfgs(
-                    net=net, params=params, data=data, cfg=self._engine_cfg(n_samples),
+                    net=net, params=params, data=data,
+                    cfg=self._engine_cfg(n_samples, net),
                     plan=plan, records=records,
                     on_epoch=None if on_epoch is None else (
                         lambda record, theta: on_epoch(record, theta.astype(dtype))),
@@ -394,7 +436,7 @@ class BaseNeuralNetwork(BaseEstimator):
             setattr(self, k, v)
         return self
 
-    def _engine_cfg(self, n_samples):
+    def _engine_cfg(self, n_samples, net):
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -419,6 +461,7 @@ class BaseNeuralNetwork(BaseEstimator):
             max_fun=int(self.max_fun),
             lr_schedule=self.lr_schedule,
             metric=self._metric_name(),
+            frozen=self._frozen_spans(net),
         )
 
     def _metric_name(self):
@@ -527,7 +570,7 @@ class BaseNeuralNetwork(BaseEstimator):
         dropout_rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max)) if (
             self._needs_rng()
         ) else None
-        cfg = self._engine_cfg(data.n)
+        cfg = self._engine_cfg(data.n, net)
         runner = self._callback_runner(net, specs, n_outputs, first_pass,
                                        history.records, params.dtype)
         best, interrupted = fit_stochastic(
@@ -762,6 +805,16 @@ class BaseNeuralNetwork(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
+    def __sklearn_clone__(self):
+        # scikit-learn's clone returns every estimator-valued parameter
+        # unfitted; a fitted ``init`` is the weights to start from (data, as
+        # a scheme name is), so the clone gets a copy of it, still fitted.
+        new = super().__sklearn_clone__()
+        init = getattr(self, "init", None)
+        if isinstance(init, BaseEstimator) and hasattr(init, "coefs_"):
+            new.init = copy.deepcopy(init)
+        return new
+
     def __sklearn_is_fitted__(self):
         # Fitted means weights were published, not merely that validation set
         # ``n_features_in_`` or a first ``partial_fit(classes=)`` set ``classes_``.
@@ -772,3 +825,12 @@ class BaseNeuralNetwork(BaseEstimator):
         # The RandomState used during the last fit is not fitted state.
         state.pop("_random_state", None)
         return state
+
+
+# The supervised networks' parameters on top of ENGINE_CONSTRAINTS: ``init``
+# may also be a fitted network (checked in fit by sknn._transfer), and the
+# leading layers may be frozen.
+TRANSFER_CONSTRAINTS = {
+    "init": [StrOptions(set(INIT_SCHEMES)), BaseNeuralNetwork],
+    "frozen_layers": [Interval(Integral, 0, None, closed="left")],
+}

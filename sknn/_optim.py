@@ -25,21 +25,46 @@ from ._layers import row_bounds
 from ._runtime import SERIAL, threshold
 
 
-def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam):
+def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam,
+         frozen=(0, 0)):
     """One optimizer step over ``params``; returns ``sum(w**2)`` of the
-    weights before it.  Large vectors are cut into chunks by ``plan`` (shape
-    only); the chunks' sums are added in chunk order."""
+    weights it updated, before the update.  Large vectors are cut into chunks
+    by ``plan`` (shape only); the chunks' sums are added in chunk order.
+
+    ``frozen = (n_w, n_b)`` leaves ``params[:n_w]`` and
+    ``params[n_weights:n_weights + n_b]`` (the leading layers' weights and
+    biases) out of the step: neither they nor their optimizer state change,
+    and L2 does not shrink them.
+    """
     n = params.shape[0]
+    n_w, n_b = frozen
+    if n_w or n_b:
+        ranges = ((n_w, n_weights), (n_weights + n_b, n))
+    else:
+        ranges = ((0, n),)
+    total = 0.0
+    for start, stop in ranges:
+        total += _step_range(plan, params, grad, s1, s2, start, stop, n_weights,
+                             alpha, inv_sw, lr, h1, h2, h3, is_adam)
+    return total
+
+
+def _step_range(plan, params, grad, s1, s2, start, stop, n_weights, alpha, inv_sw, lr,
+                h1, h2, h3, is_adam):
+    """:func:`step` on ``params[start:stop]``."""
+    n = stop - start
+    if n <= 0:
+        return 0.0
     nc = plan.chunks(n, 1, threshold("parallel_min_elements"))
     if nc == 1:
-        return optimizer_step(params, grad, s1, s2, 0, n, n_weights, alpha, inv_sw, lr,
-                              h1, h2, h3, is_adam)
+        return optimizer_step(params, grad, s1, s2, start, stop, n_weights, alpha,
+                              inv_sw, lr, h1, h2, h3, is_adam)
     parts = np.empty(nc)
 
     def chunk(c, slot):
         lo, hi = row_bounds(c, nc, n)
-        parts[c] = optimizer_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw,
-                                  lr, h1, h2, h3, is_adam)
+        parts[c] = optimizer_step(params, grad, s1, s2, start + lo, start + hi,
+                                  n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam)
 
     plan.run(chunk, nc)
     total = 0.0
@@ -63,10 +88,10 @@ class SGD:
         self.power_t = power_t
         self.velocity = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL):
+    def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL, frozen=(0, 0)):
         return step(plan, params, grad, self.velocity, self.velocity, n_weights,
                     alpha, inv_sw, self.learning_rate, self.momentum,
-                    1.0 if self.nesterov else 0.0, 0.0, False)
+                    1.0 if self.nesterov else 0.0, 0.0, False, frozen)
 
     @property
     def rate(self):
@@ -116,7 +141,7 @@ class Adam:
         self.m = np.zeros(n_params, dtype=dtype)
         self.v = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL):
+    def step(self, params, grad, n_weights, alpha, inv_sw, plan=SERIAL, frozen=(0, 0)):
         self.t += 1
         self.learning_rate = (
             self.rate
@@ -124,7 +149,8 @@ class Adam:
             / (1 - self.beta_1**self.t)
         )
         return step(plan, params, grad, self.m, self.v, n_weights, alpha, inv_sw,
-                    self.learning_rate, self.beta_1, self.beta_2, self.epsilon, True)
+                    self.learning_rate, self.beta_1, self.beta_2, self.epsilon, True,
+                    frozen)
 
     @property
     def rate(self):

@@ -52,6 +52,9 @@ THRESHOLDS = {
     "blas_limit_min_macs": (
         262_144, "below this many multiply-adds per product OpenBLAS runs one thread "
                  "anyway, so tiny predictions skip limiting it"),
+    "merge_rows_max_elements": (
+        1 << 22, "sparse training sets up to this many cells are densified once to "
+                 "merge identical rows for L-BFGS (see _engine.merged_rows)"),
     "predict_chunk_rows": (4096, "rows per prediction chunk: bounded workspace memory"),
     "conv_chunk_columns": (
         4096, "output positions per convolution product: the weight gradient's long "
@@ -67,18 +70,30 @@ def threshold(name):
     return THRESHOLDS[name][0]
 
 
+_cpus = None
+
+
+def cpu_count():
+    """``os.cpu_count()``, read once per process (it reads /sys or /proc, tens
+    of microseconds: most of a one-row prediction)."""
+    global _cpus
+    if _cpus is None:
+        _cpus = os.cpu_count() or 1
+    return _cpus
+
+
 def cpu_split():
     """How many chunks work may be cut into: the CPU count, capped.
 
     The machine's CPU count, not the thread count, so that results never
     depend on ``n_jobs``.
     """
-    return max(1, min(threshold("max_chunks"), os.cpu_count() or 1))
+    return max(1, min(threshold("max_chunks"), cpu_count()))
 
 
 def effective_n_jobs(n_jobs):
     """Number of threads for ``n_jobs`` (None, positive, or negative)."""
-    max_threads = os.cpu_count() or 1
+    max_threads = cpu_count()
     if n_jobs is None:
         n = max_threads
         budget = os.environ.get("OMP_NUM_THREADS", "")
@@ -263,8 +278,9 @@ def _team():
 
 def _after_fork_in_child():
     # The parent's worker threads do not exist in the child.
-    global _team_obj, _team_lock, _blas_users, _blas_saved, _blas_state_lock
+    global _team_obj, _team_lock, _blas_users, _blas_saved, _blas_state_lock, _cpus
     _team_obj = None
+    _cpus = None
     _team_lock = threading.Lock()
     _blas_users = 0
     _blas_saved = None

@@ -457,6 +457,24 @@ def _sknn_classifiers(model):
     return found
 
 
+def _feature_steps(model):
+    """sknn classifiers and regressors that ``model`` uses as transformers
+    (a pipeline step before the last, a feature union or column transformer
+    part): their ``transform`` (hidden features) has no converter."""
+    found, stack = [], [model]
+    while stack:
+        m = stack.pop()
+        steps = [s for _, s in getattr(m, "steps", None) or []]
+        parts = steps[:-1] + [t[1] for t in getattr(m, "transformer_list", None) or []]
+        column_parts = getattr(m, "transformers_", None) or getattr(
+            m, "transformers", None) or []
+        parts += [t[1] for t in column_parts if isinstance(t, tuple) and len(t) > 1]
+        found += [p for p in parts if type(p) in _registered
+                  and (is_classifier(p) or is_regressor(p))]
+        stack.extend(steps[-1:] + parts)
+    return found
+
+
 def to_onnx(estimator, X_sample, *, dtype=np.float32, zipmap=False,
             target_opset=None, options=None, name=None):
     """Export a fitted sknn estimator (or a pipeline containing one) to ONNX.
@@ -485,8 +503,23 @@ def to_onnx(estimator, X_sample, *, dtype=np.float32, zipmap=False,
     -------
     onnx.ModelProto
         Run it with ``onnxruntime.InferenceSession(onx.SerializeToString())``.
+
+    Raises
+    ------
+    NotImplementedError
+        When a classifier or regressor of sknn is used as a transformer
+        inside ``estimator`` (its ``transform``, the hidden features, feeds
+        another step): only their predictions are exported.
     """
     register()
+    used = _feature_steps(estimator)
+    if used:
+        raise NotImplementedError(
+            f"{type(used[0]).__name__} is used as a transformer (its transform, the "
+            "hidden features, feeds another step); sknn's ONNX export covers the "
+            "predictions of classifiers and regressors and the autoencoder's "
+            "transform, not the hidden features of a classifier or regressor."
+        )
     X_sample = np.asarray(X_sample, dtype=dtype)
     opts = {cls: {"zipmap": zipmap} for cls in _sknn_classifiers(estimator)}
     for key, value in (options or {}).items():

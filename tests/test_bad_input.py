@@ -18,6 +18,8 @@ from _extras import sknn_estimator
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
+from sknn import AutoEncoderTransformer
+
 N, N_FEATURES = 30, 16  # 16 features = one 1x4x4 image for ConvClassifier
 COMMON = dict(max_iter=2, random_state=0)
 SPECS = {
@@ -368,6 +370,15 @@ ENGINE_BAD = [
     ("callbacks", print), ("callbacks", "print"), ("callbacks", [3]),
     ("callbacks", [print, None]), ("init", "xavier"), ("init", 3),
 ]
+# Pretraining / fine-tuning parameters of the supervised networks (SPECS
+# networks have 2 (dense) or 3 (conv) weight layers; a wrong-sized fitted
+# init is in test_init_with_wrong_sizes).
+TRANSFER_BAD = [
+    ("frozen_layers", -1), ("frozen_layers", "a"), ("frozen_layers", 1.5),
+    ("frozen_layers", None), ("frozen_layers", 5), ("frozen_layers", 3),
+    ("init", AutoEncoderTransformer(n_components=2, hidden_layer_sizes=(5,))),
+    ("init", clone), ("init", [AutoEncoderTransformer()]),
+]
 # Per-hidden-layer lists of the wrong length (one hidden layer in SPECS).
 LAYERWISE_BAD = [("activation", ["relu", "tanh"]), ("dropout", [0.1, 0.2])]
 # Conv estimators' layout and block parameters (one block, one hidden layer
@@ -387,19 +398,19 @@ MODEL_BAD = {
         ("huber_delta", 0.0), ("huber_delta", -1.0), ("huber_delta", np.nan),
         ("huber_delta", "1"), ("quantile", 0.0), ("quantile", 1.0), ("quantile", -0.5),
         ("quantile", np.nan), ("quantile", "median"),
-    ] + LAYERWISE_BAD,
+    ] + LAYERWISE_BAD + TRANSFER_BAD,
     "MLPClassifierX": [("class_weight", "even"), ("class_weight", [1, 2]), ("init", None)]
-    + LAYERWISE_BAD,
+    + LAYERWISE_BAD + TRANSFER_BAD,
     "ConvClassifier": [
         ("class_weight", "even"), ("input_shape", (1, 3, 3)),
         ("input_shape", (1, 4, 4, 4, 4)), ("input_shape", (0, 4, 4)),
         ("input_shape", "square"), ("filters", (0,)), ("filters", 2.5),
         ("kernel_size", 0), ("kernel_size", [3, 3]), ("stride", 0),
         ("padding", "full"), ("pool", "min"), ("pool_size", 0),
-    ] + CONV_BLOCKS_BAD,
+    ] + CONV_BLOCKS_BAD + TRANSFER_BAD,
     "ConvRegressor": [("loss", "hinge"), ("loss", None), ("huber_delta", 0.0),
                       ("huber_delta", "1"), ("quantile", 1.0), ("quantile", 0.0)]
-    + CONV_BLOCKS_BAD,
+    + CONV_BLOCKS_BAD + TRANSFER_BAD,
     "AutoEncoderTransformer": [
         ("n_components", 0), ("n_components", 1.5), ("code_activation", "swish"),
         ("out_activation", "relu"), ("loss", "huber"), ("tied_weights", "yes"),
@@ -416,6 +427,39 @@ def test_invalid_hyperparameter(name, param, value, no_kernels):
     est, kind = make(name, **{param: value})
     X, y = data(kind)
     with pytest.raises((ValueError, TypeError), match=param):
+        fit(est, kind, X, y)
+    assert not hasattr(est, "coefs_")
+
+
+@pytest.fixture(scope="module")
+def wrong_sources():
+    """Fitted estimators whose layers fit no SPECS network (fitted before
+    ``no_kernels`` is set up): a 16 -> 4 -> 3 autoencoder (SPECS has 5 hidden
+    units), an MLP with 7 hidden units and a conv net with 3 filters."""
+    X, y = data("classifier")
+    return {
+        "autoencoder": fit(AutoEncoderTransformer(3, (4,), max_iter=2, random_state=0),
+                           "transformer", X),
+        "mlp": fit(make("MLPClassifierX", hidden_layer_sizes=(7,))[0], "classifier",
+                   X, y),
+        "conv": fit(make("ConvClassifier", filters=(3,))[0], "classifier", X, y),
+    }
+
+
+SUPERVISED = [n for n in NAMES if SPECS[n][0] != "transformer"]
+
+
+@pytest.mark.parametrize("source", ["autoencoder", "mlp", "conv"])
+@pytest.mark.parametrize("name", SUPERVISED)
+def test_init_with_wrong_sizes(name, source, wrong_sources, no_kernels):
+    """A fitted init whose layers do not fit raises a ValueError naming init
+    (and the shapes, for a source of the right kind) before any kernel runs."""
+    est, kind = make(name, init=wrong_sources[source])
+    X, y = data(kind)
+    same_kind = (source == "conv") == (name in CONV) and not (
+        source == "autoencoder" and name in CONV)
+    pattern = r"init: .* has weight shapes \[\(" if same_kind else "init=.*cannot start"
+    with pytest.raises(ValueError, match=pattern):
         fit(est, kind, X, y)
     assert not hasattr(est, "coefs_")
 

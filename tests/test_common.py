@@ -57,9 +57,7 @@ ESTIMATORS = [
                   max_iter=50, random_state=0),
     AutoEncoderTransformer(),
     AutoEncoderTransformer(solver="sgd"),
-    # (AutoEncoderTransformer(solver="lbfgs") with its 100 default units fails
-    # check_sample_weight_equivalence: 200 L-BFGS iterations of weighted and
-    # of repeated rows end at different points; the (8,) twin below passes.)
+    AutoEncoderTransformer(solver="lbfgs"),
     ConvClassifier(solver="sgd"),
     ConvClassifier(solver="lbfgs"),
     ConvClassifier(),
@@ -81,6 +79,14 @@ ESTIMATORS = [
                            max_iter=50, random_state=0),
     AutoEncoderTransformer(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50,
                            random_state=0),
+    # Frozen leading layers (random features here: a fitted init would fix the
+    # number of features), on each solver's path.
+    MLPClassifierX(hidden_layer_sizes=(16,), frozen_layers=1, alpha=0.01, max_iter=100,
+                   learning_rate_init=0.01, random_state=0),
+    MLPRegressorX(hidden_layer_sizes=(16,), frozen_layers=1, solver="lbfgs",
+                  max_iter=100, random_state=0),
+    ConvClassifier(filters=(4,), hidden_layer_sizes=(8,), frozen_layers=1, solver="sgd",
+                   learning_rate_init=0.05, max_iter=50, random_state=0),
 ]
 
 

@@ -361,3 +361,48 @@ def test_channels_last_conv_graph_matches_estimator(name):
         np.testing.assert_allclose(outputs[1], est.predict_proba(X), **TOL)
     else:
         np.testing.assert_allclose(outputs[0].ravel(), est.predict(X), **TOL)
+
+
+def test_pretrained_frozen_and_transforming_estimators_export_as_before(data):
+    """init=fitted estimator and frozen_layers change only training; the
+    estimators that gained ``transform`` still export their predictions."""
+    from sknn import AutoEncoderTransformer, ConvClassifier
+
+    X, y = data
+    ae = fit_quiet(AutoEncoderTransformer(8, (16,), max_iter=3, random_state=0), X)
+    clf = fit_quiet(MLPClassifierX((16, 8), init=ae, frozen_layers=1, max_iter=5,
+                                   random_state=0), X, y)
+    label, proba = run(to_onnx(clf, X[:1]), X)
+    np.testing.assert_array_equal(label, clf.predict(X))
+    np.testing.assert_allclose(proba, clf.predict_proba(X), **TOL)
+    reg = fit_quiet(MLPRegressorX(hidden_layer_sizes=(16, 8), init=ae, max_iter=5,
+                                  random_state=0), X, y.astype(float))
+    (out,) = run(to_onnx(reg, X[:1]), X)
+    np.testing.assert_allclose(out.ravel(), reg.predict(X), **TOL)
+    src = fit_quiet(ConvClassifier(input_shape=(1, 8, 8), filters=(4,), max_iter=2,
+                                   random_state=0), X, y)
+    conv = fit_quiet(ConvClassifier(input_shape=(1, 8, 8), filters=(4,), init=src,
+                                    frozen_layers=1, max_iter=2, random_state=0), X, y)
+    label, proba = run(to_onnx(conv, X[:1]), X)
+    np.testing.assert_array_equal(label, conv.predict(X))
+    np.testing.assert_allclose(proba, conv.predict_proba(X), **TOL)
+
+
+def test_hidden_features_step_is_refused_clearly(data):
+    """A network used as a feature extractor (transform feeding another
+    step) is not exported: a clear error instead of skl2onnx's."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_union
+
+    X, y = data
+    mlp = MLPClassifierX((8,), max_iter=3, random_state=0)
+    for model in (make_pipeline(mlp, LogisticRegression(max_iter=200)),
+                  make_pipeline(make_union(StandardScaler(), mlp),
+                                LogisticRegression(max_iter=200)),
+                  make_pipeline(ColumnTransformer([("net", mlp, slice(0, 64))]),
+                                LogisticRegression(max_iter=200))):
+        fit_quiet(model, X, y)
+        with pytest.raises(NotImplementedError, match="MLPClassifierX is used as a "
+                                                      "transformer"):
+            to_onnx(model, X[:1])
