@@ -32,3 +32,24 @@ def digits():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def many_chunks(monkeypatch):
+    """Plan thresholds at their minimum (every piece of work is cut into the
+    plan's ``split`` chunks); returns the chunk counts the thread team ran."""
+    from sknn import _runtime
+
+    table = dict(_runtime.THRESHOLDS)
+    for name in ("parallel_min_macs", "parallel_min_elements", "min_chunk_rows"):
+        table[name] = (1, table[name][1])
+    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
+    runs = []
+    run = _runtime._Team.run
+
+    def counting(self, fn, n_chunks, n_threads):
+        runs.append(n_chunks)
+        return run(self, fn, n_chunks, n_threads)
+
+    monkeypatch.setattr(_runtime._Team, "run", counting)
+    return runs

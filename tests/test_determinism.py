@@ -46,30 +46,19 @@ def test_blas_thread_limit_is_restored_after_calls(digits):
 
 
 @pytest.fixture
-def many_chunks(monkeypatch):
-    """Cut every piece of work into 3 chunks (more than the threads there
-    are): the plan's thresholds at their minimum, the CPU split at 3."""
+def three_way_split(monkeypatch, many_chunks):
+    """Every piece of work cut into 3 chunks (more than the threads there
+    are): ``many_chunks`` with the CPU split at 3."""
     from sknn import _runtime
 
-    table = dict(_runtime.THRESHOLDS)
-    for name in ("parallel_min_macs", "parallel_min_elements", "min_chunk_rows"):
-        table[name] = (1, table[name][1])
-    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
     monkeypatch.setattr(_runtime, "cpu_split", lambda: 3)
-    runs = []
-    run = _runtime._Team.run
-
-    def counting(self, fn, n_chunks, n_threads):
-        runs.append(n_chunks)
-        return run(self, fn, n_chunks, n_threads)
-
-    monkeypatch.setattr(_runtime._Team, "run", counting)
-    return runs
+    return many_chunks
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv", "autoencoder"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype, many_chunks):
+def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype,
+                                                     three_way_split):
     # Chunks are cut from shapes and the CPU count only; one thread runs them
     # all in order, two threads share them: the weights must not differ.
     from sknn import AutoEncoderTransformer, ConvClassifier
@@ -84,5 +73,6 @@ def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype, many_c
                                                         random_state=0, n_jobs=n),
     }[name]
     fits = [_fit(make(n), X, None if name == "autoencoder" else y) for n in (1, 2, 2)]
-    assert 3 in many_chunks and min(many_chunks) >= 2  # the team ran chunked regions
+    runs = three_way_split
+    assert 3 in runs and min(runs) >= 2  # the team ran chunked regions
     _assert_same_weights(fits)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from scipy.special import erf, expit, softmax, xlogy
 
-from sknn import _runtime
 from sknn._kernels.activations import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from sknn._kernels.dense import act_grad_colsum, bias_act
 from sknn._kernels.losses import (
@@ -66,25 +65,6 @@ def ref_deriv(name, z):
         + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi),
         "silu": lambda: expit(z) * (1 + z * (1 - expit(z))),
     }[name]()
-
-
-@pytest.fixture
-def many_chunks(monkeypatch):
-    """Plan thresholds at their minimum (every piece of work is cut into the
-    plan's ``split`` chunks); returns the chunk counts the thread team ran."""
-    table = dict(_runtime.THRESHOLDS)
-    for name in ("parallel_min_macs", "parallel_min_elements", "min_chunk_rows"):
-        table[name] = (1, table[name][1])
-    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
-    runs = []
-    run = _runtime._Team.run
-
-    def counting(self, fn, n_chunks, n_threads):
-        runs.append(n_chunks)
-        return run(self, fn, n_chunks, n_threads)
-
-    monkeypatch.setattr(_runtime._Team, "run", counting)
-    return runs
 
 
 # -- bias + activation ----------------------------------------------------------------
