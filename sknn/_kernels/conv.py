@@ -209,23 +209,35 @@ def conv_out(out, y, b, n0, n1, act):
 def conv_delta(dy, dout, out, n0, n1, act, db):
     """The output gradient in im2col order: ``dout[n0:n1] *= f_act'`` (from
     ``out``, or from the pre-activation passed as ``out`` for GELU/SiLU) in
-    place, ``dy[f, s*P + p] = dout[n0+s, f, p]`` and
-    ``db[f] = sum_{s, p} dy[f, s*P + p]`` in that order."""
+    place, ``dy[f, s*P + p] = dout[n0+s, f, p]`` and ``db[f]``, the sum of
+    ``dy[f]``: four partial sums over ``p mod 4`` per sample, added in a fixed
+    order (one running sum is a chain of dependent adds, several times
+    slower)."""
     F = dout.shape[1]
     P = dout.shape[2] * dout.shape[3]
     activation_grad(dout[n0:n1].reshape(-1), out[n0:n1].reshape(-1), act)
+    zero = db.dtype.type(0)
     for f in range(F):
         db[f] = 0
     for s in range(n1 - n0):
         d = dout[n0 + s].reshape(F, P)
+        base = s * P
         for f in range(F):
-            base = s * P
-            acc = db[f]
+            uf = _U(f)
             for p in range(P):
-                v = d[_U(f), _U(p)]
-                dy[_U(f), _U(base + p)] = v
-                acc += v
-            db[f] = acc
+                dy[uf, _U(base + p)] = d[uf, _U(p)]
+            a0 = a1 = a2 = a3 = zero
+            p = 0
+            while p + 4 <= P:
+                a0 += d[uf, _U(p)]
+                a1 += d[uf, _U(p + 1)]
+                a2 += d[uf, _U(p + 2)]
+                a3 += d[uf, _U(p + 3)]
+                p += 4
+            while p < P:
+                a0 += d[uf, _U(p)]
+                p += 1
+            db[f] += (a0 + a1) + (a2 + a3)
 
 
 @inlined_kernel
@@ -316,15 +328,19 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
             for c in range(C):
                 uc = _U(c)
                 for i in range(OH):
-                    r0, r1 = _U(2 * i), _U(2 * i + 1)
+                    ui, r0, r1 = _U(i), _U(2 * i), _U(2 * i + 1)
+                    # each row of dx in its own sequential pass (both rows in
+                    # one loop interleave their stores, several times slower)
                     for j in range(OW):
-                        a = arg[un, uc, _U(i), _U(j)]
-                        g = dout[un, uc, _U(i), _U(j)]
-                        c0, c1 = _U(2 * j), _U(2 * j + 1)
-                        dx[un, uc, r0, c0] = g if a == 0 else zero
-                        dx[un, uc, r0, c1] = g if a == 1 else zero
-                        dx[un, uc, r1, c0] = g if a == 2 else zero
-                        dx[un, uc, r1, c1] = g if a == 3 else zero
+                        a = arg[un, uc, ui, _U(j)]
+                        g = dout[un, uc, ui, _U(j)]
+                        dx[un, uc, r0, _U(2 * j)] = g if a == 0 else zero
+                        dx[un, uc, r0, _U(2 * j + 1)] = g if a == 1 else zero
+                    for j in range(OW):
+                        a = arg[un, uc, ui, _U(j)]
+                        g = dout[un, uc, ui, _U(j)]
+                        dx[un, uc, r1, _U(2 * j)] = g if a == 2 else zero
+                        dx[un, uc, r1, _U(2 * j + 1)] = g if a == 3 else zero
                 if 2 * OH < H or 2 * OW < W:
                     dx[n, c, 2 * OH:, :] = 0
                     dx[n, c, :2 * OH, 2 * OW:] = 0
