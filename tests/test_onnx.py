@@ -406,3 +406,28 @@ def test_hidden_features_step_is_refused_clearly(data):
         with pytest.raises(NotImplementedError, match="MLPClassifierX is used as a "
                                                       "transformer"):
             to_onnx(model, X[:1])
+
+
+@pytest.mark.parametrize("name, params", [
+    ("ConvClassifier", dict(filters=(4, 6), pool=["max", None], global_pool="avg",
+                            dropout=[0.2, 0.1, 0.1], hidden_layer_sizes=(8,))),
+    ("ConvClassifier", dict(filters=(4,), pool=None, global_pool="max",
+                            activation=["gelu", "silu"], hidden_layer_sizes=(8,))),
+    ("ConvRegressor", dict(filters=(4, 4), pool=["mean", "max"], pool_size=[2, 1],
+                           dropout=[0.3, 0.0, 0.0], hidden_layer_sizes=(8,))),
+])
+def test_new_conv_blocks_export(data, name, params):
+    # Per-block pooling, global pooling and feature-map dropout (identity at
+    # inference): the graph reproduces the estimator.
+    est_cls = sknn_estimator(name)
+    X, y = data
+    X = X.astype(np.float32)
+    target = y if name == "ConvClassifier" else X[:, 20:22].astype(np.float64)
+    est = fit_quiet(est_cls(input_shape=(1, 8, 8), max_iter=3, random_state=0, **params),
+                    X, target)
+    outputs = run(to_onnx(est, X[:1]), X)
+    if name == "ConvClassifier":
+        np.testing.assert_array_equal(outputs[0], est.predict(X))
+        np.testing.assert_allclose(outputs[1], est.predict_proba(X), **TOL)
+    else:
+        np.testing.assert_allclose(outputs[0], est.predict(X), **TOL)
