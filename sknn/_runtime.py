@@ -58,7 +58,7 @@ THRESHOLDS = {
     "predict_chunk_rows": (4096, "rows per prediction chunk: bounded workspace memory"),
     "conv_chunk_columns": (
         4096, "output positions per convolution product: the weight gradient's long "
-              "inner dimension runs 2-4x faster in BLAS as blocks of this many"),
+              "inner dimension runs several times faster in BLAS as blocks of this many"),
     "conv_cols_bytes": (
         32 * 2**20, "im2col matrices of a training batch up to this size are kept "
                     "from the forward to the backward pass instead of being rebuilt"),
