@@ -257,33 +257,5 @@ class SpatialDropout(Dropout):
         super().__init__(shape, rate)
         self.mask_shape = (self.in_shape[0], 1, 1)
 
-    def allocate(self, max_batch, dtype):
-        shape = (max_batch,) + self.in_shape
-        self.out = buffer(getattr(self, "out", None), shape, dtype)
-        self.dx = buffer(getattr(self, "dx", None), shape, dtype)
-        self.mask = buffer(getattr(self, "mask", None), (max_batch,) + self.mask_shape,
-                           dtype)
-
-    def forward(self, x, training, rng):
-        if not training or self.rate == 0.0:
-            self.active = False
-            return x
-        self.active = True
-        n = x.shape[0]
-        mask = self.mask[:n]
-        rng.random(out=mask, dtype=mask.dtype)
-        np.multiply(mask >= self.rate, mask.dtype.type(1.0 / (1.0 - self.rate)), out=mask)
-        out = self.out[:n]
-        np.multiply(x.reshape((n,) + self.in_shape), mask, out=out)
-        return out
-
-    def backward(self, dout, need_dx):
-        if not self.active:
-            return dout
-        n = dout.shape[0]
-        dx = self.dx[:n]
-        np.multiply(dout.reshape((n,) + self.in_shape), self.mask[:n], out=dx)
-        return dx
-
 
 LAYERS.update({"conv2d": Conv2D, "pool2d": Pool2D, "spatial_dropout": SpatialDropout})

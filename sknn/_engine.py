@@ -370,7 +370,7 @@ def fit_stochastic(
     that epoch, whose validation score is recorded as nan.  The weights
     returned are then, with a ``ConvergenceWarning``, the best ones (early
     stopping) or those an epoch with the lowest training loss started from
-    (an epoch's loss is measured along its updates, from its starting
+    (an epoch's loss accumulates along its updates, from its starting
     weights), or, when no epoch of this call improved, the weights it started
     from.  When the loss or the weights overflowed before any epoch improved,
     nothing usable is left and :class:`DivergenceError` is raised.

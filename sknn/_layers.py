@@ -264,18 +264,22 @@ class Dropout(Layer):
     """Inverted dropout on the previous layer's output (training only).
 
     The uniform draws come from the engine's seeded generator, so masks are
-    reproducible and independent of the thread count.
+    reproducible and independent of the thread count.  ``mask_shape`` (the
+    per-sample shape of the draws, broadcast over the input) is the input's
+    own shape; subclasses draw fewer (one per feature map).
     """
 
     def __init__(self, shape, rate):
         self.in_shape = self.out_shape = tuple(shape)
+        self.mask_shape = self.in_shape
         self.rate = float(rate)
 
     def allocate(self, max_batch, dtype):
         shape = (max_batch,) + self.in_shape
-        self.out = np.empty(shape, dtype=dtype)
-        self.mask = np.empty(shape, dtype=dtype)
-        self.dx = np.empty(shape, dtype=dtype)
+        self.out = buffer(getattr(self, "out", None), shape, dtype)
+        self.dx = buffer(getattr(self, "dx", None), shape, dtype)
+        self.mask = buffer(getattr(self, "mask", None), (max_batch,) + self.mask_shape,
+                           dtype)
 
     def forward(self, x, training, rng):
         if not training or self.rate == 0.0:
@@ -288,7 +292,7 @@ class Dropout(Layer):
         # mask = (u >= rate) / (1 - rate), in place
         np.multiply(mask >= self.rate, mask.dtype.type(1.0 / (1.0 - self.rate)), out=mask)
         out = self.out[:n]
-        np.multiply(x, mask, out=out)
+        np.multiply(x.reshape((n,) + self.in_shape), mask, out=out)
         return out
 
     def backward(self, dout, need_dx):
@@ -296,7 +300,7 @@ class Dropout(Layer):
             return dout
         n = dout.shape[0]
         dx = self.dx[:n]
-        np.multiply(dout, self.mask[:n], out=dx)
+        np.multiply(dout.reshape((n,) + self.in_shape), self.mask[:n], out=dx)
         return dx
 
 
