@@ -124,28 +124,51 @@ class TrainData:
 
 
 class BatchBuffers:
-    """Engine-owned batch buffers, allocated once per fit."""
+    """Engine-owned batch buffers, allocated once per fit.
+
+    :meth:`gather` copies a batch's rows into ``x`` / ``y`` / ``sw`` and
+    returns views of them, valid until the next gather (CSR inputs are
+    indexed instead, CSR targets densified).  The copies are ``take`` with
+    ``mode="clip"`` (the indices are valid): the default ``mode="raise"``
+    writes through a temporary and is slower than fancy indexing, which
+    allocates a new array per batch.  When every sample weight is 1 (none
+    given) ``sw`` is a view of ones and its sum the row count, the exact
+    value summing the ones gives.
+    """
 
     def __init__(self, data, batch_size, plan=SERIAL):
         dtype = data.Y.dtype
         self.plan = plan
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.loss_parts = np.empty(plan.split)
+        self.unit = bool(np.all(data.sw == 1))
+        self.sw = (np.ones if self.unit else np.empty)(batch_size, dtype=data.sw.dtype)
+        if not data.sparse:
+            self.x = np.empty((batch_size,) + data.X.shape[1:], dtype=data.X.dtype)
+        if not sp.issparse(data.Y):
+            self.y = np.empty((batch_size, data.Y.shape[1]), dtype=data.Y.dtype)
 
     def gather(self, data, idx):
         """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
         n = idx.shape[0]
-        sw = data.sw[idx]
-        sw_sum = float(sw.sum(dtype=np.float64))
+        sw = self.sw[:n]
+        if self.unit:
+            sw_sum = float(n)
+        else:
+            data.sw.take(idx, 0, sw, "clip")
+            sw_sum = float(np.add.reduce(sw, dtype=np.float64))
         Y = data.Y
         if data.sparse:
             x = data.X[idx]
-            y = Y[idx].toarray() if sp.issparse(Y) else Y[idx]
-            return x, y, sw, sw_sum
-        # Fancy indexing: faster than np.take(out=) into buffers at batch
-        # sizes, and a copy that waits on memory gains nothing from a thread.
-        x = data.X.reshape(data.n, -1)[idx].reshape((n,) + data.X.shape[1:])
-        return x, Y[idx], sw, sw_sum
+            if sp.issparse(Y):  # sparse targets: densified per batch
+                return x, Y[idx].toarray(), sw, sw_sum
+        else:
+            # A copy that waits on memory gains nothing from a thread.
+            x = self.x[:n]
+            data.X.take(idx, 0, x, "clip")
+        y = self.y[:n]
+        Y.take(idx, 0, y, "clip")
+        return x, y, sw, sw_sum
 
     def loss_grad(self, z, y, sw, code, param=0.0):
         """The fused link/loss kernel over the batch, in row chunks for wide
@@ -392,6 +415,12 @@ def fit_stochastic(
     bufs = BatchBuffers(data, batch_size, plan)
     sample_idx = np.arange(n, dtype=np.int64)
     slices = batch_slices(n, batch_size)
+    # Per batch: its rows of ``sample_idx`` and of the delta buffer (views
+    # made once; the shuffle permutes ``sample_idx`` in place).
+    batches = [(sample_idx[start:stop], bufs.delta[: stop - start])
+               for start, stop in slices]
+    gather, loss_grad = bufs.gather, bufs.loss_grad
+    forward, backward, penalty = net.forward, net.backward, net.penalty
     alpha = cfg.alpha
     nw = net.n_weights
     # Frozen weights are not updated; their (constant) L2 term still counts
@@ -421,21 +450,22 @@ def fit_stochastic(
             if keep_fallback:
                 np.copyto(epoch_start, params)
             if cfg.shuffle:
-                perm = np.arange(n)
-                shuffle_rs.shuffle(perm)
-                sample_idx = sample_idx[perm]
+                # In place: the same permutation as scikit-learn's
+                # ``sample_idx[perm]`` with ``perm`` a shuffled arange (the
+                # draws do not depend on the contents), and the batch views
+                # below follow it.
+                shuffle_rs.shuffle(sample_idx)
             accumulated = 0.0
-            for start, stop in slices:
-                x, y, sw, sw_sum = bufs.gather(data, sample_idx[start:stop])
-                z = net.forward(x, True, dropout_rng)
-                batch_loss = (bufs.loss_grad(z, y, sw, loss_code, loss_param)
-                              + net.penalty(sw))
-                net.backward(bufs.delta[: stop - start])
+            for idx, delta in batches:
+                x, y, sw, sw_sum = gather(data, idx)
+                z = forward(x, True, dropout_rng)
+                batch_loss = loss_grad(z, y, sw, loss_code, loss_param) + penalty(sw)
+                backward(delta)
                 sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan,
                                     frozen) + frozen_sq
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
-                accumulated += batch_loss * (stop - start)
-                if not np.isfinite(batch_loss):
+                accumulated += batch_loss * idx.shape[0]
+                if not math.isfinite(batch_loss):
                     diverged = "the training loss became non-finite"
                     break
                 if history.reference_loss is None:

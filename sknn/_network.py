@@ -78,6 +78,11 @@ class Network:
         self._first_param = next(
             (k for k, la in enumerate(self.layers) if id(la) in with_params), 0
         )
+        # ``(layer, need_dx)`` in backward order, down to the first layer
+        # with parameters (which is not asked for an input gradient).
+        first = self._first_param
+        self._backward_order = [(self.layers[k], k > first)
+                                for k in range(len(self.layers) - 1, first - 1, -1)]
 
     @property
     def out_shape(self):
@@ -209,10 +214,8 @@ class Network:
         not asked for an input gradient (layers before it, such as input
         noise, need none).
         """
-        layers = self.layers
-        first = self._first_param
-        for k in range(len(layers) - 1, first - 1, -1):
-            delta = layers[k].backward(delta, k > first)
+        for layer, need_dx in self._backward_order:
+            delta = layer.backward(delta, need_dx)
         for layer in self._finish_layers:
             layer.finish_backward()
 

@@ -40,6 +40,10 @@ def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, i
     n_w, n_b = frozen
     if n_w or n_b:
         ranges = ((n_w, n_weights), (n_weights + n_b, n))
+    elif plan.chunks(n, 1, threshold("parallel_min_elements")) == 1:
+        # The common case (every step of a small network): one kernel call.
+        return optimizer_step(params, grad, s1, s2, 0, n, n_weights, alpha, inv_sw,
+                              lr, h1, h2, h3, is_adam)
     else:
         ranges = ((0, n),)
     total = 0.0
