@@ -775,7 +775,7 @@ class BaseNeuralNetwork(BaseEstimator):
         # threshold, so they skip the cost of limiting it.
         widest = max((c.size for c in coefs), default=0)
         blas = X.shape[0] * widest >= threshold("blas_limit_min_macs")
-        with kernel_threads(self.n_jobs, blas=blas) as plan:
+        with kernel_threads(self.n_jobs, blas=blas, one_pass=True) as plan:
             return net.predict(X, plan, chunk=chunk)
 
     def _inference_network(self, name, specs, code):

@@ -18,7 +18,11 @@ from ._kernels.activations import (
 from ._kernels.conv import (
     POOL_CODES,
     col2im,
+    conv_backward_f32,
+    conv_backward_f64,
     conv_delta,
+    conv_forward_f32,
+    conv_forward_f64,
     conv_out,
     conv_output_size,
     conv_padding,
@@ -37,7 +41,7 @@ from ._layers import (
     row_bounds,
     start_activation_grad,
 )
-from ._runtime import threshold
+from ._runtime import run_task, threshold
 
 RECTIFIERS = {ACTIVATION_CODES[a] for a in ("relu", "leaky_relu", "elu")}
 
@@ -54,6 +58,11 @@ class Conv2D(Layer):
     @ dy`` gathered back into ``dx`` by ``col2im``.  A training batch's im2col
     matrices are kept for the backward pass when they fit in
     ``conv_cols_bytes``; otherwise each chunk rebuilds its own.
+
+    When the plan splits the batch's work, the chunks run in one parallel
+    kernel (:func:`~sknn._kernels.conv.conv_forward_chunks`, its products on
+    SciPy's BLAS); otherwise one after the other on the calling thread, with
+    NumPy's products and no parallel kernel to compile.
     """
 
     def __init__(self, in_shape, filters, kernel_size, stride=1, padding="same",
@@ -146,26 +155,41 @@ class Conv2D(Layer):
             im2col(cols, x, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
         return cols, n0, n1
 
+    def _geometry(self):
+        ph, pw = self.pad
+        return [self.k, self.stride, ph, pw]
+
     def forward(self, x, training, rng):
         n = x.shape[0]
         x = x.reshape((n,) + self.in_shape)
         out = self.out[:n]
         w2 = self.w.reshape(self.filters, self.K)
-        nc = max(self.plan.chunks(n, self.filters * self.K * self.P),
-                 -(-n // self.group))
-
-        def chunk(c, slot):
-            cols, n0, n1 = self._cols(x, c, slot, nc, n, True)
-            y = self.y[slot][:self.filters * cols.shape[1]].reshape(self.filters, -1)
-            np.matmul(w2, cols, out=y)
-            conv_out(out, y, self.b, n0, n1, basic_code(self.act))
-            if self.keeps_pre:
-                np.copyto(self.pre[n0:n1], out[n0:n1])
-            finish_activation(out[n0:n1], self.act)
-
-        self.plan.run(chunk, nc)
+        # Chunks of at most ``group`` samples; they run in parallel when the
+        # batch's work is big enough to split (a shape decision).
+        split = self.plan.chunks(n, self.filters * self.K * self.P)
+        nc = max(split, -(-n // self.group))
         self.x = x
         self.nc = nc
+        self.parallel = split > 1
+        if self.parallel:
+            x = np.ascontiguousarray(x)
+            self.x = x
+            args = np.array([
+                out.ctypes.data, n, *self.out_shape, x.ctypes.data, *self.in_shape,
+                w2.ctypes.data, self.K, self.b.ctypes.data, self.cols.ctypes.data,
+                *self.cols.shape, self.y.ctypes.data, *self.y.shape, self.keep,
+                *self._geometry(), basic_code(self.act)], dtype=np.int64)
+            task = conv_forward_f32 if out.dtype == np.float32 else conv_forward_f64
+            run_task(task, nc, self.plan.n_threads, args)
+        else:
+            for c in range(nc):
+                cols, n0, n1 = self._cols(x, c, 0, nc, n, True)
+                y = self.y[0][:self.filters * cols.shape[1]].reshape(self.filters, -1)
+                np.matmul(w2, cols, out=y)
+                conv_out(out, y, self.b, n0, n1, basic_code(self.act))
+        if self.keeps_pre:
+            np.copyto(self.pre[:n], out)
+        finish_activation(out, self.act)
         return out
 
     def backward(self, dout, need_dx):
@@ -175,21 +199,29 @@ class Conv2D(Layer):
         F, K = self.filters, self.K
         w2 = self.w.reshape(F, K)
         nc = self.nc
+        src = (self.pre if self.keeps_pre else self.out)[:n]
+        act = start_activation_grad(dout, src, self.act)
         ph, pw = self.pad
-        oh, ow = self.out_shape[1:]
-
-        def chunk(c, slot):
-            cols, n0, n1 = self._cols(self.x, c, slot, nc, n, not self.keep)
-            dy = self.y[slot][:F * cols.shape[1]].reshape(F, -1)
-            src = self.pre if self.keeps_pre else self.out
-            act = start_activation_grad(dout[n0:n1], src[n0:n1], self.act)
-            conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
-            np.matmul(dy, cols.T, out=self.dw_parts[c])
-            if need_dx:
-                np.matmul(w2.T, dy, out=cols)  # the chunk's cols are not needed again
-                col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
-
-        self.plan.run(chunk, nc)
+        if self.parallel:
+            args = np.array([
+                dx.ctypes.data, n, *self.in_shape, dout.ctypes.data, *self.out_shape,
+                src.ctypes.data, self.x.ctypes.data, w2.ctypes.data, K,
+                self.cols.ctypes.data, *self.cols.shape, self.y.ctypes.data,
+                *self.y.shape, self.dw_parts.ctypes.data, self.dw_parts.shape[0],
+                self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act],
+                dtype=np.int64)
+            task = conv_backward_f32 if dout.dtype == np.float32 else conv_backward_f64
+            run_task(task, nc, self.plan.n_threads, args)
+        else:
+            oh, ow = self.out_shape[1:]
+            for c in range(nc):
+                cols, n0, n1 = self._cols(self.x, c, 0, nc, n, not self.keep)
+                dy = self.y[0][:F * cols.shape[1]].reshape(F, -1)
+                conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
+                np.matmul(dy, cols.T, out=self.dw_parts[c])
+                if need_dx:
+                    np.matmul(w2.T, dy, out=cols)  # the chunk's cols are not needed again
+                    col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
         np.sum(self.dw_parts[:nc], axis=0, out=self.dw.reshape(F, K))
         np.sum(self.db_parts[:nc], axis=0, out=self.db)
         return dx if need_dx else None

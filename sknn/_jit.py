@@ -15,10 +15,17 @@ Why these options
   breaks import or fit.
 * ``nogil=True``: kernels release the GIL, so the runtime's worker threads
   (:mod:`sknn._runtime`) run them side by side.
-* No ``parallel=True``: parallel work is split into chunks by the execution
-  plan and run on Python threads, each chunk a serial kernel or a NumPy
-  (BLAS) call.  Numba's parfor compilation is the slowest part of a first
-  fit, and its threading layers bring fork and thread-safety caveats.
+* **Tasks for parallel work.**  A chunk of work that runs in parallel is a
+  *task* (:func:`task`): a cached C function ``f(chunk, slot, n_chunks,
+  args)`` whose operands are packed as addresses and sizes in the int64
+  array at ``args``.  One ``parallel=True`` kernel, the task runner
+  (:mod:`sknn._kernels.tasks`), runs any task's chunks on Numba's threading
+  layer; because it calls tasks through their address, it is compiled once,
+  small, for every task and dtype (parfor compilation is the slowest part of
+  Numba, and a parallel kernel that calls other kernels re-optimizes their
+  code in its own module).  The same task runs serially through ``ctypes``.
+  A task is compiled (or loaded from the cache) when first used, not with
+  the kernels, so a fit compiles only the tasks it runs.
 * ``fastmath`` is not enabled: kernels contain ``exp``/``log`` guards and
   finite checks whose NaN/Inf semantics must hold.
 * ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead
@@ -34,6 +41,9 @@ Why these options
   and decorates every sknn kernel at once (:func:`materialize`), rebinding
   the placeholders in sknn's module namespaces to the real dispatchers so that
   kernels calling other kernels see dispatchers when Numba compiles them.
+  Numba objects that kernels use as globals (``numba.prange``, ``carray``,
+  intrinsics, external functions) are :func:`deferred` placeholders rebound
+  the same way.
 """
 
 import logging
@@ -45,6 +55,7 @@ _COMMON = dict(nogil=True, error_model="numpy")
 _cache_usable = True
 
 _registry = []  # every LazyKernel, in definition order
+_deferred = []  # every Deferred name
 _materialized = False
 _materialize_lock = threading.RLock()
 
@@ -106,6 +117,22 @@ def _njit(func, **options):
     return numba.njit(cache=False, **_COMMON, **options)(func)
 
 
+class Deferred:
+    """A Numba object a kernel uses as a global, made by ``factory()`` when
+    Numba is imported (see :func:`deferred`)."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.value = None
+        _deferred.append(self)
+
+
+def deferred(factory):
+    """A placeholder for ``factory()`` (which may import Numba), rebound in
+    every sknn module namespace before kernels are decorated."""
+    return Deferred(factory)
+
+
 class LazyKernel:
     """Placeholder for a kernel until Numba is needed (see module doc).
 
@@ -113,9 +140,10 @@ class LazyKernel:
     ``signatures``) materializes every kernel and forwards to the real one.
     """
 
-    def __init__(self, func, inline):
+    def __init__(self, func, inline, parallel=False):
         self.py_func = func
         self.inline = inline
+        self.parallel = parallel
         self.target = None
         self.__name__ = func.__name__
         self.__qualname__ = func.__qualname__
@@ -132,7 +160,7 @@ class LazyKernel:
         return target(*args)
 
     def __getattr__(self, name):
-        if name in ("target", "py_func", "inline"):  # not set yet (copying)
+        if name in ("target", "py_func", "inline", "parallel"):  # not set yet (copying)
             raise AttributeError(name)
         if self.target is None:
             materialize()
@@ -143,8 +171,10 @@ class LazyKernel:
         return f"LazyKernel({self.__qualname__}: {state})"
 
 
-def _build(func, inline):
-    return _njit(func, inline="always") if inline else _njit(func)
+def _build(func, inline, parallel=False):
+    if inline:
+        return _njit(func, inline="always")
+    return _njit(func, parallel=True) if parallel else _njit(func)
 
 
 def materialize():
@@ -156,7 +186,10 @@ def materialize():
         if _materialized:
             return
         _install_cache_locators()
-        built = {id(lazy): _build(lazy.py_func, lazy.inline) for lazy in _registry}
+        for item in _deferred:
+            item.value = item.factory()
+        built = {id(lazy): _build(lazy.py_func, lazy.inline, lazy.parallel)
+                 for lazy in _registry}
         # Numba reads a kernel's globals (its callees) when it compiles, at
         # the first call: every namespace is rebound before any placeholder
         # lets a call through (targets are published last).
@@ -167,6 +200,8 @@ def materialize():
             for key, value in list(ns.items()):
                 if isinstance(value, LazyKernel) and id(value) in built:
                     ns[key] = built[id(value)]
+                elif isinstance(value, Deferred):
+                    ns[key] = value.value
         for lazy in _registry:
             lazy.target = built[id(lazy)]
         _materialized = True
@@ -177,6 +212,87 @@ def kernel(func):
     if _materialized:
         return _build(func, False)
     return LazyKernel(func, inline=False)
+
+
+def parallel_kernel(func):
+    """Compile ``func`` as a cached ``parallel=True`` kernel (lazily); only
+    the task runner is one (see the module doc)."""
+    if _materialized:
+        return _build(func, False, parallel=True)
+    return LazyKernel(func, inline=False, parallel=True)
+
+
+#: The C signature of every task: ``(chunk, slot, n_chunks, args address)``.
+TASK_SIGNATURE = "void(int64, int64, int64, int64)"
+
+
+class Task:
+    """A task (:func:`task`), compiled or loaded from the cache on first use.
+
+    ``address`` is the C function's address (for the task runner), and
+    ``task(chunk, slot, n_chunks, args_address)`` calls it through
+    ``ctypes``, which releases the GIL for the call.
+    """
+
+    def __init__(self, func):
+        self.py_func = func
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__doc__ = func.__doc__
+        self._cfunc = None
+        self._lock = threading.Lock()
+        _tasks.append(self)
+
+    @property
+    def cfunc(self):
+        if self._cfunc is None:
+            with self._lock:
+                if self._cfunc is None:
+                    materialize()
+                    self._cfunc = _build_cfunc(self.py_func)
+        return self._cfunc
+
+    @property
+    def address(self):
+        return self.cfunc.address
+
+    def __call__(self, chunk, slot, n_chunks, args):
+        self.cfunc.ctypes(chunk, slot, n_chunks, args)
+
+
+_tasks = []
+
+
+def _build_cfunc(func):
+    global _cache_usable
+    import numba
+
+    if _cache_usable:
+        try:
+            return numba.cfunc(TASK_SIGNATURE, cache=True, error_model="numpy")(func)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            _cache_usable = False
+    return numba.cfunc(TASK_SIGNATURE, cache=False, error_model="numpy")(func)
+
+
+def build_tasks(suffix=""):
+    """Compile (or load from the cache) every task whose name ends with
+    ``suffix`` (``"_f64"``, ``"_f32"``), and the task runner."""
+    materialize()
+    for t in _tasks:
+        if t.__name__.endswith(suffix):
+            t.cfunc  # noqa: B018 - builds it
+    from ._kernels.tasks import run_task
+
+    run_task.compile("void(int64, int64, int64, int64)")
+
+
+def task(func):
+    """Make ``func(chunk, slot, n_chunks, args)`` a task (see the module doc
+    and :class:`Task`)."""
+    return Task(func)
 
 
 def inlined_kernel(func):
@@ -201,4 +317,7 @@ def compiled_kernels():
         n = len(getattr(target, "signatures", ())) if target is not None else 0
         if n and not lazy.inline:
             counts[lazy.__qualname__] = n
+    for t in _tasks:
+        if t._cfunc is not None:
+            counts[t.__qualname__] = 1
     return counts

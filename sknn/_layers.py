@@ -137,10 +137,10 @@ class Dense(Layer):
     bias, copies ``z``, then applies the activation; the backward pass hands
     ``z`` to the gradient kernel.  Other activations run the fused path.
 
-    The products are NumPy calls on BLAS; a product of at least the plan's
-    ``parallel_min_macs`` is cut into row chunks (the forward pass and
-    ``dx``: batch rows; ``dw``: weight rows), each one BLAS call on its own
-    rows, run on the plan's threads.
+    The products go through the plan (:meth:`ExecutionPlan.product
+    <sknn._runtime.ExecutionPlan.product>`): one BLAS call, or row chunks run
+    in parallel (the forward pass and ``dx``: batch rows; ``dw``: weight
+    rows).  Bias and activation passes run on the calling thread.
     """
 
     def __init__(self, n_in, n_out, activation="identity", init_activation=None):
@@ -152,7 +152,7 @@ class Dense(Layer):
         init_act = activation if init_activation is None else init_activation
         self.init_factor = 2.0 if ACTIVATION_CODES[init_act] == LOGISTIC else 6.0
         self.keeps_pre = self.act in NEEDS_PREACTIVATION
-        self.out = self.dx = self.db_parts = self.pre = None
+        self.out = self.dx = self.pre = None
 
     def param_shapes(self):
         return (self.n_in, self.n_out), (self.n_out,)
@@ -177,7 +177,6 @@ class Dense(Layer):
     def allocate(self, max_batch, dtype):
         self.out = buffer(self.out, (max_batch, self.n_out), dtype)
         self.dx = buffer(self.dx, (max_batch, self.n_in), dtype)
-        self.db_parts = buffer(self.db_parts, (self.plan.split, self.n_out), dtype)
         if self.keeps_pre:
             self.pre = buffer(self.pre, (max_batch, self.n_out), dtype)
 
@@ -203,18 +202,8 @@ class Dense(Layer):
             self._bias_act(out)
             return out
         x = x.reshape(n, self.n_in)
-        nc = self.plan.chunks(n, self.n_in * self.n_out)
-        if nc == 1:
-            np.matmul(x, w, out=out)
-            self._bias_act(out)
-            return out
-
-        def rows(c, slot):
-            r0, r1 = row_bounds(c, nc, n)
-            np.matmul(x[r0:r1], w, out=out[r0:r1])
-            self._bias_act(out[r0:r1], r0)
-
-        self.plan.run(rows, nc)
+        self.plan.product(out, x, w)
+        self._bias_act(out)
         return out
 
     def backward(self, dout, need_dx):
@@ -226,37 +215,14 @@ class Dense(Layer):
         out = self._act_source(n)
         dz = dout.reshape(n, self.n_out)
         dx = self.dx[:n]
+        act_grad_colsum(dz, out, start_activation_grad(dz, out, self.act), self.db)
         if sp.issparse(x):
-            act_grad_colsum(dz, out, start_activation_grad(dz, out, self.act), self.db)
             self.dw[...] = x.T @ dz
             return None
         x = x.reshape(n, self.n_in)
-        plan = self.plan
-        nc = plan.chunks(n, self.n_in * self.n_out)
-        if nc == 1:
-            act_grad_colsum(dz, out, start_activation_grad(dz, out, self.act), self.db)
-            np.matmul(x.T, dz, out=self.dw)
-            if need_dx:
-                np.matmul(dz, self.w.T, out=dx)
-        else:
-            parts = self.db_parts[:nc]
-
-            def rows(c, slot):
-                r0, r1 = row_bounds(c, nc, n)
-                act = start_activation_grad(dz[r0:r1], out[r0:r1], self.act)
-                act_grad_colsum(dz[r0:r1], out[r0:r1], act, parts[c])
-                if need_dx:
-                    np.matmul(dz[r0:r1], self.w.T, out=dx[r0:r1])
-
-            plan.run(rows, nc)
-            np.sum(parts, axis=0, out=self.db)
-            kc = plan.chunks(self.n_in, n * self.n_out)
-
-            def weight_rows(c, slot):
-                i0, i1 = row_bounds(c, kc, self.n_in)
-                np.matmul(x[:, i0:i1].T, dz, out=self.dw[i0:i1])
-
-            plan.run(weight_rows, kc)
+        self.plan.product(self.dw, x, dz, trans_a=True)
+        if need_dx:
+            self.plan.product(dx, dz, self.w, trans_b=True)
         return dx.reshape((n,) + self.in_shape) if need_dx else None
 
 

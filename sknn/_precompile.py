@@ -17,10 +17,12 @@ def warm(dtypes=(np.float64, np.float32)):
     """Fit tiny models of every estimator in every dtype.
 
     Every kernel takes the activation, loss, pooling mode and optimizer as
-    run-time codes, so a few fits per dtype reach all of them.
+    run-time codes, so a few fits per dtype reach all of them; the tasks of
+    parallel work and their runner are compiled directly.
     """
     from ._autoencoder import AutoEncoderTransformer
     from ._conv import ConvClassifier
+    from ._jit import build_tasks
     from ._mlp import MLPClassifierX, MLPRegressorX
 
     rng = np.random.RandomState(0)
@@ -42,6 +44,8 @@ def warm(dtypes=(np.float64, np.float32)):
                                max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
             for extra in _EXTRA_WARMERS:
                 extra(X, y, dtype)
+            # what work big enough to run in parallel uses
+            build_tasks("_f32" if dtype == np.float32 else "_f64")
 
 
 # Other estimator modules append callables ``f(X, y, dtype)`` here.

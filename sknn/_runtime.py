@@ -16,7 +16,15 @@ the same ``random_state`` gives the same bits for any ``n_jobs``.
 
 Threads
 -------
-Chunks run on a small process-wide team of Python threads (:class:`_Team`).
+Work big enough to split that is made of compiled code only (a matrix
+product's row chunks, a convolution's chunks) runs as a *task* on Numba's
+threading layer (:func:`run_task`, :mod:`sknn._kernels.tasks`): a region
+starts there in microseconds, where waking a Python thread that sleeps
+costs tens to hundreds of them, and no chunk needs the GIL.  In a forked
+child of a process that used GNU OpenMP (which is not fork-safe) the same
+chunks run on the calling thread.  Other chunked work (element-wise passes over
+large arrays, prediction chunks) runs on a small process-wide team of Python
+threads (:class:`_Team`).
 The work inside a chunk releases the GIL (NumPy's BLAS calls and ``nogil``
 Numba kernels), so the threads run side by side.  Inside sknn's calls BLAS
 itself is limited to one thread (:func:`kernel_threads`): two thread pools
@@ -42,13 +50,23 @@ THRESHOLDS = {
     "max_chunks": (8, "more chunks than cores only adds BLAS calls that repack the same "
                       "operands; the chunk count follows the CPU count, capped here"),
     "parallel_min_macs": (
-        2_000_000, "a product is split over threads from this many multiply-adds: "
-                   "below it one thread hand-off costs more than half the product"),
+        2_000_000, "a product or a convolution of a training batch is split from this "
+                   "many multiply-adds: below it starting a parallel region is a large "
+                   "share of the work, and a small network's first fit does not "
+                   "compile the parallel tasks"),
+    "one_pass_parallel_min_macs": (
+        32_000_000, "a prediction (one pass over its rows) splits a product or a "
+                    "convolution from this many multiply-adds: below it the one-time "
+                    "compile of the parallel tasks is not repaid"),
     "min_chunk_rows": (32, "a chunk of fewer rows than this runs BLAS at low efficiency"),
     "parallel_min_elements": (
         1_048_576, "element-wise passes (optimizer, loss, pooling) are split from this "
                    "many elements: they wait on memory, and below it a thread hand-off "
                    "costs more than the second core saves"),
+    "optimizer_parallel_min_params": (
+        65_536, "an optimizer step over this many parameters is split (it waits on "
+                "memory; below it starting a parallel region costs more than a "
+                "second core saves)"),
     "blas_limit_min_macs": (
         262_144, "below this many multiply-adds per product OpenBLAS runs one thread "
                  "anyway, so tiny predictions skip limiting it"),
@@ -116,22 +134,51 @@ class ExecutionPlan:
         Threads that share the chunks (from ``n_jobs``).
     split : int
         The most chunks any work is cut into (from the CPU count).
+    min_macs : int
+        Multiply-adds from which a product or a convolution is split
+        (``parallel_min_macs``, or ``one_pass_parallel_min_macs`` for a
+        prediction).
     """
 
     n_threads: int = 1
     split: int = 1
+    min_macs: int = 0
 
     def chunks(self, rows, work_per_row, min_work=None):
         """Chunks for ``rows`` rows of ``work_per_row`` each (shape only).
 
-        One chunk below ``min_work`` total (default: the product threshold),
+        One chunk below ``min_work`` total (default: :attr:`min_macs`),
         otherwise up to :attr:`split` chunks of at least ``min_chunk_rows``.
         """
         if min_work is None:
-            min_work = threshold("parallel_min_macs")
+            min_work = self.min_macs
         if rows * work_per_row < min_work:
             return 1
         return max(1, min(self.split, rows // threshold("min_chunk_rows")))
+
+    def product(self, c, a, b, trans_a=False, trans_b=False):
+        """``c = op(a) @ op(b)`` (``op(x)`` is ``x.T`` when ``trans_x``).
+
+        Below ``parallel_min_macs`` one NumPy call; otherwise row chunks of
+        ``c`` (:meth:`chunks`), each one single-threaded BLAS call, run in
+        parallel on :attr:`n_threads` threads.
+        """
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        nc = self.chunks(m, k * n)
+        if nc == 1:
+            np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=c)
+            return
+        # The task reads operands by rows: a column-major one (such as a
+        # tied layer's ``w.T``) is passed as its row-major transpose.
+        if a.strides[1] != a.itemsize:
+            a, trans_a = a.T, not trans_a
+        if b.strides[1] != b.itemsize:
+            b, trans_b = b.T, not trans_b
+        from ._kernels.gemm import gemm_rows_args, gemm_rows_f32, gemm_rows_f64
+
+        task = gemm_rows_f32 if c.dtype == np.float32 else gemm_rows_f64
+        run_task(task, nc, self.n_threads, gemm_rows_args(c, a, b, trans_a, trans_b))
 
     def run(self, fn, n_chunks):
         """Call ``fn(chunk, slot)`` for every chunk in ``range(n_chunks)``.
@@ -146,10 +193,50 @@ class ExecutionPlan:
         _team().run(fn, n_chunks, min(self.n_threads, n_chunks))
 
 
-def make_plan(n_jobs):
-    """The :class:`ExecutionPlan` of a call with ``n_jobs``."""
+_fork_unsafe_layer_used = False  # GNU OpenMP ran a region in this process
+_in_unsafe_child = False  # forked from a process where it did
+
+
+def run_task(task, n_chunks, n_threads, args, n_slots=None):
+    """Run chunks ``0 .. n_chunks - 1`` of ``task`` (:func:`sknn._jit.task`)
+    with operands ``args`` (its int64 array), on up to ``n_threads`` of
+    Numba's threads, ``n_slots`` chunks at a time at most (default: the
+    thread count); on the calling thread for one thread or in a forked child
+    where the threading layer is unsafe.  The result does not depend on
+    which of these runs it.
+    """
+    global _fork_unsafe_layer_used
+    address = args.ctypes.data
+    if _in_unsafe_child or n_threads == 1 or n_chunks == 1:
+        for c in range(n_chunks):
+            task(c, 0, n_chunks, address)
+        return
+    import numba
+
+    from ._kernels.tasks import run_task as runner
+
+    previous = numba.get_num_threads()
+    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
+    if n_slots is None:
+        n_slots = n_threads
+    if previous != n_threads:
+        numba.set_num_threads(n_threads)
+    try:
+        runner(task.address, n_chunks, min(n_slots, n_chunks), address)
+    finally:
+        if previous != n_threads:
+            numba.set_num_threads(previous)
+    if not _fork_unsafe_layer_used:
+        _fork_unsafe_layer_used = numba.threading_layer() == "omp"
+
+
+def make_plan(n_jobs, one_pass=False):
+    """The :class:`ExecutionPlan` of a call with ``n_jobs`` (``one_pass``: a
+    prediction)."""
     split = cpu_split()
-    return ExecutionPlan(n_threads=min(effective_n_jobs(n_jobs), split), split=split)
+    min_macs = threshold("one_pass_parallel_min_macs" if one_pass else "parallel_min_macs")
+    return ExecutionPlan(n_threads=min(effective_n_jobs(n_jobs), split), split=split,
+                         min_macs=min_macs)
 
 
 SERIAL = ExecutionPlan()
@@ -279,6 +366,8 @@ def _team():
 def _after_fork_in_child():
     # The parent's worker threads do not exist in the child.
     global _team_obj, _team_lock, _blas_users, _blas_saved, _blas_state_lock, _cpus
+    global _in_unsafe_child
+    _in_unsafe_child = _in_unsafe_child or _fork_unsafe_layer_used
     _team_obj = None
     _cpus = None
     _team_lock = threading.Lock()
@@ -362,16 +451,17 @@ def _blas_exit(local):
 
 
 @contextmanager
-def kernel_threads(n_jobs, blas=True):
+def kernel_threads(n_jobs, blas=True, one_pass=False):
     """Run the body under the plan for ``n_jobs`` with single-threaded BLAS.
 
-    Yields the :class:`ExecutionPlan`.  ``blas=False`` skips the BLAS limit,
-    for calls whose every product is below the size at which BLAS libraries
-    start threads (``blas_limit_min_macs``), such as predicting a few rows:
+    Yields the :class:`ExecutionPlan` (``one_pass``: of a prediction).
+    ``blas=False`` skips the BLAS limit, for calls whose every product is
+    below the size at which BLAS libraries start threads
+    (``blas_limit_min_macs``), such as predicting a few rows:
     there the limit (two library calls each way) would cost more than the
     prediction.
     """
-    plan = make_plan(n_jobs)
+    plan = make_plan(n_jobs, one_pass)
     local = _blas_enter() if blas else None
     try:
         yield plan

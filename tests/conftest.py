@@ -37,11 +37,13 @@ def rng():
 @pytest.fixture
 def many_chunks(monkeypatch):
     """Plan thresholds at their minimum (every piece of work is cut into the
-    plan's ``split`` chunks); returns the chunk counts the thread team ran."""
-    from sknn import _runtime
+    plan's ``split`` chunks); returns the chunk counts the thread team ran and
+    the tasks run on Numba's threads."""
+    from sknn import _conv_layers, _runtime
 
     table = dict(_runtime.THRESHOLDS)
-    for name in ("parallel_min_macs", "parallel_min_elements", "min_chunk_rows"):
+    for name in ("parallel_min_macs", "one_pass_parallel_min_macs", "parallel_min_elements",
+                 "min_chunk_rows"):
         table[name] = (1, table[name][1])
     monkeypatch.setattr(_runtime, "THRESHOLDS", table)
     runs = []
@@ -52,4 +54,12 @@ def many_chunks(monkeypatch):
         return run(self, fn, n_chunks, n_threads)
 
     monkeypatch.setattr(_runtime._Team, "run", counting)
+    run_task = _runtime.run_task
+
+    def counting_task(task, n_chunks, n_threads, args, n_slots=None):
+        runs.append(n_chunks)
+        return run_task(task, n_chunks, n_threads, args, n_slots)
+
+    monkeypatch.setattr(_runtime, "run_task", counting_task)
+    monkeypatch.setattr(_conv_layers, "run_task", counting_task)
     return runs

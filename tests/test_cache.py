@@ -160,6 +160,14 @@ CACHED_FITS_SCRIPT = textwrap.dedent("""
                                     max_iter=2, random_state=0).fit(X).transform(X)
         sknn.ConvClassifier(input_shape=(1, 4, 4), filters=(3, 2), pool="mean",
                             max_iter=2, random_state=0).fit(X, y).predict(X)
+        # Work big enough to run as tasks, on Numba's threads and serially.
+        Xb = rng.rand(128, 256).astype(dtype)
+        yb = np.arange(128) % 3
+        for n_jobs in (1, 2):
+            sknn.MLPClassifierX((128,), max_iter=1, batch_size=128, n_jobs=n_jobs,
+                                random_state=0).fit(Xb, yb)
+            sknn.ConvClassifier(input_shape=(1, 16, 16), filters=(16,), max_iter=1,
+                                batch_size=128, n_jobs=n_jobs, random_state=0).fit(Xb, yb)
     misses = {}
     for lazy in _jit._registry:
         if lazy.inline or lazy.target is None or not lazy.target.signatures:
@@ -167,6 +175,9 @@ CACHED_FITS_SCRIPT = textwrap.dedent("""
         stats = lazy.target.stats
         misses[lazy.__qualname__] = [sum(stats.cache_hits.values()),
                                      sum(stats.cache_misses.values())]
+    for t in _jit._tasks:
+        if t._cfunc is not None:
+            misses[t.__qualname__] = [t._cfunc.cache_hits, 1 - t._cfunc.cache_hits]
     print(json.dumps(misses))
 """)
 
@@ -189,9 +200,11 @@ def test_precompile_covers_what_every_fit_compiles():
 
 
 def test_only_the_jit_module_calls_numba():
-    """Kernels are decorated through :mod:`sknn._jit` only (one place for the
-    compilation options), and none asks Numba for ``parallel=True``: the
-    runtime's threads run chunks of serial kernels instead."""
+    """Kernels and tasks are decorated through :mod:`sknn._jit` only (one
+    place for the compilation options); the only ``prange`` loop is the task
+    runner's; no module imports Numba when it is imported (Numba objects
+    that kernels use are made by :func:`sknn._jit.deferred` factories)."""
+    import ast
     import pathlib
 
     root = pathlib.Path(sknn.__file__).parent
@@ -200,9 +213,21 @@ def test_only_the_jit_module_calls_numba():
         if path.name == "_jit.py":
             continue
         text = path.read_text()
-        for needle in ("numba.njit", "@njit", "parallel=True", "prange", "import numba"):
+        name = str(path.relative_to(root))
+        for needle in ("numba.njit", "@njit", "parallel=True", "numba.cfunc", "@cfunc"):
             if needle in text:
-                offenders.append(f"{path.relative_to(root)}: {needle}")
+                offenders.append(f"{name}: {needle}")
+        if "prange(" in text and name != "_kernels/tasks.py":
+            offenders.append(f"{name}: prange")
+        for node in ast.parse(text).body:  # module-level imports only
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            if any(m == "numba" or m.startswith(("numba.", "llvmlite")) for m in mods):
+                offenders.append(f"{name}: imports Numba at import time")
     assert offenders == []
 
 

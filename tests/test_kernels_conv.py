@@ -54,7 +54,8 @@ def thresholds(monkeypatch):
         for name, value in values.items():
             table[name] = (value, table[name][1])
 
-    set_(parallel_min_macs=1, parallel_min_elements=1, min_chunk_rows=1)
+    set_(parallel_min_macs=1, one_pass_parallel_min_macs=1, parallel_min_elements=1,
+         min_chunk_rows=1)
     return set_
 
 

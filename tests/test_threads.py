@@ -185,7 +185,10 @@ def test_fork_after_fit(name):
     assert result is not None, f"child died with exit code {proc.exitcode}"
     status, out, fresh = result
     # The parent's worker threads do not exist in the child: the runtime
-    # starts its own there, and the results match the parent's bit for bit.
+    # starts its own there.  The parent ran parallel products on Numba's
+    # threading layer; GNU OpenMP would abort a forked child that starts a
+    # region, so the child runs the same chunks on its own thread.  The
+    # results match the parent's bit for bit.
     assert status == "ok", out
     assert proc.exitcode == 0
     np.testing.assert_array_equal(out, ref)

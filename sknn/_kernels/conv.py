@@ -29,8 +29,10 @@ Conventions
 
 import numpy as np
 
-from .._jit import inlined_kernel, kernel
+from .._jit import inlined_kernel, kernel, task
 from .activations import activate, activation_grad
+from .gemm import gemm, unit_coef
+from .tasks import address_as, carray, unpack
 
 MAX_POOL, MEAN_POOL = 0, 1
 POOL_CODES = {"max": MAX_POOL, "mean": MEAN_POOL}
@@ -364,3 +366,106 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
                         for p in range(size_h):
                             for q in range(size_w):
                                 dx[un, uc, _U(i * size_h + p), _U(j * size_w + q)] = g
+
+
+# ---------------------------------------------------------------------------
+# A batch's chunks as tasks
+# ---------------------------------------------------------------------------
+# Chunk ``c`` of ``nc`` covers samples ``[c * n // nc, (c + 1) * n // nc)``;
+# the task runner (:mod:`sknn._kernels.tasks`) hands it a ``slot`` no other
+# running chunk has.  ``y_buf`` has a row per slot; a chunk's im2col matrix
+# lives in row ``c`` of ``cols_buf`` when the batch's matrices are kept for
+# the backward pass (``keep``), else in its slot's row.  A row of either
+# buffer holds a chunk's matrix C-contiguously, (K, width) or (F, width).
+
+#: Entries of the ``args`` arrays (see ``sknn._conv_layers``).
+FORWARD_ARGS = 24
+BACKWARD_ARGS = 29
+
+
+@inlined_kernel
+def _chunk_matrices(cols_buf, y_buf, keep, c, slot, nc, n, K, F, P):
+    n0 = c * n // nc
+    n1 = (c + 1) * n // nc
+    width = (n1 - n0) * P
+    cols = cols_buf[c if keep else slot][:K * width].reshape(K, width)
+    y = y_buf[slot][:F * width].reshape(F, width)
+    return n0, n1, cols, y
+
+
+@inlined_kernel
+def _view(address, zero, shape):
+    return carray(address_as(address, zero), shape)
+
+
+@inlined_kernel
+def _forward(c, slot, nc, args, zero):
+    p = unpack(args, FORWARD_ARGS)
+    n, F, OH, OW, K = p[1], p[2], p[3], p[4], p[10]
+    out = _view(p[0], zero, (n, F, OH, OW))
+    x = _view(p[5], zero, (n, p[6], p[7], p[8]))
+    w2 = _view(p[9], zero, (F, K))
+    b = _view(p[11], zero, (F,))
+    cols_buf = _view(p[12], zero, (p[13], p[14]))
+    y_buf = _view(p[15], zero, (p[16], p[17]))
+    n0, n1, cols, y = _chunk_matrices(cols_buf, y_buf, p[18] != 0, c, slot, nc, n, K, F,
+                                      OH * OW)
+    k, stride, pad_h, pad_w = p[19], p[20], p[21], p[22]
+    im2col(cols, x, n0, n1, k, k, stride, pad_h, pad_w, OH, OW)
+    gemm(y, w2, cols, False, False, unit_coef(zero))
+    conv_out(out, y, b, n0, n1, p[23])
+
+
+@inlined_kernel
+def _backward(c, slot, nc, args, zero):
+    p = unpack(args, BACKWARD_ARGS)
+    n, C, H, W, F, OH, OW, K = p[1], p[2], p[3], p[4], p[6], p[7], p[8], p[12]
+    dx = _view(p[0], zero, (n, C, H, W))
+    dout = _view(p[5], zero, (n, F, OH, OW))
+    src = _view(p[9], zero, (n, F, OH, OW))
+    x = _view(p[10], zero, (n, C, H, W))
+    w2 = _view(p[11], zero, (F, K))
+    cols_buf = _view(p[13], zero, (p[14], p[15]))
+    y_buf = _view(p[16], zero, (p[17], p[18]))
+    dw_parts = _view(p[19], zero, (p[20], F, K))
+    db_parts = _view(p[21], zero, (p[20], F))
+    keep = p[22] != 0
+    k, stride, pad_h, pad_w = p[24], p[25], p[26], p[27]
+    n0, n1, cols, dy = _chunk_matrices(cols_buf, y_buf, keep, c, slot, nc, n, K, F,
+                                       OH * OW)
+    if not keep:
+        im2col(cols, x, n0, n1, k, k, stride, pad_h, pad_w, OH, OW)
+    conv_delta(dy, dout, src, n0, n1, p[28], db_parts[c])
+    coef = unit_coef(zero)
+    gemm(dw_parts[c], dy, cols, False, True, coef)
+    if p[23] != 0:
+        gemm(cols, w2, dy, True, False, coef)  # the chunk's cols are not needed again
+        col2im(dx, cols, n0, n1, k, k, stride, pad_h, pad_w, OH, OW)
+
+
+@task
+def conv_forward_f64(c, slot, nc, args):
+    """Chunk ``c`` of a float64 convolution's forward pass: im2col, one BLAS
+    product and the bias/activation scatter (a basic activation code)."""
+    _forward(c, slot, nc, args, np.float64(0))
+
+
+@task
+def conv_forward_f32(c, slot, nc, args):
+    """:data:`conv_forward_f64` in float32."""
+    _forward(c, slot, nc, args, np.float32(0))
+
+
+@task
+def conv_backward_f64(c, slot, nc, args):
+    """Chunk ``c`` of a float64 convolution's backward pass: ``dout *=
+    f_act'``, the chunk's bias and weight gradients into ``db_parts[c]`` and
+    ``dw_parts[c]`` (the caller sums them in chunk order) and, when asked,
+    its ``dx`` rows."""
+    _backward(c, slot, nc, args, np.float64(0))
+
+
+@task
+def conv_backward_f32(c, slot, nc, args):
+    """:data:`conv_backward_f64` in float32."""
+    _backward(c, slot, nc, args, np.float32(0))

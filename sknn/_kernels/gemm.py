@@ -1,0 +1,126 @@
+"""Matrix products on SciPy's BLAS from compiled code, and the row-chunk task.
+
+:func:`gemm` is ``c = op(a) @ op(b)`` (``op(x)`` is ``x.T`` when
+``trans_x``) with one call of ``numba_xxgemm``, the helper behind Numba's
+own ``np.dot``: SciPy's BLAS through ``scipy.linalg.cython_blas``.  It takes
+any leading dimension, so a block of columns ``x[:, i0:i1]`` is used in
+place.  Operands are 2-D arrays of one float dtype whose rows are contiguous
+(C order, or a block of rows or columns of such an array).
+
+:data:`gemm_rows_f64` / :data:`gemm_rows_f32` are the task
+(:mod:`sknn._kernels.tasks`) of a product too big for one thread
+(:meth:`sknn._runtime.ExecutionPlan.product`): chunk ``i`` of ``n`` writes
+rows ``[i * m // n, (i + 1) * m // n)`` of ``c`` with one single-threaded
+BLAS call, so the result depends on the chunk count and never on the thread
+that runs a chunk.
+"""
+
+import numpy as np
+
+from .._jit import deferred, inlined_kernel, task
+from .tasks import unpack
+
+_N, _T = 110, 116  # BLAS's 'n' and 't'
+
+
+def _declare_xxgemm():
+    from numba import types
+    from numba.np.linalg import ensure_blas
+
+    ensure_blas()  # SciPy's BLAS must be importable, as for np.dot in a kernel
+    ptr, intp, char = types.voidptr, types.intp, types.char
+    return types.ExternalFunction("numba_xxgemm", types.intc(
+        char, char, char, intp, intp, intp, ptr, ptr, intp, ptr, intp, ptr, ptr, intp))
+
+
+def _make_as_voidptr():
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_voidptr(typingctx, address):
+        def codegen(context, builder, signature, llargs):
+            return builder.inttoptr(llargs[0], cgutils.voidptr_t)
+
+        return types.voidptr(types.int64), codegen
+
+    return as_voidptr
+
+
+_xxgemm = deferred(_declare_xxgemm)
+_as_voidptr = deferred(_make_as_voidptr)
+
+
+@inlined_kernel
+def unit_coef(zero):
+    """``[alpha, beta] = [1, 0]`` in the type of the scalar ``zero``."""
+    coef = np.zeros(2, type(zero))
+    coef[0] = 1
+    return coef
+
+
+@inlined_kernel
+def _call(kind, trans_a, trans_b, m, n, k, coef, a, lda, b, ldb, c, ldc):
+    # Row-major C = A @ B is column-major C.T = B.T @ A.T: BLAS's first
+    # operand is b, its second a.
+    _xxgemm(kind, np.int8(_T if trans_b else _N), np.int8(_T if trans_a else _N),
+            n, m, k, coef.ctypes, b, max(1, ldb), a, max(1, lda), coef[1:].ctypes, c,
+            max(1, ldc))
+
+
+@inlined_kernel
+def gemm(c, a, b, trans_a, trans_b, coef):
+    """``c = op(a) @ op(b)`` with one BLAS call (``coef``: :func:`unit_coef`)."""
+    m, n = c.shape
+    if m == 0 or n == 0:
+        return
+    k = b.shape[1] if trans_b else b.shape[0]
+    item = c.itemsize
+    kind = np.int8(115) if item == 4 else np.int8(100)
+    _call(kind, trans_a, trans_b, m, n, k, coef, a.ctypes, a.strides[0] // item, b.ctypes,
+          b.strides[0] // item, c.ctypes, c.strides[0] // item)
+
+
+#: Entries of a row-chunk task's ``args`` (see :func:`gemm_rows_args`).
+GEMM_ARGS = 11
+
+
+def gemm_rows_args(c, a, b, trans_a, trans_b):
+    """The ``args`` array of :data:`gemm_rows_f64` / ``_f32`` for ``c =
+    op(a) @ op(b)`` (the caller keeps the arrays alive while it runs)."""
+    item = c.itemsize
+    k = a.shape[0] if trans_a else a.shape[1]
+    return np.array([c.ctypes.data, c.shape[0], c.shape[1], c.strides[0] // item,
+                     a.ctypes.data, a.strides[0] // item, b.ctypes.data,
+                     b.strides[0] // item, k, trans_a, trans_b], dtype=np.int64)
+
+
+@inlined_kernel
+def _gemm_rows(i, n_chunks, args, zero):
+    p = unpack(args, GEMM_ARGS)
+    m, n, ldc, lda, ldb, k = p[1], p[2], p[3], p[5], p[7], p[8]
+    trans_a, trans_b = p[9] != 0, p[10] != 0
+    r0 = i * m // n_chunks
+    r1 = (i + 1) * m // n_chunks
+    if r1 <= r0 or n == 0:
+        return
+    coef = unit_coef(zero)
+    item = coef.itemsize
+    kind = np.int8(100) if item == 8 else np.int8(115)
+    # Rows r0: of op(a) start r0 rows (not transposed) or r0 columns in.
+    a0 = p[4] + (r0 * item if trans_a else r0 * lda * item)
+    _call(kind, trans_a, trans_b, r1 - r0, n, k, coef, _as_voidptr(a0), lda,
+          _as_voidptr(p[6]), ldb, _as_voidptr(p[0] + r0 * ldc * item), ldc)
+
+
+@task
+def gemm_rows_f64(i, slot, n_chunks, args):
+    """Rows of chunk ``i`` of a float64 product (see the module doc)."""
+    _gemm_rows(i, n_chunks, args, np.float64(0))
+
+
+@task
+def gemm_rows_f32(i, slot, n_chunks, args):
+    """Rows of chunk ``i`` of a float32 product (see the module doc)."""
+    _gemm_rows(i, n_chunks, args, np.float32(0))

@@ -1,0 +1,93 @@
+"""The task runner: a task's chunks run in parallel on Numba's threads.
+
+A *task* (:func:`sknn._jit.task`) is a C function ``f(chunk, slot,
+n_chunks, args)``; ``args`` is the address of an int64 array holding its
+operands (array addresses and sizes, packed by the caller, which keeps the
+arrays alive for the call).  :func:`run_task` calls ``f`` for every chunk:
+the ``prange`` loop runs over ``n_slots`` slots, slot ``t`` taking chunks
+``t, t + n_slots, ...`` in turn, so at most ``n_slots`` chunks run at once
+and a chunk may use per-slot scratch buffers (row ``slot``).  Each chunk
+writes only its own part of the output, so the result depends on
+``n_chunks`` alone, never on the threads or the order.
+
+Helpers for task bodies: :data:`address_as` turns an address into a typed
+pointer (``carray(address_as(addr, zero), shape)`` is an array view), and
+:func:`unpack` reads the int64 array at ``args``.
+"""
+
+import numpy as np
+
+from .._jit import deferred, inlined_kernel, parallel_kernel
+
+
+def _make_call_task():
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def call_task(typingctx, address, chunk, slot, n_chunks, args):
+        sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64)
+
+        def codegen(context, builder, signature, llargs):
+            i64 = ir.IntType(64)
+            fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, i64])
+            fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+            builder.call(fn, llargs[1:])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return call_task
+
+
+def _make_address_as():
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def address_as(typingctx, address, like):
+        ptr = types.CPointer(like)
+
+        def codegen(context, builder, signature, llargs):
+            return builder.inttoptr(llargs[0], context.get_value_type(ptr))
+
+        return ptr(types.int64, like), codegen
+
+    return address_as
+
+
+def _prange():
+    import numba
+
+    return numba.prange
+
+
+def _carray():
+    import numba
+
+    return numba.carray
+
+
+#: ``call_task(address, chunk, slot, n_chunks, args)``: call a task.
+call_task = deferred(_make_call_task)
+#: ``address_as(address, zero)``: the address as a pointer to ``zero``'s type.
+address_as = deferred(_make_address_as)
+prange = deferred(_prange)
+carray = deferred(_carray)
+
+
+@inlined_kernel
+def unpack(args, n):
+    """The int64 array of ``n`` entries at address ``args``."""
+    return carray(address_as(args, np.int64(0)), (n,))
+
+
+@parallel_kernel
+def run_task(address, n_chunks, n_slots, args):
+    """Call the task at ``address`` for chunks ``0 .. n_chunks - 1``, at most
+    ``n_slots`` at a time (see the module doc)."""
+    for t in prange(n_slots):
+        slot = np.int64(t)  # prange's index is unsigned
+        for c in range(slot, n_chunks, n_slots):
+            call_task(address, c, slot, n_chunks, args)
