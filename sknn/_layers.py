@@ -180,12 +180,17 @@ class Dense(Layer):
         if self.keeps_pre:
             self.pre = buffer(self.pre, (max_batch, self.n_out), dtype)
 
-    def _bias_act(self, out, r0=0):
-        """``out = f(out + b)`` in place for rows ``r0:r0 + len(out)`` of the
-        batch, keeping ``z = out + b`` in ``pre`` when the activation needs it."""
+    def _bias_act(self, out):
+        """``out = f(out + b)`` in place (see :meth:`_finish`)."""
         bias_act(out, self.b, basic_code(self.act))
+        self._finish(out)
+
+    def _finish(self, out):
+        """After ``out = f(z)`` for the basic part of the activation: keep
+        ``z`` in ``pre`` when the activation needs it, then apply an extra
+        activation (its basic code was the identity)."""
         if self.keeps_pre:
-            np.copyto(self.pre[r0:r0 + out.shape[0]], out)
+            np.copyto(self.pre[:out.shape[0]], out)
         finish_activation(out, self.act)
 
     def _act_source(self, n):
@@ -201,9 +206,8 @@ class Dense(Layer):
             out[...] = x @ w
             self._bias_act(out)
             return out
-        x = x.reshape(n, self.n_in)
-        self.plan.product(out, x, w)
-        self._bias_act(out)
+        self.plan.affine(out, x.reshape(n, self.n_in), w, self.b, basic_code(self.act))
+        self._finish(out)
         return out
 
     def backward(self, dout, need_dx):

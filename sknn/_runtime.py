@@ -159,15 +159,28 @@ class ExecutionPlan:
     def product(self, c, a, b, trans_a=False, trans_b=False):
         """``c = op(a) @ op(b)`` (``op(x)`` is ``x.T`` when ``trans_x``).
 
-        Below ``parallel_min_macs`` one NumPy call; otherwise row chunks of
-        ``c`` (:meth:`chunks`), each one single-threaded BLAS call, run in
-        parallel on :attr:`n_threads` threads.
+        Below :attr:`min_macs` one NumPy call; otherwise row chunks of ``c``
+        (:meth:`chunks`), each one single-threaded BLAS call, run in parallel
+        on :attr:`n_threads` threads.
         """
+        self._product(c, a, b, trans_a, trans_b, None, 0)
+
+    def affine(self, c, a, b, bias, act):
+        """``c = f(a @ b + bias)`` for a basic activation code ``act`` and a
+        C-contiguous ``c``: the product as :meth:`product`, the bias and
+        activation on each chunk's rows right after its product."""
+        self._product(c, a, b, False, False, bias, act)
+
+    def _product(self, c, a, b, trans_a, trans_b, bias, act):
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
         nc = self.chunks(m, k * n)
         if nc == 1:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=c)
+            if bias is not None:
+                from ._kernels.dense import bias_act
+
+                bias_act(c, bias, act)
             return
         # The task reads operands by rows: a column-major one (such as a
         # tied layer's ``w.T``) is passed as its row-major transpose.
@@ -175,10 +188,16 @@ class ExecutionPlan:
             a, trans_a = a.T, not trans_a
         if b.strides[1] != b.itemsize:
             b, trans_b = b.T, not trans_b
-        from ._kernels.gemm import gemm_rows_args, gemm_rows_f32, gemm_rows_f64
+        from ._kernels import gemm
 
-        task = gemm_rows_f32 if c.dtype == np.float32 else gemm_rows_f64
-        run_task(task, nc, self.n_threads, gemm_rows_args(c, a, b, trans_a, trans_b))
+        args = gemm.gemm_rows_args(c, a, b, trans_a, trans_b)
+        single = c.dtype == np.float32
+        if bias is None:
+            task = gemm.gemm_rows_f32 if single else gemm.gemm_rows_f64
+        else:
+            args = np.append(args, [bias.ctypes.data, act])
+            task = gemm.affine_rows_f32 if single else gemm.affine_rows_f64
+        run_task(task, nc, self.n_threads, args)
 
     def run(self, fn, n_chunks):
         """Call ``fn(chunk, slot)`` for every chunk in ``range(n_chunks)``.

@@ -5,6 +5,7 @@ session fixture below warms every estimator once at the start so individual
 tests never pay compilation, and a fresh CI run pays it once per session.
 """
 
+import sys
 import warnings
 
 import numpy as np
@@ -37,13 +38,13 @@ def rng():
 @pytest.fixture
 def many_chunks(monkeypatch):
     """Plan thresholds at their minimum (every piece of work is cut into the
-    plan's ``split`` chunks); returns the chunk counts the thread team ran and
-    the tasks run on Numba's threads."""
-    from sknn import _conv_layers, _runtime
+    plan's ``split`` chunks); returns the chunk counts that the thread team
+    and Numba's threads shared (one entry per region)."""
+    from sknn import _runtime
 
     table = dict(_runtime.THRESHOLDS)
     for name in ("parallel_min_macs", "one_pass_parallel_min_macs", "parallel_min_elements",
-                 "min_chunk_rows"):
+                 "optimizer_parallel_min_params", "min_chunk_rows"):
         table[name] = (1, table[name][1])
     monkeypatch.setattr(_runtime, "THRESHOLDS", table)
     runs = []
@@ -57,9 +58,11 @@ def many_chunks(monkeypatch):
     run_task = _runtime.run_task
 
     def counting_task(task, n_chunks, n_threads, args, n_slots=None):
-        runs.append(n_chunks)
+        if n_threads > 1 and n_chunks > 1:  # as the team counts: shared chunks
+            runs.append(n_chunks)
         return run_task(task, n_chunks, n_threads, args, n_slots)
 
-    monkeypatch.setattr(_runtime, "run_task", counting_task)
-    monkeypatch.setattr(_conv_layers, "run_task", counting_task)
+    for name, module in list(sys.modules.items()):  # every importer of run_task
+        if name.startswith("sknn") and getattr(module, "run_task", None) is run_task:
+            monkeypatch.setattr(module, "run_task", counting_task)
     return runs

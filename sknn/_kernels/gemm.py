@@ -12,13 +12,15 @@ place.  Operands are 2-D arrays of one float dtype whose rows are contiguous
 (:meth:`sknn._runtime.ExecutionPlan.product`): chunk ``i`` of ``n`` writes
 rows ``[i * m // n, (i + 1) * m // n)`` of ``c`` with one single-threaded
 BLAS call, so the result depends on the chunk count and never on the thread
-that runs a chunk.
+that runs a chunk.  :data:`affine_rows_f64` / ``_f32`` add a dense layer's
+bias and basic activation to each chunk's rows.
 """
 
 import numpy as np
 
 from .._jit import deferred, inlined_kernel, task
-from .tasks import unpack
+from .dense import bias_act
+from .tasks import address_as, carray, unpack
 
 _N, _T = 110, 116  # BLAS's 'n' and 't'
 
@@ -124,3 +126,37 @@ def gemm_rows_f64(i, slot, n_chunks, args):
 def gemm_rows_f32(i, slot, n_chunks, args):
     """Rows of chunk ``i`` of a float32 product (see the module doc)."""
     _gemm_rows(i, n_chunks, args, np.float32(0))
+
+
+@inlined_kernel
+def _affine_rows(i, n_chunks, args, zero):
+    _gemm_rows(i, n_chunks, args, zero)
+    p = unpack(args, AFFINE_ARGS)
+    m, n, ldc = p[1], p[2], p[3]
+    r0 = i * m // n_chunks
+    r1 = (i + 1) * m // n_chunks
+    if r1 <= r0 or n == 0:
+        return
+    item = unit_coef(zero).itemsize
+    # ``c`` is C-contiguous here (ldc == n): its rows r0:r1 are one block.
+    out = carray(address_as(p[0] + r0 * ldc * item, zero), (r1 - r0, n))
+    bias_act(out, carray(address_as(p[GEMM_ARGS], zero), (n,)), p[GEMM_ARGS + 1])
+
+
+#: Entries of an affine task's ``args``: :data:`GEMM_ARGS`, then the bias's
+#: address and the activation code.
+AFFINE_ARGS = GEMM_ARGS + 2
+
+
+@task
+def affine_rows_f64(i, slot, n_chunks, args):
+    """Rows of chunk ``i`` of ``c = f(a @ b + bias)`` in float64 (``f`` a
+    basic activation code): the product, then the bias and activation on the
+    same rows while they are in cache."""
+    _affine_rows(i, n_chunks, args, np.float64(0))
+
+
+@task
+def affine_rows_f32(i, slot, n_chunks, args):
+    """:data:`affine_rows_f64` in float32."""
+    _affine_rows(i, n_chunks, args, np.float32(0))
