@@ -24,9 +24,10 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from ._kernels.gather import gather_rows_f32, gather_rows_f64
 from ._kernels.losses import apply_link, link_loss_grad
 from ._layers import row_bounds
-from ._runtime import SERIAL, threshold
+from ._runtime import SERIAL, run_task, threshold
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,18 @@ class BatchBuffers:
             if sp.issparse(Y):  # sparse targets: densified per batch
                 return x, Y[idx].toarray(), sw, sw_sum
         else:
-            # A copy that waits on memory gains nothing from a thread.
             x = self.x[:n]
-            data.X.take(idx, 0, x, "clip")
+            X = data.X
+            row = X.size // max(X.shape[0], 1)
+            nc = self.plan.chunks(n, row, threshold("gather_parallel_min_elements"))
+            if (nc == 1 or X.dtype not in (np.float32, np.float64)
+                    or idx.dtype != np.int64 or not idx.flags.c_contiguous):
+                X.take(idx, 0, x, "clip")
+            else:  # a large batch: rows copied on several threads
+                task = gather_rows_f32 if X.dtype == np.float32 else gather_rows_f64
+                args = np.array([X.ctypes.data, X.shape[0], row, idx.ctypes.data, n,
+                                 x.ctypes.data], dtype=np.int64)
+                run_task(task, nc, self.plan.n_threads, args)
         y = self.y[:n]
         Y.take(idx, 0, y, "clip")
         return x, y, sw, sw_sum

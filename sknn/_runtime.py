@@ -67,6 +67,10 @@ THRESHOLDS = {
         65_536, "an optimizer step over this many parameters is split (it waits on "
                 "memory; below it starting a parallel region costs more than a "
                 "second core saves)"),
+    "gather_parallel_min_elements": (
+        65_536, "a mini-batch of this many input values is gathered on several "
+                "threads (random rows wait on memory; below it starting a parallel "
+                "region costs more than it saves)"),
     "blas_limit_min_macs": (
         262_144, "below this many multiply-adds per product OpenBLAS runs one thread "
                  "anyway, so tiny predictions skip limiting it"),

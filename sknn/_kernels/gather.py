@@ -1,0 +1,40 @@
+"""Copying a mini-batch's rows out of the training set, as a task.
+
+``dst[r] = src[idx[r]]`` for the rows of chunk ``c`` of ``n_chunks`` (see
+:mod:`sknn._kernels.tasks`); ``src (n_src, row)`` and ``dst (n_idx, row)``
+are C-contiguous, ``idx`` int64 with valid indices.  Rows are copied whole,
+so the result does not depend on the chunking.  Small batches are copied
+by NumPy (``sknn._engine.BatchBuffers``).
+"""
+
+import numpy as np
+
+from .._jit import inlined_kernel, task
+from .tasks import address_as, carray, unpack
+
+#: Entries of a gather task's ``args``: the addresses and sizes of ``src``
+#: ``(n_src, row)``, ``idx (n_idx,)`` and ``dst (n_idx, row)``.
+GATHER_ARGS = 6
+
+
+@inlined_kernel
+def _gather(c, n_chunks, args, zero):
+    p = unpack(args, GATHER_ARGS)
+    n_src, row, n_idx = p[1], p[2], p[4]
+    src = carray(address_as(p[0], zero), (n_src, row))
+    idx = carray(address_as(p[3], np.int64(0)), (n_idx,))
+    dst = carray(address_as(p[5], zero), (n_idx, row))
+    for r in range(c * n_idx // n_chunks, (c + 1) * n_idx // n_chunks):
+        dst[r] = src[idx[r]]
+
+
+@task
+def gather_rows_f64(c, slot, n_chunks, args):
+    """Chunk ``c`` of a float64 row gather (see the module doc)."""
+    _gather(c, n_chunks, args, np.float64(0))
+
+
+@task
+def gather_rows_f32(c, slot, n_chunks, args):
+    """:data:`gather_rows_f64` in float32."""
+    _gather(c, n_chunks, args, np.float32(0))
