@@ -216,6 +216,7 @@ class ExecutionPlan:
         _team().run(fn, n_chunks, min(self.n_threads, n_chunks))
 
 
+_task_region = threading.Lock()  # held while a task runs on Numba's threads
 _fork_unsafe_layer_used = False  # GNU OpenMP ran a region in this process
 _in_unsafe_child = False  # forked from a process where it did
 
@@ -230,27 +231,34 @@ def run_task(task, n_chunks, n_threads, args, n_slots=None):
     """
     global _fork_unsafe_layer_used
     address = args.ctypes.data
-    if _in_unsafe_child or n_threads == 1 or n_chunks == 1:
+    # One parallel region at a time: a call from a second Python thread
+    # while one runs takes its chunks on its own thread (Numba's workqueue
+    # layer aborts on concurrent launches; the others would oversubscribe).
+    if (_in_unsafe_child or n_threads == 1 or n_chunks == 1
+            or not _task_region.acquire(False)):
         for c in range(n_chunks):
             task(c, 0, n_chunks, address)
         return
-    import numba
-
-    from ._kernels.tasks import run_task as runner
-
-    previous = numba.get_num_threads()
-    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
-    if n_slots is None:
-        n_slots = n_threads
-    if previous != n_threads:
-        numba.set_num_threads(n_threads)
     try:
-        runner(task.address, n_chunks, min(n_slots, n_chunks), address)
-    finally:
+        import numba
+
+        from ._kernels.tasks import run_task as runner
+
+        previous = numba.get_num_threads()
+        n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
+        if n_slots is None:
+            n_slots = n_threads
         if previous != n_threads:
-            numba.set_num_threads(previous)
-    if not _fork_unsafe_layer_used:
-        _fork_unsafe_layer_used = numba.threading_layer() == "omp"
+            numba.set_num_threads(n_threads)
+        try:
+            runner(task.address, n_chunks, min(n_slots, n_chunks), address)
+        finally:
+            if previous != n_threads:
+                numba.set_num_threads(previous)
+        if not _fork_unsafe_layer_used:
+            _fork_unsafe_layer_used = numba.threading_layer() == "omp"
+    finally:
+        _task_region.release()
 
 
 def make_plan(n_jobs, one_pass=False):
@@ -389,8 +397,9 @@ def _team():
 def _after_fork_in_child():
     # The parent's worker threads do not exist in the child.
     global _team_obj, _team_lock, _blas_users, _blas_saved, _blas_state_lock, _cpus
-    global _in_unsafe_child
+    global _in_unsafe_child, _task_region
     _in_unsafe_child = _in_unsafe_child or _fork_unsafe_layer_used
+    _task_region = threading.Lock()
     _team_obj = None
     _cpus = None
     _team_lock = threading.Lock()

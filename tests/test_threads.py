@@ -218,6 +218,57 @@ def test_same_random_state_same_weights_for_any_n_jobs(name):
         assert_same_weights(fits[0], other)
 
 
+_LAYER_SCRIPT = """
+import sys, threading, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+sys.path.insert(0, sys.argv[1])
+from _extras import data, fit, flat_params, make
+import numba
+results = {}
+
+def run(key, n_jobs):
+    est, kind = make("MLPClassifierX", hidden_layer_sizes=(1024,), max_iter=2,
+                     n_jobs=n_jobs)
+    X, y = data(kind, n=600, n_features=16)
+    results[key] = flat_params(fit(est, kind, X, y))
+
+threads = [threading.Thread(target=run, args=(k, 2)) for k in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+run("serial", 1)
+print(numba.threading_layer())
+np.save(sys.argv[2], np.stack([results[k] for k in (0, 1, 2, "serial")]))
+"""
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "omp"])
+def test_tasks_on_each_threading_layer_from_concurrent_threads(layer, tmp_path):
+    """Fits from three Python threads at once run their tasks without
+    crashing on Numba's workqueue layer (which aborts on concurrent parallel
+    launches: sknn runs one region at a time) and on OpenMP, with the bits
+    of a serial fit and of this process's."""
+    import subprocess
+
+    out = tmp_path / "w.npy"
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
+    proc = subprocess.run([sys.executable, "-c", _LAYER_SCRIPT,
+                           os.path.dirname(__file__), str(out)],
+                          env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    if proc.returncode != 0 and "No threading layer could be loaded" in proc.stderr:
+        pytest.skip(f"Numba's {layer} layer is not installed")  # pragma: no cover
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == layer
+    got = np.load(out)
+    est, kind = make("MLPClassifierX", hidden_layer_sizes=(1024,), max_iter=2, n_jobs=2)
+    X, y = data(kind, n=600, n_features=16)
+    here = flat_params(fit(est, kind, X, y))
+    for row in got:
+        np.testing.assert_array_equal(row, here)
+
+
 # -- memory ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_predict_on_a_million_rows_is_chunked(name):
