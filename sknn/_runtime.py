@@ -50,10 +50,11 @@ THRESHOLDS = {
     "max_chunks": (8, "more chunks than cores only adds BLAS calls that repack the same "
                       "operands; the chunk count follows the CPU count, capped here"),
     "parallel_min_macs": (
-        2_000_000, "a product or a convolution of a training batch is split from this "
+        4_000_000, "a product or a convolution of a training batch is split from this "
                    "many multiply-adds: below it starting a parallel region is a large "
-                   "share of the work, and a small network's first fit does not "
-                   "compile the parallel tasks"),
+                   "share of the work, and a small network (digits-sized, products up "
+                   "to about 3 million) neither pays it nor compiles the parallel tasks "
+                   "on its first fit"),
     "one_pass_parallel_min_macs": (
         32_000_000, "a prediction (one pass over its rows) splits a product or a "
                     "convolution from this many multiply-adds: below it the one-time "

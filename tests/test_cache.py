@@ -161,12 +161,12 @@ CACHED_FITS_SCRIPT = textwrap.dedent("""
         sknn.ConvClassifier(input_shape=(1, 4, 4), filters=(3, 2), pool="mean",
                             max_iter=2, random_state=0).fit(X, y).predict(X)
         # Work big enough to run as tasks, on Numba's threads and serially.
-        Xb = rng.rand(128, 256).astype(dtype)
+        Xb = rng.rand(128, 512).astype(dtype)
         yb = np.arange(128) % 3
         for n_jobs in (1, 2):
-            sknn.MLPClassifierX((128,), max_iter=1, batch_size=128, n_jobs=n_jobs,
+            sknn.MLPClassifierX((256,), max_iter=1, batch_size=128, n_jobs=n_jobs,
                                 random_state=0).fit(Xb, yb)
-            sknn.ConvClassifier(input_shape=(1, 16, 16), filters=(16,), max_iter=1,
+            sknn.ConvClassifier(input_shape=(1, 16, 32), filters=(32,), max_iter=1,
                                 batch_size=128, n_jobs=n_jobs, random_state=0).fit(Xb, yb)
     misses = {}
     for lazy in _jit._registry:
@@ -196,6 +196,9 @@ def test_precompile_covers_what_every_fit_compiles():
     assert stats, "no kernel ran"
     compiled = {name: m for name, (h, m) in stats.items() if m}
     assert compiled == {}, f"compiled instead of loaded from the cache: {compiled}"
+    for task in ("run_task", "gemm_rows_f64", "affine_rows_f32", "conv_forward_f64",
+                 "conv_backward_f32", "optimizer_step_f64", "gather_rows_f32"):
+        assert task in stats, f"the large fits did not run {task}"
     assert all(h for h, _ in stats.values())
 
 

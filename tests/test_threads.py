@@ -61,8 +61,8 @@ def _run_threads(targets):
 
 def _parallel_sized(name, n=2000, **params):
     # Layers large enough to be cut into chunks on two threads (batch 200 x 16
-    # x 1024 multiply-adds, above the plan's parallel_min_macs) when n_jobs > 1.
-    est, kind = make(name, **{"hidden_layer_sizes": (1024,), "n_jobs": 2,
+    # x 2048 multiply-adds, above the plan's parallel_min_macs) when n_jobs > 1.
+    est, kind = make(name, **{"hidden_layer_sizes": (2048,), "n_jobs": 2,
                               "max_iter": 2, **params})
     X, y = data(kind, n=n, n_features=N_FEATURES)
     return est, kind, X, y
@@ -228,7 +228,7 @@ import numba
 results = {}
 
 def run(key, n_jobs):
-    est, kind = make("MLPClassifierX", hidden_layer_sizes=(1024,), max_iter=2,
+    est, kind = make("MLPClassifierX", hidden_layer_sizes=(2048,), max_iter=2,
                      n_jobs=n_jobs)
     X, y = data(kind, n=600, n_features=16)
     results[key] = flat_params(fit(est, kind, X, y))
@@ -262,7 +262,7 @@ def test_tasks_on_each_threading_layer_from_concurrent_threads(layer, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-1] == layer
     got = np.load(out)
-    est, kind = make("MLPClassifierX", hidden_layer_sizes=(1024,), max_iter=2, n_jobs=2)
+    est, kind = make("MLPClassifierX", hidden_layer_sizes=(2048,), max_iter=2, n_jobs=2)
     X, y = data(kind, n=600, n_features=16)
     here = flat_params(fit(est, kind, X, y))
     for row in got:
