@@ -284,9 +284,13 @@ def build_tasks(suffix=""):
     for t in _tasks:
         if t.__name__.endswith(suffix):
             t.cfunc  # noqa: B018 - builds it
+    from numba import types
+
     from ._kernels.tasks import run_task
 
-    run_task.compile("void(int64, int64, int64, int64)")
+    # By argument types, as a call looks it up (a signature with a return
+    # type is a different cache entry).
+    run_task.compile((types.int64,) * 4)
 
 
 def task(func):

@@ -20,8 +20,9 @@ divide the rate by 5 instead of stopping, scikit-learn's ``'adaptive'`` rule.
 
 import numpy as np
 
-from ._kernels.optim import optimizer_step, optimizer_step_f32, optimizer_step_f64
-from ._runtime import SERIAL, run_task, threshold
+from ._kernels.optim import optimizer_step
+from ._layers import row_bounds
+from ._runtime import SERIAL, threshold
 
 
 def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam,
@@ -39,7 +40,7 @@ def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, i
     n_w, n_b = frozen
     if n_w or n_b:
         ranges = ((n_w, n_weights), (n_weights + n_b, n))
-    elif plan.chunks(n, 1, threshold("optimizer_parallel_min_params")) == 1:
+    elif plan.chunks(n, 1, threshold("parallel_min_elements")) == 1:
         # The common case (every step of a small network): one kernel call.
         return optimizer_step(params, grad, s1, s2, 0, n, n_weights, alpha, inv_sw,
                               lr, h1, h2, h3, is_adam)
@@ -58,18 +59,18 @@ def _step_range(plan, params, grad, s1, s2, start, stop, n_weights, alpha, inv_s
     n = stop - start
     if n <= 0:
         return 0.0
-    nc = plan.chunks(n, 1, threshold("optimizer_parallel_min_params"))
+    nc = plan.chunks(n, 1, threshold("parallel_min_elements"))
     if nc == 1:
         return optimizer_step(params, grad, s1, s2, start, stop, n_weights, alpha,
                               inv_sw, lr, h1, h2, h3, is_adam)
     parts = np.empty(nc)
-    scalars = np.array([alpha, inv_sw, lr, h1, h2, h3], dtype=np.float64)
-    args = np.array([params.ctypes.data, grad.ctypes.data, s1.ctypes.data,
-                     s2.ctypes.data, params.shape[0], start,
-                     stop, n_weights, parts.ctypes.data, bool(is_adam),
-                     scalars.ctypes.data], dtype=np.int64)
-    task = optimizer_step_f32 if params.dtype == np.float32 else optimizer_step_f64
-    run_task(task, nc, plan.n_threads, args)
+
+    def chunk(c, slot):
+        lo, hi = row_bounds(c, nc, n)
+        parts[c] = optimizer_step(params, grad, s1, s2, start + lo, start + hi,
+                                  n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam)
+
+    plan.run(chunk, nc)
     total = 0.0
     for c in range(nc):
         total += parts[c]

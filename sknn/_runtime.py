@@ -64,10 +64,6 @@ THRESHOLDS = {
         1_048_576, "element-wise passes (optimizer, loss, pooling) are split from this "
                    "many elements: they wait on memory, and below it a thread hand-off "
                    "costs more than the second core saves"),
-    "optimizer_parallel_min_params": (
-        65_536, "an optimizer step over this many parameters is split (it waits on "
-                "memory; below it starting a parallel region costs more than a "
-                "second core saves)"),
     "gather_parallel_min_elements": (
         65_536, "a mini-batch of this many input values is gathered on several "
                 "threads (random rows wait on memory; below it starting a parallel "
@@ -195,13 +191,8 @@ class ExecutionPlan:
             b, trans_b = b.T, not trans_b
         from ._kernels import gemm
 
-        args = gemm.gemm_rows_args(c, a, b, trans_a, trans_b)
-        single = c.dtype == np.float32
-        if bias is None:
-            task = gemm.gemm_rows_f32 if single else gemm.gemm_rows_f64
-        else:
-            args = np.append(args, [bias.ctypes.data, act])
-            task = gemm.affine_rows_f32 if single else gemm.affine_rows_f64
+        args = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
+        task = gemm.product_rows_f32 if c.dtype == np.float32 else gemm.product_rows_f64
         run_task(task, nc, self.n_threads, args)
 
     def run(self, fn, n_chunks):

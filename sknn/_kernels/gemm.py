@@ -7,13 +7,13 @@ any leading dimension, so a block of columns ``x[:, i0:i1]`` is used in
 place.  Operands are 2-D arrays of one float dtype whose rows are contiguous
 (C order, or a block of rows or columns of such an array).
 
-:data:`gemm_rows_f64` / :data:`gemm_rows_f32` are the task
+:data:`product_rows_f64` / :data:`product_rows_f32` are the task
 (:mod:`sknn._kernels.tasks`) of a product too big for one thread
 (:meth:`sknn._runtime.ExecutionPlan.product`): chunk ``i`` of ``n`` writes
 rows ``[i * m // n, (i + 1) * m // n)`` of ``c`` with one single-threaded
 BLAS call, so the result depends on the chunk count and never on the thread
-that runs a chunk.  :data:`affine_rows_f64` / ``_f32`` add a dense layer's
-bias and basic activation to each chunk's rows.
+that runs a chunk.  Given a bias and a basic activation code, the task also
+applies them to each chunk's rows (a dense layer's forward pass).
 """
 
 import numpy as np
@@ -84,23 +84,28 @@ def gemm(c, a, b, trans_a, trans_b, coef):
           b.strides[0] // item, c.ctypes, c.strides[0] // item)
 
 
-#: Entries of a row-chunk task's ``args`` (see :func:`gemm_rows_args`).
-GEMM_ARGS = 11
+#: Entries of a product task's ``args`` (see :func:`product_args`).
+PRODUCT_ARGS = 13
+NO_BIAS = -1  # the activation code that skips the bias and activation
 
 
-def gemm_rows_args(c, a, b, trans_a, trans_b):
-    """The ``args`` array of :data:`gemm_rows_f64` / ``_f32`` for ``c =
-    op(a) @ op(b)`` (the caller keeps the arrays alive while it runs)."""
+def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
+    """The ``args`` array of :data:`product_rows_f64` / ``_f32`` for ``c =
+    op(a) @ op(b)``, or ``c = f(a @ b + bias)`` with a basic activation code
+    ``act`` and a C-contiguous ``c`` (the caller keeps the arrays alive while
+    it runs)."""
     item = c.itemsize
     k = a.shape[0] if trans_a else a.shape[1]
     return np.array([c.ctypes.data, c.shape[0], c.shape[1], c.strides[0] // item,
                      a.ctypes.data, a.strides[0] // item, b.ctypes.data,
-                     b.strides[0] // item, k, trans_a, trans_b], dtype=np.int64)
+                     b.strides[0] // item, k, trans_a, trans_b,
+                     0 if bias is None else bias.ctypes.data,
+                     NO_BIAS if bias is None else act], dtype=np.int64)
 
 
 @inlined_kernel
-def _gemm_rows(i, n_chunks, args, zero):
-    p = unpack(args, GEMM_ARGS)
+def _product_rows(i, n_chunks, args, zero):
+    p = unpack(args, PRODUCT_ARGS)
     m, n, ldc, lda, ldb, k = p[1], p[2], p[3], p[5], p[7], p[8]
     trans_a, trans_b = p[9] != 0, p[10] != 0
     r0 = i * m // n_chunks
@@ -112,51 +117,24 @@ def _gemm_rows(i, n_chunks, args, zero):
     kind = np.int8(100) if item == 8 else np.int8(115)
     # Rows r0: of op(a) start r0 rows (not transposed) or r0 columns in.
     a0 = p[4] + (r0 * item if trans_a else r0 * lda * item)
+    c0 = p[0] + r0 * ldc * item
     _call(kind, trans_a, trans_b, r1 - r0, n, k, coef, _as_voidptr(a0), lda,
-          _as_voidptr(p[6]), ldb, _as_voidptr(p[0] + r0 * ldc * item), ldc)
+          _as_voidptr(p[6]), ldb, _as_voidptr(c0), ldc)
+    if p[12] != NO_BIAS:
+        # c is C-contiguous then (ldc == n): its rows r0:r1 are one block,
+        # still in cache from the product.
+        out = carray(address_as(c0, zero), (r1 - r0, n))
+        bias_act(out, carray(address_as(p[11], zero), (n,)), p[12])
 
 
 @task
-def gemm_rows_f64(i, slot, n_chunks, args):
-    """Rows of chunk ``i`` of a float64 product (see the module doc)."""
-    _gemm_rows(i, n_chunks, args, np.float64(0))
+def product_rows_f64(i, slot, n_chunks, args):
+    """Rows of chunk ``i`` of a float64 product, then the bias and the
+    activation on them when asked (see the module doc)."""
+    _product_rows(i, n_chunks, args, np.float64(0))
 
 
 @task
-def gemm_rows_f32(i, slot, n_chunks, args):
-    """Rows of chunk ``i`` of a float32 product (see the module doc)."""
-    _gemm_rows(i, n_chunks, args, np.float32(0))
-
-
-@inlined_kernel
-def _affine_rows(i, n_chunks, args, zero):
-    _gemm_rows(i, n_chunks, args, zero)
-    p = unpack(args, AFFINE_ARGS)
-    m, n, ldc = p[1], p[2], p[3]
-    r0 = i * m // n_chunks
-    r1 = (i + 1) * m // n_chunks
-    if r1 <= r0 or n == 0:
-        return
-    item = unit_coef(zero).itemsize
-    # ``c`` is C-contiguous here (ldc == n): its rows r0:r1 are one block.
-    out = carray(address_as(p[0] + r0 * ldc * item, zero), (r1 - r0, n))
-    bias_act(out, carray(address_as(p[GEMM_ARGS], zero), (n,)), p[GEMM_ARGS + 1])
-
-
-#: Entries of an affine task's ``args``: :data:`GEMM_ARGS`, then the bias's
-#: address and the activation code.
-AFFINE_ARGS = GEMM_ARGS + 2
-
-
-@task
-def affine_rows_f64(i, slot, n_chunks, args):
-    """Rows of chunk ``i`` of ``c = f(a @ b + bias)`` in float64 (``f`` a
-    basic activation code): the product, then the bias and activation on the
-    same rows while they are in cache."""
-    _affine_rows(i, n_chunks, args, np.float64(0))
-
-
-@task
-def affine_rows_f32(i, slot, n_chunks, args):
-    """:data:`affine_rows_f64` in float32."""
-    _affine_rows(i, n_chunks, args, np.float32(0))
+def product_rows_f32(i, slot, n_chunks, args):
+    """:data:`product_rows_f64` in float32."""
+    _product_rows(i, n_chunks, args, np.float32(0))

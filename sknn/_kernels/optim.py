@@ -9,15 +9,13 @@ the weights *before* the update (for the reported loss), so no extra pass over
 the parameters is needed.
 
 The kernels work on a range ``[lo, hi)`` of the vector, so a large vector
-is cut into chunks run in parallel as a task (:data:`optimizer_step_f64`);
-each chunk's ``sum(w**2)`` comes back on its own and the chunks are added in
-order.
+can be cut into chunks run in parallel (``sknn._optim``); each chunk's
+``sum(w**2)`` comes back on its own and the chunks are added in order.
 """
 
 import numpy as np
 
-from .._jit import inlined_kernel, kernel, task
-from .tasks import address_as, carray, unpack
+from .._jit import inlined_kernel, kernel
 
 
 @inlined_kernel
@@ -122,46 +120,3 @@ def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momen
              nesterov)
     return sq
 
-
-# -- the step of a large vector as a task ---------------------------------------
-#: Entries of an optimizer task's ``args``: addresses of ``params``, ``grad``,
-#: ``s1``, ``s2`` (``s1`` again for SGD), their length, the range ``[start,
-#: stop)``, ``n_weights``, the address of the float64 ``parts`` (one
-#: ``sum(w**2)`` per chunk), ``is_adam``, and the address of the float64
-#: scalars ``[alpha, inv_sw, lr, h1, h2, h3]``.
-OPTIM_ARGS = 11
-
-
-@inlined_kernel
-def _step_chunk(c, n_chunks, args, zero):
-    p = unpack(args, OPTIM_ARGS)
-    n = p[4]
-    params = carray(address_as(p[0], zero), (n,))
-    grad = carray(address_as(p[1], zero), (n,))
-    s1 = carray(address_as(p[2], zero), (n,))
-    s2 = carray(address_as(p[3], zero), (n,))
-    parts = carray(address_as(p[8], np.float64(0)), (n_chunks,))
-    f = carray(address_as(p[10], np.float64(0)), (6,))
-    start, length = p[5], p[6] - p[5]
-    lo = start + c * length // n_chunks
-    hi = start + (c + 1) * length // n_chunks
-    if p[9] != 0:
-        parts[c] = adam_step(params, grad, s1, s2, lo, hi, p[7], f[0], f[1], f[2], f[3],
-                             f[4], f[5])
-    else:
-        parts[c] = sgd_step(params, grad, s1, lo, hi, p[7], f[0], f[1], f[2], f[3],
-                            f[4] != 0)
-
-
-@task
-def optimizer_step_f64(c, slot, n_chunks, args):
-    """Chunk ``c`` of :func:`optimizer_step` over float64 ``params[start:stop]``
-    (the range cut into ``n_chunks`` equal parts), its ``sum(w**2)`` in
-    ``parts[c]``."""
-    _step_chunk(c, n_chunks, args, np.float64(0))
-
-
-@task
-def optimizer_step_f32(c, slot, n_chunks, args):
-    """:data:`optimizer_step_f64` in float32."""
-    _step_chunk(c, n_chunks, args, np.float32(0))
