@@ -277,13 +277,23 @@ def _build_cfunc(func):
     return numba.cfunc(TASK_SIGNATURE, cache=False, error_model="numpy")(func)
 
 
-def build_tasks(suffix=""):
-    """Compile (or load from the cache) every task whose name ends with
-    ``suffix`` (``"_f64"``, ``"_f32"``), and the task runner."""
+def build_tasks(names=()):
+    """Compile (or load from the cache) the tasks named in ``names`` (all
+    when empty)."""
     materialize()
     for t in _tasks:
-        if t.__name__.endswith(suffix):
+        if not names or t.__name__ in names:
             t.cfunc  # noqa: B018 - builds it
+
+
+def task_names():
+    """The names of every task."""
+    return [t.__name__ for t in _tasks]
+
+
+def build_runner():
+    """Compile (or load from the cache) the task runner."""
+    materialize()
     from numba import types
 
     from ._kernels.tasks import run_task

@@ -7,6 +7,9 @@ building a Docker image or a CI cache, or once on each Dask worker
 (``client.run(sknn.precompile)``), so users never pay compilation.
 """
 
+import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -18,8 +21,19 @@ def warm(dtypes=(np.float64, np.float32)):
 
     Every kernel takes the activation, loss, pooling mode and optimizer as
     run-time codes, so a few fits per dtype reach all of them; the tasks of
-    parallel work and their runner are compiled directly (:func:`_build_tasks`).
+    parallel work and their runner are compiled directly (:class:`_TaskBuilder`).
     """
+    builder = _TaskBuilder(dtypes)
+    try:
+        _fit_each(dtypes)
+    except BaseException:
+        builder.stop()
+        raise
+    builder.finish()
+
+
+def _fit_each(dtypes):
+    """A few short fits per dtype that reach every kernel and code."""
     from ._autoencoder import AutoEncoderTransformer
     from ._conv import ConvClassifier
     from ._mlp import MLPClassifierX, MLPRegressorX
@@ -43,44 +57,81 @@ def warm(dtypes=(np.float64, np.float32)):
                                max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
             for extra in _EXTRA_WARMERS:
                 extra(X, y, dtype)
-    _build_tasks(["_f32" if np.dtype(d) == np.float32 else "_f64" for d in dtypes])
 
 
 # Other estimator modules append callables ``f(X, y, dtype)`` here.
 _EXTRA_WARMERS = []
 
 
-def _build_tasks(suffixes):
-    """Compile the tasks of each dtype suffix (``"_f64"``, ``"_f32"``).
+_HELPER = """
+import sys
+from sknn._jit import build_tasks
+build_tasks(sys.argv[1].split(","))
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+sys.stdin.readline()
+build_tasks(sys.argv[2].split(","))
+"""
 
-    The first suffix's tasks compile in a second Python process while this
-    one compiles the others, on two cores in about half the time.  That is
-    safe for Numba's cache: a task has one signature and a cache index of its
-    own, the kernels the tasks call were cached by the fits before, and the
-    runner is compiled here first, so the two processes never write the same
-    index.  If the second process fails, its tasks compile here.
+
+class _TaskBuilder:
+    """Compiles tasks in a second Python process alongside this one's fits.
+
+    :func:`warm` starts it first; it compiles the tasks that call no kernel
+    (and pays Numba's first typing of a task) while the fits compile the
+    kernels, then, once told the kernels are cached, the float64 tasks,
+    while this process compiles the float32 ones.  That is safe for Numba's
+    cache: a task has one signature and a cache index of its own, only one
+    process compiles each, and the kernels the tasks call are cached by the
+    fits before either process compiles a task that calls them.  If the
+    helper fails, this process compiles its tasks.
     """
-    import os
-    import subprocess
-    import sys
 
-    from ._jit import build_tasks
+    def __init__(self, dtypes):
+        from ._jit import task_names
 
-    build_tasks("\0")  # the runner only (no task name ends with a NUL)
-    if len(suffixes) < 2 or (os.cpu_count() or 1) < 2:
-        for suffix in suffixes:
-            build_tasks(suffix)
-        return
-    code = f"from sknn._jit import build_tasks; build_tasks({suffixes[0]!r})"
-    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    try:
-        for suffix in suffixes[1:]:
-            build_tasks(suffix)
-    finally:
-        failed = other.wait() != 0
-    if failed:
-        build_tasks(suffixes[0])
+        suffixes = ["_f32" if np.dtype(d) == np.float32 else "_f64" for d in dtypes]
+        names = [n for n in task_names() if n.endswith(tuple(suffixes))]
+        self.early = [n for n in names if n.startswith("gather")]
+        mine = "_f32" if "_f32" in suffixes and len(suffixes) > 1 else ""
+        self.later = [n for n in names if n not in self.early and not (mine and n.endswith(mine))]
+        self.mine = [n for n in names if n not in self.early and n not in self.later]
+        self.proc = None
+        if (os.cpu_count() or 1) > 1:
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-c", _HELPER, ",".join(self.early) or "-",
+                     ",".join(self.later) or "-"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, text=True)
+            except OSError:
+                self.proc = None
+
+    def stop(self):
+        """End the helper without letting it compile anything more."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def finish(self):
+        """Compile the runner and this process's tasks; wait for the helper."""
+        from ._jit import build_runner, build_tasks
+
+        build_runner()
+        ok = False
+        if self.proc is not None:
+            try:
+                ok = self.proc.stdout.readline().strip() == "ready"
+                if ok:
+                    self.proc.stdin.write("go\n")
+                    self.proc.stdin.flush()
+            except OSError:
+                ok = False
+        build_tasks(self.mine or ["-"])
+        if self.proc is not None:
+            ok = self.proc.wait() == 0 and ok
+        if not ok:
+            build_tasks(self.early + self.later)
 
 
 def precompile(verbose=True):
