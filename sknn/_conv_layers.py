@@ -28,8 +28,11 @@ from ._kernels.conv import (
     conv_padding,
     im2col,
     pool_backward,
+    pool_f32,
+    pool_f64,
     pool_forward,
 )
+from ._kernels.gemm import blas_product
 from ._layers import (
     LAYERS,
     Dropout,
@@ -118,7 +121,7 @@ class Conv2D(Layer):
         if self.keeps_pre:
             self.pre = buffer(self.pre, (max_batch,) + self.out_shape, dtype)
         split = self.plan.split
-        nc = self.plan.chunks(max_batch, F * K * P)
+        nc = self._split(max_batch)
         # Samples per chunk: the batch's share, but at most conv_chunk_columns
         # output positions (BLAS runs the long inner dimension of the weight
         # gradient, dy @ cols.T, far slower in one product than in blocks),
@@ -155,6 +158,11 @@ class Conv2D(Layer):
             im2col(cols, x, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
         return cols, n0, n1
 
+    def _split(self, n):
+        """Chunks a batch of ``n`` samples is cut into (at least)."""
+        return self.plan.chunks(n, self.filters * self.K * self.P,
+                                threshold("split_min_macs"))
+
     def _geometry(self):
         ph, pw = self.pad
         return [self.k, self.stride, ph, pw]
@@ -164,28 +172,26 @@ class Conv2D(Layer):
         x = x.reshape((n,) + self.in_shape)
         out = self.out[:n]
         w2 = self.w.reshape(self.filters, self.K)
-        # Chunks of at most ``group`` samples; they run in parallel when the
-        # batch's work is big enough to split (a shape decision).
-        split = self.plan.chunks(n, self.filters * self.K * self.P)
-        nc = max(split, -(-n // self.group))
+        # Chunks of at most ``group`` samples, cut by shape alone; they run
+        # in parallel when the plan says so (the same bits either way).
+        nc = max(self._split(n), -(-n // self.group))
+        x = np.ascontiguousarray(x)
         self.x = x
         self.nc = nc
-        self.parallel = split > 1
-        if self.parallel:
-            x = np.ascontiguousarray(x)
-            self.x = x
+        task = conv_forward_f32 if out.dtype == np.float32 else conv_forward_f64
+        if nc > 1 and self.plan.runs_task(task, n * self.filters * self.K * self.P,
+                                          self.plan.min_macs):
             args = np.array([
                 out.ctypes.data, n, *self.out_shape, x.ctypes.data, *self.in_shape,
                 w2.ctypes.data, self.K, self.b.ctypes.data, self.cols.ctypes.data,
                 *self.cols.shape, self.y.ctypes.data, *self.y.shape, self.keep,
                 *self._geometry(), basic_code(self.act)], dtype=np.int64)
-            task = conv_forward_f32 if out.dtype == np.float32 else conv_forward_f64
             run_task(task, nc, self.plan.n_threads, args)
         else:
             for c in range(nc):
                 cols, n0, n1 = self._cols(x, c, 0, nc, n, True)
                 y = self.y[0][:self.filters * cols.shape[1]].reshape(self.filters, -1)
-                np.matmul(w2, cols, out=y)
+                blas_product(y, w2, cols)
                 conv_out(out, y, self.b, n0, n1, basic_code(self.act))
         if self.keeps_pre:
             np.copyto(self.pre[:n], out)
@@ -202,7 +208,8 @@ class Conv2D(Layer):
         src = (self.pre if self.keeps_pre else self.out)[:n]
         act = start_activation_grad(dout, src, self.act)
         ph, pw = self.pad
-        if self.parallel:
+        task = conv_backward_f32 if dout.dtype == np.float32 else conv_backward_f64
+        if nc > 1 and self.plan.runs_task(task, n * F * K * self.P, self.plan.min_macs):
             args = np.array([
                 dx.ctypes.data, n, *self.in_shape, dout.ctypes.data, *self.out_shape,
                 src.ctypes.data, self.x.ctypes.data, w2.ctypes.data, K,
@@ -210,7 +217,6 @@ class Conv2D(Layer):
                 *self.y.shape, self.dw_parts.ctypes.data, self.dw_parts.shape[0],
                 self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act],
                 dtype=np.int64)
-            task = conv_backward_f32 if dout.dtype == np.float32 else conv_backward_f64
             run_task(task, nc, self.plan.n_threads, args)
         else:
             oh, ow = self.out_shape[1:]
@@ -218,9 +224,10 @@ class Conv2D(Layer):
                 cols, n0, n1 = self._cols(self.x, c, 0, nc, n, not self.keep)
                 dy = self.y[0][:F * cols.shape[1]].reshape(F, -1)
                 conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
-                np.matmul(dy, cols.T, out=self.dw_parts[c])
+                blas_product(self.dw_parts[c], dy, cols, trans_b=True)
                 if need_dx:
-                    np.matmul(w2.T, dy, out=cols)  # the chunk's cols are not needed again
+                    # the chunk's cols are not needed again
+                    blas_product(cols, w2, dy, trans_a=True)
                     col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
         np.sum(self.dw_parts[:nc], axis=0, out=self.dw.reshape(F, K))
         np.sum(self.db_parts[:nc], axis=0, out=self.db)
@@ -250,28 +257,36 @@ class Pool2D(Layer):
         self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
         self.arg = np.zeros((max_batch,) + self.out_shape, dtype=np.int32)
 
-    def _run(self, kernel, a, b, c, n):
-        """``kernel(a, b, c, n0, n1, ...)`` over the plan's sample chunks."""
+    def _run(self, backward, inner, outer, n):
+        """One pooling pass (``inner``: ``x`` or ``dx``; ``outer``: ``out``
+        or ``dout``) over the plan's sample chunks."""
         sh, sw = self.size
-        nc = self.plan.chunks(n, int(np.prod(self.in_shape)),
-                              threshold("parallel_min_elements"))
-
-        def chunk(k, slot):
-            n0, n1 = row_bounds(k, nc, n)
-            kernel(a, b, c, n0, n1, sh, sw, self.code)
-
-        self.plan.run(chunk, nc)
+        elems = int(np.prod(self.in_shape))
+        nc = self.plan.chunks(n, elems, threshold("pool_split_min_elements"))
+        task = pool_f32 if inner.dtype == np.float32 else pool_f64
+        if nc > 1 and self.plan.runs_task(task, n * elems, self.plan.min_elements):
+            args = np.array([inner.ctypes.data, outer.ctypes.data, self.arg.ctypes.data, n,
+                             *self.in_shape[:3], *self.out_shape[1:], sh, sw, self.code,
+                             int(backward)], dtype=np.int64)
+            run_task(task, nc, self.plan.n_threads, args)
+            return
+        for c in range(nc):
+            n0, n1 = row_bounds(c, nc, n)
+            if backward:
+                pool_backward(inner, outer, self.arg, n0, n1, sh, sw, self.code)
+            else:
+                pool_forward(outer, self.arg, inner, n0, n1, sh, sw, self.code)
 
     def forward(self, x, training, rng):
         n = x.shape[0]
         out = self.out[:n]
-        self._run(pool_forward, out, self.arg, x.reshape((n,) + self.in_shape), n)
+        self._run(False, np.ascontiguousarray(x.reshape((n,) + self.in_shape)), out, n)
         return out
 
     def backward(self, dout, need_dx):
         n = dout.shape[0]
         dx = self.dx[:n]
-        self._run(pool_backward, dx, dout.reshape((n,) + self.out_shape), self.arg, n)
+        self._run(True, dx, np.ascontiguousarray(dout.reshape((n,) + self.out_shape)), n)
         return dx
 
 

@@ -240,6 +240,7 @@ class Task:
         self.__qualname__ = func.__qualname__
         self.__doc__ = func.__doc__
         self._cfunc = None
+        self._probed = False
         self._lock = threading.Lock()
         _tasks.append(self)
 
@@ -251,6 +252,18 @@ class Task:
                     materialize()
                     self._cfunc = _build_cfunc(self.py_func)
         return self._cfunc
+
+    def ready(self):
+        """Whether the task can run without compiling: built in this process,
+        or found in Numba's cache (loaded then).  The cache is looked at once
+        per process."""
+        if self._cfunc is None and not self._probed:
+            with self._lock:
+                if self._cfunc is None and not self._probed:
+                    self._probed = True
+                    materialize()
+                    self._cfunc = _load_cfunc(self.py_func)
+        return self._cfunc is not None
 
     @property
     def address(self):
@@ -275,6 +288,33 @@ def _build_cfunc(func):
                 raise
             _cache_usable = False
     return numba.cfunc(TASK_SIGNATURE, cache=False, error_model="numpy")(func)
+
+
+def _load_cfunc(func):
+    """``func``'s task from Numba's cache, or None when it is not there (or
+    the cache cannot be read): :func:`_build_cfunc` without compiling."""
+    if not _cache_usable:
+        return None
+    try:
+        from numba.core import sigutils
+        from numba.core.ccallback import CFunc
+        from numba.core.compiler_lock import global_compiler_lock
+
+        sig = sigutils.normalize_signature(TASK_SIGNATURE)
+        cf = CFunc(func, sig, locals={}, options={"error_model": "numpy"})
+        cf.enable_caching()
+        with global_compiler_lock:
+            cres = cf._cache.load_overload(cf._sig, cf._targetdescr.target_context)
+            if cres is None:
+                return None
+            # What CFunc.compile does after loading.
+            cf._cache_hits += 1
+            cf._library = cres.library
+            cf._wrapper_name = cres.fndesc.llvm_cfunc_wrapper_name
+            cf._wrapper_address = cf._library.get_pointer_to_function(cf._wrapper_name)
+        return cf
+    except Exception:  # an unreadable cache or another Numba: compile when needed
+        return None
 
 
 def build_tasks(names=()):

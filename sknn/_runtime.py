@@ -55,6 +55,14 @@ THRESHOLDS = {
                    "share of the work, and a small network (digits-sized, products up "
                    "to about 3 million) neither pays it nor compiles the parallel tasks "
                    "on its first fit"),
+    "split_min_macs": (
+        1_000_000, "a convolution of a batch is cut into chunks from this many "
+                   "multiply-adds; they run in parallel once its task is compiled "
+                   "(below parallel_min_macs, only then: see ExecutionPlan.runs_task)"),
+    "pool_split_min_elements": (
+        65_536, "a pooling pass is cut into chunks from this many input values; "
+                "they run in parallel once its task is compiled (below "
+                "parallel_min_elements, only then)"),
     "one_pass_parallel_min_macs": (
         32_000_000, "a prediction (one pass over its rows) splits a product or a "
                     "convolution from this many multiply-adds: below it the one-time "
@@ -64,6 +72,10 @@ THRESHOLDS = {
         1_048_576, "element-wise passes (optimizer, loss, pooling) are split from this "
                    "many elements: they wait on memory, and below it a thread hand-off "
                    "costs more than the second core saves"),
+    "one_pass_parallel_min_elements": (
+        64_000_000, "a prediction's pooling pass compiles its parallel task from this "
+                    "many input values (a pass over them saves less than the compile "
+                    "below it)"),
     "gather_parallel_min_elements": (
         65_536, "a mini-batch of this many input values is gathered on several "
                 "threads (random rows wait on memory; below it starting a parallel "
@@ -139,11 +151,15 @@ class ExecutionPlan:
         Multiply-adds from which a product or a convolution is split
         (``parallel_min_macs``, or ``one_pass_parallel_min_macs`` for a
         prediction).
+    min_elements : int
+        Input values from which a pooling pass compiles its parallel task
+        (``parallel_min_elements``, or ``one_pass_parallel_min_elements``).
     """
 
     n_threads: int = 1
     split: int = 1
     min_macs: int = 0
+    min_elements: int = 0
 
     def chunks(self, rows, work_per_row, min_work=None):
         """Chunks for ``rows`` rows of ``work_per_row`` each (shape only).
@@ -156,6 +172,17 @@ class ExecutionPlan:
         if rows * work_per_row < min_work:
             return 1
         return max(1, min(self.split, rows // threshold("min_chunk_rows")))
+
+    def runs_task(self, task, work, compile_min):
+        """Whether split work of size ``work`` runs as ``task`` on threads.
+
+        With one thread, never.  Otherwise when ``task`` is ready (compiled
+        in this process or in Numba's cache: :meth:`sknn._jit.Task.ready`),
+        or when the work reaches ``compile_min``, from which it repays
+        compiling the task.  Either way gives the same result: the chunks
+        are the same and the serial path makes the same calls.
+        """
+        return self.n_threads > 1 and (work >= compile_min or task.ready())
 
     def product(self, c, a, b, trans_a=False, trans_b=False):
         """``c = op(a) @ op(b)`` (``op(x)`` is ``x.T`` when ``trans_x``).
@@ -257,9 +284,10 @@ def make_plan(n_jobs, one_pass=False):
     """The :class:`ExecutionPlan` of a call with ``n_jobs`` (``one_pass``: a
     prediction)."""
     split = cpu_split()
-    min_macs = threshold("one_pass_parallel_min_macs" if one_pass else "parallel_min_macs")
+    prefix = "one_pass_" if one_pass else ""
     return ExecutionPlan(n_threads=min(effective_n_jobs(n_jobs), split), split=split,
-                         min_macs=min_macs)
+                         min_macs=threshold(prefix + "parallel_min_macs"),
+                         min_elements=threshold(prefix + "parallel_min_elements"))
 
 
 SERIAL = ExecutionPlan()

@@ -197,9 +197,34 @@ def test_precompile_covers_what_every_fit_compiles():
     compiled = {name: m for name, (h, m) in stats.items() if m}
     assert compiled == {}, f"compiled instead of loaded from the cache: {compiled}"
     for task in ("run_task", "product_rows_f64", "product_rows_f32", "conv_forward_f64",
-                 "conv_backward_f32", "gather_rows_f32"):
+                 "conv_backward_f32", "gather_rows_f32", "pool_f64"):
         assert task in stats, f"the large fits did not run {task}"
     assert all(h for h, _ in stats.values())
+
+
+READY_SCRIPT = textwrap.dedent("""
+    import sys
+    from sknn._kernels.gather import gather_rows_f64 as task
+    ready = task.ready()
+    if sys.argv[1] == "build":
+        task.cfunc
+    print(ready, task.cfunc.cache_hits)
+""")
+
+
+def test_a_task_is_ready_once_compiled_by_any_process(tmp_path):
+    """Small work runs as a task only when the task is ready: a fresh cache
+    has none; once a process compiled it, the next finds it in the cache."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+
+    def run(mode):
+        proc = subprocess.run([sys.executable, "-c", READY_SCRIPT, mode], env=env,
+                              capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout.split()
+
+    assert run("build") == ["False", "0"]  # not in the cache: compiled on demand
+    assert run("look") == ["True", "1"]  # loaded by ready(), not compiled
 
 
 def test_only_the_jit_module_calls_numba():

@@ -76,3 +76,29 @@ def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype,
     runs = three_way_split
     assert 3 in runs and min(runs) >= 2  # the team ran chunked regions
     _assert_same_weights(fits)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype,
+                                                                  monkeypatch):
+    # Below parallel_min_macs a convolution's or a pooling's chunks run as a
+    # task only once it is compiled (in this process or Numba's cache), else
+    # one after the other on the calling thread with the same BLAS calls.
+    from sknn import ConvClassifier, _runtime
+
+    monkeypatch.setattr(_runtime, "cpu_split", lambda: 2)
+    X, y = digits
+    X, y = X[:400].astype(dtype) / 16, y[:400]
+    fits, asked = [], []
+    for ready in (False, True):
+        def runs_task(self, task, work, compile_min, ready=ready):
+            asked.append(task.__name__)
+            return ready and self.n_threads > 1
+
+        monkeypatch.setattr(_runtime.ExecutionPlan, "runs_task", runs_task)
+        fits.append(_fit(ConvClassifier(input_shape=(1, 8, 8), filters=(16,),
+                                        batch_size=128, max_iter=2, random_state=0,
+                                        n_jobs=2), X, y))
+    suffix = "_f32" if dtype == np.float32 else "_f64"
+    assert {"conv_forward" + suffix, "conv_backward" + suffix, "pool" + suffix} <= set(asked)
+    _assert_same_weights(fits)

@@ -493,3 +493,38 @@ def conv_backward_f64(c, slot, nc, args):
 def conv_backward_f32(c, slot, nc, args):
     """:data:`conv_backward_f64` in float32."""
     _backward(c, slot, nc, args, np.float32(0))
+
+
+#: Entries of a pooling task's ``args`` (see ``sknn._conv_layers.Pool2D``):
+#: the addresses of the input-side array (``x``, or ``dx`` backward), the
+#: output-side array (``out``, or ``dout``) and ``arg``; ``n, C, H, W, OH,
+#: OW``; the window ``size_h, size_w``; the mode; 1 for the backward pass.
+POOL_ARGS = 13
+
+
+@inlined_kernel
+def _pool(c, nc, args, zero):
+    p = unpack(args, POOL_ARGS)
+    n, C, OH, OW = p[3], p[4], p[7], p[8]
+    inner = _view(p[0], zero, (n, C, p[5], p[6]))
+    outer = _view(p[1], zero, (n, C, OH, OW))
+    arg = carray(address_as(p[2], np.int32(0)), (n, C, OH, OW))
+    n0 = c * n // nc
+    n1 = (c + 1) * n // nc
+    if p[12] != 0:
+        pool_backward(inner, outer, arg, n0, n1, p[9], p[10], p[11])
+    else:
+        pool_forward(outer, arg, inner, n0, n1, p[9], p[10], p[11])
+
+
+@task
+def pool_f64(c, slot, nc, args):
+    """Chunk ``c`` of a float64 pooling pass, forward or backward
+    (:func:`pool_forward`, :func:`pool_backward` on its samples)."""
+    _pool(c, nc, args, np.float64(0))
+
+
+@task
+def pool_f32(c, slot, nc, args):
+    """:data:`pool_f64` in float32."""
+    _pool(c, nc, args, np.float32(0))

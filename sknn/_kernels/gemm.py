@@ -84,6 +84,17 @@ def gemm(c, a, b, trans_a, trans_b, coef):
           b.strides[0] // item, c.ctypes, c.strides[0] // item)
 
 
+def blas_product(c, a, b, trans_a=False, trans_b=False):
+    """``c = op(a) @ op(b)`` from Python, for C-contiguous operands, with the
+    BLAS call :func:`gemm` makes in compiled code (SciPy's BLAS, here
+    through its f2py wrapper): the same bits as the tasks' products."""
+    from scipy.linalg import blas
+
+    f = blas.sgemm if c.dtype == np.float32 else blas.dgemm
+    # Column-major c.T = op(b).T @ op(a).T, as in _call.
+    f(1.0, b.T, a.T, 0.0, c.T, trans_b, trans_a, True)
+
+
 #: Entries of a product task's ``args`` (see :func:`product_args`).
 PRODUCT_ARGS = 13
 NO_BIAS = -1  # the activation code that skips the bias and activation
