@@ -94,6 +94,7 @@ class Conv2D(Layer):
 
     def bind(self, w, b, dw, db):
         self.w, self.b, self.dw, self.db = w, b, dw, db
+        self.task_args = [None, None]
 
     def init_params(self, rs, dtype, init=None):
         # ``init=None``: He-uniform for rectifiers (bound sqrt(6 / fan_in)),
@@ -140,6 +141,9 @@ class Conv2D(Layer):
         self.y = np.empty((split, F * self.group * P), dtype=dtype)
         self.dw_parts = np.empty((max_chunks, F, K), dtype=dtype)
         self.db_parts = np.empty((max_chunks, F), dtype=dtype)
+        # The tasks' args arrays, made on first use: most entries are fixed
+        # once the parameters are bound and the buffers allocated.
+        self.task_args = [None, None]
 
     @staticmethod
     def keep_cols(nbytes):
@@ -181,11 +185,15 @@ class Conv2D(Layer):
         task = conv_forward_f32 if out.dtype == np.float32 else conv_forward_f64
         if nc > 1 and self.plan.runs_task(task, n * self.filters * self.K * self.P,
                                           self.plan.min_macs):
-            args = np.array([
-                out.ctypes.data, n, *self.out_shape, x.ctypes.data, *self.in_shape,
-                w2.ctypes.data, self.K, self.b.ctypes.data, self.cols.ctypes.data,
-                *self.cols.shape, self.y.ctypes.data, *self.y.shape, self.keep,
-                *self._geometry(), basic_code(self.act)], dtype=np.int64)
+            args = self.task_args[0]
+            if args is None:
+                args = self.task_args[0] = np.array([
+                    out.ctypes.data, n, *self.out_shape, x.ctypes.data, *self.in_shape,
+                    w2.ctypes.data, self.K, self.b.ctypes.data, self.cols.ctypes.data,
+                    *self.cols.shape, self.y.ctypes.data, *self.y.shape, self.keep,
+                    *self._geometry(), basic_code(self.act)], dtype=np.int64)
+            args[1] = n
+            args[5] = x.ctypes.data
             run_task(task, nc, self.plan.n_threads, args)
         else:
             for c in range(nc):
@@ -210,13 +218,20 @@ class Conv2D(Layer):
         ph, pw = self.pad
         task = conv_backward_f32 if dout.dtype == np.float32 else conv_backward_f64
         if nc > 1 and self.plan.runs_task(task, n * F * K * self.P, self.plan.min_macs):
-            args = np.array([
-                dx.ctypes.data, n, *self.in_shape, dout.ctypes.data, *self.out_shape,
-                src.ctypes.data, self.x.ctypes.data, w2.ctypes.data, K,
-                self.cols.ctypes.data, *self.cols.shape, self.y.ctypes.data,
-                *self.y.shape, self.dw_parts.ctypes.data, self.dw_parts.shape[0],
-                self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act],
-                dtype=np.int64)
+            args = self.task_args[1]
+            if args is None:
+                args = self.task_args[1] = np.array([
+                    dx.ctypes.data, n, *self.in_shape, dout.ctypes.data, *self.out_shape,
+                    src.ctypes.data, self.x.ctypes.data, w2.ctypes.data, K,
+                    self.cols.ctypes.data, *self.cols.shape, self.y.ctypes.data,
+                    *self.y.shape, self.dw_parts.ctypes.data, self.dw_parts.shape[0],
+                    self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act],
+                    dtype=np.int64)
+            args[1] = n
+            args[5] = dout.ctypes.data
+            args[10] = self.x.ctypes.data
+            args[23] = need_dx
+            args[28] = act
             run_task(task, nc, self.plan.n_threads, args)
         else:
             oh, ow = self.out_shape[1:]
@@ -251,24 +266,29 @@ class Pool2D(Layer):
         self.mode = mode
         self.code = POOL_CODES[mode]
         self.out_shape = (c, h // self.size[0], w // self.size[1])
+        self.elems = c * h * w
 
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
         self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
         self.arg = np.zeros((max_batch,) + self.out_shape, dtype=np.int32)
+        self.task = pool_f32 if np.dtype(dtype) == np.float32 else pool_f64
+        self.task_args = np.array([0, 0, self.arg.ctypes.data, 0, *self.in_shape,
+                                   *self.out_shape[1:], *self.size, self.code, 0],
+                                  dtype=np.int64)
 
     def _run(self, backward, inner, outer, n):
         """One pooling pass (``inner``: ``x`` or ``dx``; ``outer``: ``out``
         or ``dout``) over the plan's sample chunks."""
         sh, sw = self.size
-        elems = int(np.prod(self.in_shape))
-        nc = self.plan.chunks(n, elems, threshold("pool_split_min_elements"))
-        task = pool_f32 if inner.dtype == np.float32 else pool_f64
-        if nc > 1 and self.plan.runs_task(task, n * elems, self.plan.min_elements):
-            args = np.array([inner.ctypes.data, outer.ctypes.data, self.arg.ctypes.data, n,
-                             *self.in_shape[:3], *self.out_shape[1:], sh, sw, self.code,
-                             int(backward)], dtype=np.int64)
-            run_task(task, nc, self.plan.n_threads, args)
+        nc = self.plan.chunks(n, self.elems, threshold("pool_split_min_elements"))
+        if nc > 1 and self.plan.runs_task(self.task, n * self.elems, self.plan.min_elements):
+            args = self.task_args
+            args[0] = inner.ctypes.data
+            args[1] = outer.ctypes.data
+            args[3] = n
+            args[12] = backward
+            run_task(self.task, nc, self.plan.n_threads, args)
             return
         for c in range(nc):
             n0, n1 = row_bounds(c, nc, n)

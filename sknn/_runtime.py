@@ -240,6 +240,19 @@ _fork_unsafe_layer_used = False  # GNU OpenMP ran a region in this process
 _in_unsafe_child = False  # forked from a process where it did
 
 
+_task_runner = None  # (numba, the compiled runner), once a task ran
+
+
+def _load_task_runner():
+    global _task_runner
+    import numba
+
+    from ._kernels.tasks import run_task as runner
+
+    _task_runner = (numba, runner)
+    return _task_runner
+
+
 def run_task(task, n_chunks, n_threads, args, n_slots=None):
     """Run chunks ``0 .. n_chunks - 1`` of ``task`` (:func:`sknn._jit.task`)
     with operands ``args`` (its int64 array), on up to ``n_threads`` of
@@ -259,10 +272,7 @@ def run_task(task, n_chunks, n_threads, args, n_slots=None):
             task(c, 0, n_chunks, address)
         return
     try:
-        import numba
-
-        from ._kernels.tasks import run_task as runner
-
+        numba, runner = _task_runner or _load_task_runner()
         previous = numba.get_num_threads()
         n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
         if n_slots is None:

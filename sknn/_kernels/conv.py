@@ -30,7 +30,7 @@ Conventions
 import numpy as np
 
 from .._jit import inlined_kernel, kernel, task
-from .activations import activate, activation_grad
+from .activations import RELU, activate, activation_grad
 from .gemm import gemm, unit_coef
 from .tasks import address_as, carray, unpack
 
@@ -127,84 +127,102 @@ def _valid_range(off, stride, size, n_out):
 def im2col(cols, x, n0, n1, KH, KW, stride, pad_h, pad_w, OH, OW):
     """``cols[(c*KH+p)*KW+q, s*P + i*OW+j] = x[n0+s, c, i*st+p-ph, j*st+q-pw]``
     for ``s < n1 - n0`` (0 outside the image); ``cols (C*KH*KW, (n1-n0)*OH*OW)``.
+
+    Row by row of ``cols``, each written from start to end (sample by
+    sample); output rows that read no image row are zero-filled whole.
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     P = OH * OW
     zero = cols.dtype.type(0)
-    for s in range(n1 - n0):
-        un = _U(n0 + s)
-        for c in range(C):
-            uc = _U(c)
-            for p in range(KH):
-                offh = p - pad_h
-                for q in range(KW):
-                    offw = q - pad_w
-                    ur = _U((c * KH + p) * KW + q)
-                    jlo, jhi = _valid_range(offw, stride, W, OW)
-                    for i in range(OH):
-                        base = s * P + i * OW
-                        ih = i * stride + offh
-                        if ih < 0 or ih >= H:
+    for c in range(C):
+        uc = _U(c)
+        for p in range(KH):
+            offh = p - pad_h
+            ilo, ihi = _valid_range(offh, stride, H, OH)
+            for q in range(KW):
+                offw = q - pad_w
+                row = cols[_U((c * KH + p) * KW + q)]
+                jlo, jhi = _valid_range(offw, stride, W, OW)
+                whole = stride == 1 and jlo == 0 and jhi == OW
+                for s in range(n1 - n0):
+                    un = _U(n0 + s)
+                    base = s * P
+                    for t in range(base, base + ilo * OW):
+                        row[_U(t)] = zero
+                    for i in range(ilo, ihi):
+                        b = base + i * OW
+                        uh = _U(i * stride + offh)
+                        if whole:
                             for j in range(OW):
-                                cols[ur, _U(base + j)] = zero
+                                row[_U(b + j)] = x[un, uc, uh, _U(j + offw)]
                             continue
-                        uh = _U(ih)
                         for j in range(jlo):
-                            cols[ur, _U(base + j)] = zero
+                            row[_U(b + j)] = zero
                         if stride == 1:
                             for j in range(jlo, jhi):
-                                cols[ur, _U(base + j)] = x[un, uc, uh, _U(j + offw)]
+                                row[_U(b + j)] = x[un, uc, uh, _U(j + offw)]
                         else:
                             for j in range(jlo, jhi):
-                                cols[ur, _U(base + j)] = x[un, uc, uh, _U(j * stride + offw)]
+                                row[_U(b + j)] = x[un, uc, uh, _U(j * stride + offw)]
                         for j in range(jhi, OW):
-                            cols[ur, _U(base + j)] = zero
+                            row[_U(b + j)] = zero
+                    for t in range(base + ihi * OW, base + P):
+                        row[_U(t)] = zero
 
 
 @kernel
 def col2im(dx, cols, n0, n1, KH, KW, stride, pad_h, pad_w, OH, OW):
     """The adjoint of :func:`im2col`: ``dx[n0:n1] = 0``, then
     ``dx[n0+s, c, i*st+p-ph, j*st+q-pw] += cols[(c*KH+p)*KW+q, s*P + i*OW+j]``,
-    each element summed in ``(c, p, q)`` order."""
+    each element summed in ``(c, p, q)`` order (row by row of ``cols``)."""
     C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
     P = OH * OW
     dx[n0:n1] = 0
-    for s in range(n1 - n0):
-        un = _U(n0 + s)
-        for c in range(C):
-            uc = _U(c)
-            for p in range(KH):
-                offh = p - pad_h
-                ilo, ihi = _valid_range(offh, stride, H, OH)
-                for q in range(KW):
-                    offw = q - pad_w
-                    ur = _U((c * KH + p) * KW + q)
-                    jlo, jhi = _valid_range(offw, stride, W, OW)
+    for c in range(C):
+        uc = _U(c)
+        for p in range(KH):
+            offh = p - pad_h
+            ilo, ihi = _valid_range(offh, stride, H, OH)
+            for q in range(KW):
+                offw = q - pad_w
+                row = cols[_U((c * KH + p) * KW + q)]
+                jlo, jhi = _valid_range(offw, stride, W, OW)
+                for s in range(n1 - n0):
+                    un = _U(n0 + s)
                     for i in range(ilo, ihi):
                         uh = _U(i * stride + offh)
-                        base = s * P + i * OW
+                        b = s * P + i * OW
                         if stride == 1:
                             for j in range(jlo, jhi):
-                                dx[un, uc, uh, _U(j + offw)] += cols[ur, _U(base + j)]
+                                dx[un, uc, uh, _U(j + offw)] += row[_U(b + j)]
                         else:
                             for j in range(jlo, jhi):
-                                dx[un, uc, uh, _U(j * stride + offw)] += cols[ur, _U(base + j)]
+                                dx[un, uc, uh, _U(j * stride + offw)] += row[_U(b + j)]
 
 
 @kernel
 def conv_out(out, y, b, n0, n1, act):
     """``out[n0+s, f] = f_act(y[f, s*P:(s+1)*P] + b[f])`` (``out (N, F, OH, OW)``,
-    ``y (F, (n1-n0)*P)``)."""
+    ``y (F, (n1-n0)*P)``); ReLU is applied in the same pass."""
     F = out.shape[1]
     P = out.shape[2] * out.shape[3]
+    relu = act == RELU
+    zero = out.dtype.type(0)
     for s in range(n1 - n0):
         o = out[n0 + s].reshape(F, P)
+        base = s * P
         for f in range(F):
             bf = b[f]
-            base = s * P
-            for p in range(P):
-                o[_U(f), _U(p)] = y[_U(f), _U(base + p)] + bf
-    activate(out[n0:n1].reshape(-1), act)
+            if relu:
+                for p in range(P):
+                    v = y[_U(f), _U(base + p)] + bf
+                    # ``< 0`` as in activate: NaN propagates
+                    o[_U(f), _U(p)] = zero if v < 0 else v
+            else:
+                for p in range(P):
+                    o[_U(f), _U(p)] = y[_U(f), _U(base + p)] + bf
+    if not relu:
+        activate(out[n0:n1].reshape(-1), act)
 
 
 @kernel
@@ -283,6 +301,38 @@ def _max_pool_2x2(out, arg, x, n0, n1):
 
 
 @kernel
+def _max_unpool_2x2(dx, dout, arg, n0, n1):
+    """The gradient of :func:`_max_pool_2x2` (windows covering the input
+    exactly): every position of every window written, the maximum's with
+    the output's gradient, the others with 0; one loop over the rows of
+    windows of all samples, each input row written in a sequential pass
+    (both rows in one loop interleave their stores, several times slower).
+    A kernel of its own: inlined into :func:`pool_backward` it measured
+    twice as slow."""
+    C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
+    W = 2 * OW
+    per = C * OH * OW  # windows per sample
+    df = dx.reshape(-1)[n0 * per * 4:n1 * per * 4]
+    gf = dout.reshape(-1)[n0 * per:n1 * per]
+    af = arg.reshape(-1)[n0 * per:n1 * per]
+    zero = dx.dtype.type(0)
+    for r in range((n1 - n0) * C * OH):
+        o = r * OW
+        top = 2 * r * W
+        for j in range(OW):
+            a = af[o + j]
+            g = gf[o + j]
+            df[top + 2 * j] = g if a == 0 else zero
+            df[top + 2 * j + 1] = g if a == 1 else zero
+        bottom = top + W
+        for j in range(OW):
+            a = af[o + j]
+            g = gf[o + j]
+            df[bottom + 2 * j] = g if a == 2 else zero
+            df[bottom + 2 * j + 1] = g if a == 3 else zero
+
+
+@kernel
 def pool_forward(out, arg, x, n0, n1, size_h, size_w, mode):
     """Pooling of samples ``n0:n1`` over ``size_h x size_w`` windows.
 
@@ -345,6 +395,9 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
     H, W = dx.shape[2], dx.shape[3]
     area = dx.dtype.type(size_h * size_w)
     zero = dx.dtype.type(0)
+    if mode == MAX_POOL and size_h == 2 and size_w == 2 and H == 2 * OH and W == 2 * OW:
+        _max_unpool_2x2(dx, dout, arg, n0, n1)
+        return
     if mode == MAX_POOL and size_h == 2 and size_w == 2:
         # every position of every window written (the maximum's gets the
         # gradient, the others 0): no zeroing pass over dx but the trailing
