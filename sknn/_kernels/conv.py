@@ -307,7 +307,7 @@ def _max_unpool_2x2(dx, dout, arg, n0, n1):
     the output's gradient, the others with 0; one loop over the rows of
     windows of all samples, each input row written in a sequential pass
     (both rows in one loop interleave their stores, several times slower).
-    A kernel of its own: inlined into :func:`pool_backward` it measured
+    A kernel of its own: the same loops inside :func:`pool_backward` ran
     twice as slow."""
     C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
     W = 2 * OW
@@ -394,35 +394,8 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
     C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
     H, W = dx.shape[2], dx.shape[3]
     area = dx.dtype.type(size_h * size_w)
-    zero = dx.dtype.type(0)
     if mode == MAX_POOL and size_h == 2 and size_w == 2 and H == 2 * OH and W == 2 * OW:
         _max_unpool_2x2(dx, dout, arg, n0, n1)
-        return
-    if mode == MAX_POOL and size_h == 2 and size_w == 2:
-        # every position of every window written (the maximum's gets the
-        # gradient, the others 0): no zeroing pass over dx but the trailing
-        # rows and columns no window covers
-        for n in range(n0, n1):
-            un = _U(n)
-            for c in range(C):
-                uc = _U(c)
-                for i in range(OH):
-                    ui, r0, r1 = _U(i), _U(2 * i), _U(2 * i + 1)
-                    # each row of dx in its own sequential pass (both rows in
-                    # one loop interleave their stores, several times slower)
-                    for j in range(OW):
-                        a = arg[un, uc, ui, _U(j)]
-                        g = dout[un, uc, ui, _U(j)]
-                        dx[un, uc, r0, _U(2 * j)] = g if a == 0 else zero
-                        dx[un, uc, r0, _U(2 * j + 1)] = g if a == 1 else zero
-                    for j in range(OW):
-                        a = arg[un, uc, ui, _U(j)]
-                        g = dout[un, uc, ui, _U(j)]
-                        dx[un, uc, r1, _U(2 * j)] = g if a == 2 else zero
-                        dx[un, uc, r1, _U(2 * j + 1)] = g if a == 3 else zero
-                if 2 * OH < H or 2 * OW < W:
-                    dx[n, c, 2 * OH:, :] = 0
-                    dx[n, c, :2 * OH, 2 * OW:] = 0
         return
     dx[n0:n1] = 0
     for n in range(n0, n1):
