@@ -98,6 +98,22 @@ def _load_torch_first():
         pass
 
 
+def _precompile(threads):
+    """Fill Numba's cache with every kernel and task, as ``sknn-precompile``
+    does and the performance page advises before timing or deploying:
+    small work uses the parallel tasks only once they are compiled, so an
+    unfilled cache would make the speed rows depend on what ran before.
+    The cold-compile rows use caches of their own.  Returns the seconds."""
+    import subprocess
+
+    from ._subproc import child_env
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sknn._precompile"], env=child_env(threads),
+                   check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
 def main(argv=None):
     """Run the selected workloads and print the report.
 
@@ -124,7 +140,8 @@ def main(argv=None):
                       f"{target.reason}")
         return 0 if args.list else 2
     settings = {"threads": cfg.threads, "rounds": cfg.rounds, "quick": args.quick,
-                "only": ",".join(args.only or []) or "all"}
+                "only": ",".join(args.only or []) or "all",
+                "precompiled": "no" if args.quick else f"{_precompile(cfg.threads):.0f} s"}
     header = {"machine": machine(), "versions": versions(), "settings": settings}
     lines = header_lines(header["machine"], header["versions"], settings)
     print("\n".join(f"- {h}" if args.markdown else h for h in lines), flush=True)
