@@ -21,19 +21,22 @@ def warm(dtypes=(np.float64, np.float32)):
 
     Every kernel takes the activation, loss, pooling mode and optimizer as
     run-time codes, so a few fits per dtype reach all of them; the tasks of
-    parallel work and their runner are compiled directly (:class:`_TaskBuilder`).
+    parallel work and their runner are compiled directly, partly in a second
+    process (:class:`_TaskBuilder`).
     """
     builder = _TaskBuilder(dtypes)
     try:
-        _fit_each(dtypes)
+        for dtype in dtypes:
+            _fit_each(dtype)
+            builder.kernels_cached(dtype)
+        builder.finish()
     except BaseException:
         builder.stop()
         raise
-    builder.finish()
 
 
-def _fit_each(dtypes):
-    """A few short fits per dtype that reach every kernel and code."""
+def _fit_each(dtype):
+    """A few short fits in ``dtype`` that reach every kernel and code."""
     from ._autoencoder import AutoEncoderTransformer
     from ._conv import ConvClassifier
     from ._mlp import MLPClassifierX, MLPRegressorX
@@ -41,22 +44,21 @@ def _fit_each(dtypes):
     rng = np.random.RandomState(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for dtype in dtypes:
-            X = rng.rand(12, 4).astype(dtype)
-            y = np.arange(12) % 3
-            for solver in ("adam", "sgd"):
-                MLPClassifierX((3,), solver=solver, max_iter=1, random_state=0).fit(
-                    X, y).predict_proba(X)
-            # the kernels of the less common activations and the robust losses
-            MLPRegressorX(loss="huber", hidden_layer_sizes=(3,), activation="gelu",
-                          max_iter=1, random_state=0).fit(X, X[:, 0]).predict(X)
-            AutoEncoderTransformer(2, (3,), max_iter=1, random_state=0).fit(X).transform(X)
-            Xi = rng.rand(12, 36).astype(dtype)
-            for pool in ("max", "mean"):
-                ConvClassifier(filters=(2, 2), kernel_size=3, pool=pool, hidden_layer_sizes=(),
-                               max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
-            for extra in _EXTRA_WARMERS:
-                extra(X, y, dtype)
+        X = rng.rand(12, 4).astype(dtype)
+        y = np.arange(12) % 3
+        for solver in ("adam", "sgd"):
+            MLPClassifierX((3,), solver=solver, max_iter=1, random_state=0).fit(
+                X, y).predict_proba(X)
+        # the kernels of the less common activations and the robust losses
+        MLPRegressorX(loss="huber", hidden_layer_sizes=(3,), activation="gelu",
+                      max_iter=1, random_state=0).fit(X, X[:, 0]).predict(X)
+        AutoEncoderTransformer(2, (3,), max_iter=1, random_state=0).fit(X).transform(X)
+        Xi = rng.rand(12, 36).astype(dtype)
+        for pool in ("max", "mean"):
+            ConvClassifier(filters=(2, 2), kernel_size=3, pool=pool, hidden_layer_sizes=(),
+                           max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
+        for extra in _EXTRA_WARMERS:
+            extra(X, y, dtype)
 
 
 # Other estimator modules append callables ``f(X, y, dtype)`` here.
@@ -65,47 +67,85 @@ _EXTRA_WARMERS = []
 
 _HELPER = """
 import sys
-from sknn._jit import build_tasks
-build_tasks(sys.argv[1].split(","))
-sys.stdout.write("ready\\n")
-sys.stdout.flush()
-sys.stdin.readline()
-build_tasks(sys.argv[2].split(","))
+from sknn._jit import build_runner, build_tasks
+for line in sys.stdin:
+    names = line.split()
+    if "run_task" in names:
+        build_runner()
+    build_tasks(names)
+    sys.stdout.write("done\\n")
+    sys.stdout.flush()
 """
 
 
-class _TaskBuilder:
-    """Compiles tasks in a second Python process alongside this one's fits.
+def _suffix(dtype):
+    return "_f32" if np.dtype(dtype) == np.float32 else "_f64"
 
-    :func:`warm` starts it first; it compiles the tasks that call no kernel
-    (and pays Numba's first typing of a task) while the fits compile the
-    kernels, then, once told the kernels are cached, the float64 tasks,
-    while this process compiles the float32 ones.  That is safe for Numba's
-    cache: a task has one signature and a cache index of its own, only one
-    process compiles each, and the kernels the tasks call are cached by the
-    fits before either process compiles a task that calls them.  If the
-    helper fails, this process compiles its tasks.
+
+class _TaskBuilder:
+    """Compiles the tasks, part of them in a second Python process.
+
+    A task calls kernels and is compiled once they are in the cache, so
+    while this process fits the next dtype, the helper compiles the tasks
+    of the dtype fitted before; the last dtype's tasks are shared between
+    the two.  That is safe for Numba's cache: a task has one signature and a
+    cache index of its own, only one process compiles each, and the helper
+    only loads the kernels its tasks call (their index files are replaced
+    atomically when this process adds a signature).  What calls no kernel
+    (the task runner, the gathers) goes to the helper at once.  Without a
+    second CPU, or if the helper fails, this process compiles them all.
     """
 
     def __init__(self, dtypes):
         from ._jit import task_names
 
-        suffixes = ["_f32" if np.dtype(d) == np.float32 else "_f64" for d in dtypes]
-        names = [n for n in task_names() if n.endswith(tuple(suffixes))]
-        self.early = [n for n in names if n.startswith("gather")]
-        mine = "_f32" if "_f32" in suffixes and len(suffixes) > 1 else ""
-        self.later = [n for n in names if n not in self.early and not (mine and n.endswith(mine))]
-        self.mine = [n for n in names if n not in self.early and n not in self.later]
+        self.names = {_suffix(d): [n for n in task_names() if n.endswith(_suffix(d))]
+                      for d in dtypes}
+        self.last = _suffix(dtypes[-1]) if len(dtypes) else None
+        self.mine = []
+        self.sent = 0
         self.proc = None
         if (os.cpu_count() or 1) > 1:
             try:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-c", _HELPER, ",".join(self.early) or "-",
-                     ",".join(self.later) or "-"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL, text=True)
+                    [sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             except OSError:
                 self.proc = None
+        self.helper = []  # every name sent to the helper
+        early = [n for names in self.names.values() for n in names if n.startswith("gather")]
+        self.runner_here = self.proc is None
+        self._give(["run_task"] + early)
+        for names in self.names.values():
+            names[:] = [n for n in names if n not in early]
+
+    def _give(self, names):
+        """Hand ``names`` to the helper, or keep them here without one."""
+        if not names:
+            return
+        if self.proc is None:
+            self.mine += [n for n in names if n != "run_task"]
+            return
+        try:
+            self.proc.stdin.write(" ".join(names) + "\n")
+            self.proc.stdin.flush()
+            self.helper += names
+            self.sent += 1
+        except OSError:
+            self.runner_here = self.runner_here or "run_task" in names
+            self.mine += [n for n in names if n != "run_task"]
+
+    def kernels_cached(self, dtype):
+        """The fits of ``dtype`` are done: its tasks can be compiled."""
+        names = self.names.get(_suffix(dtype), [])
+        if _suffix(dtype) != self.last:
+            self._give(names)
+            return
+        # The last dtype: shared in snake order over the names (the helper
+        # takes the 1st, 4th, 5th, 8th, ...; this process the others).
+        names = sorted(names)
+        self._give([n for i, n in enumerate(names) if i % 4 in (0, 3)])
+        self.mine += [n for i, n in enumerate(names) if i % 4 in (1, 2)]
 
     def stop(self):
         """End the helper without letting it compile anything more."""
@@ -117,21 +157,20 @@ class _TaskBuilder:
         """Compile the runner and this process's tasks; wait for the helper."""
         from ._jit import build_runner, build_tasks
 
-        build_runner()
-        ok = False
-        if self.proc is not None:
-            try:
-                ok = self.proc.stdout.readline().strip() == "ready"
-                if ok:
-                    self.proc.stdin.write("go\n")
-                    self.proc.stdin.flush()
-            except OSError:
-                ok = False
+        if self.runner_here:
+            build_runner()
         build_tasks(self.mine or ["-"])
-        if self.proc is not None:
-            ok = self.proc.wait() == 0 and ok
-        if not ok:
-            build_tasks(self.early + self.later)
+        if self.proc is None:
+            return
+        done = 0
+        try:
+            self.proc.stdin.close()
+            done = sum(line.strip() == "done" for line in self.proc.stdout)
+        except OSError:
+            pass
+        if self.proc.wait() != 0 or done != self.sent:
+            build_runner()  # each loads what the helper did compile
+            build_tasks(self.helper)
 
 
 def precompile(verbose=True):
