@@ -616,27 +616,3 @@ AutoEncoderTransformer.__doc__ = AutoEncoderTransformer.__doc__.replace(
     "{engine_params}", ENGINE_PARAMS).replace(
     "{training_params}", TRAINING_PARAMS).replace("{fitted_attrs}", FITTED_ATTRS)
 
-
-def _warm(X, y, dtype):
-    """Tiny fits that compile every autoencoder kernel for ``X``'s dtype.
-
-    Called by :func:`sknn._precompile.warm` with ``X`` in [0, 1] of shape
-    (12, 4); covers dense and CSR input, tied and untied decoders, both noise
-    types, the code penalty, dropout, both losses, L-BFGS, early stopping on
-    sparse targets, and every inference method.
-    """
-    X = np.asarray(X, dtype=dtype)
-    X_csr = sp.csr_matrix(X)
-    configs = (
-        {"tied_weights": True, "noise": 0.1, "code_l1": 0.01, "dropout": 0.1},
-        {"noise": 0.1, "noise_type": "mask", "out_activation": "logistic",
-         "loss": "binary_crossentropy"},
-        {"solver": "lbfgs", "tied_weights": True, "code_l1": 0.01},
-        {"early_stopping": True, "validation_fraction": 0.5},
-    )
-    for kw in configs:
-        for data in (X, X_csr):
-            ae = AutoEncoderTransformer(2, (3,), max_iter=2, random_state=0, **kw)
-            ae.fit(data)
-            ae.inverse_transform(ae.transform(data))
-            ae.score_samples(data)

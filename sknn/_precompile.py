@@ -57,12 +57,6 @@ def _fit_each(dtype):
         for pool in ("max", "mean"):
             ConvClassifier(filters=(2, 2), kernel_size=3, pool=pool, hidden_layer_sizes=(),
                            max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
-        for extra in _EXTRA_WARMERS:
-            extra(X, y, dtype)
-
-
-# Other estimator modules append callables ``f(X, y, dtype)`` here.
-_EXTRA_WARMERS = []
 
 
 _HELPER = """
