@@ -62,10 +62,13 @@ class Conv2D(Layer):
     matrices are kept for the backward pass when they fit in
     ``conv_cols_bytes``; otherwise each chunk rebuilds its own.
 
-    When the plan splits the batch's work, the chunks run in one parallel
-    kernel (:func:`~sknn._kernels.conv.conv_forward_chunks`, its products on
-    SciPy's BLAS); otherwise one after the other on the calling thread, with
-    NumPy's products and no parallel kernel to compile.
+    The chunks are cut by shape alone.  They run as one task on the plan's
+    threads (:data:`~sknn._kernels.conv.conv_forward_f64` and the others,
+    their products on SciPy's BLAS through ``cython_blas``) when
+    :meth:`~sknn._runtime.ExecutionPlan.runs_task` says so; otherwise one
+    after the other on the calling thread with the same kernels and the same
+    BLAS calls (:func:`~sknn._kernels.gemm.blas_product`), so the result is
+    the same bits either way and nothing parallel is compiled.
     """
 
     def __init__(self, in_shape, filters, kernel_size, stride=1, padding="same",

@@ -6,7 +6,7 @@ Conventions
   Convolution weights use the PyTorch layout ``(F, C, KH, KW)``, the bias is
   ``(F,)`` and the output is ``(N, F, OH, OW)``.
 * A convolution is an im2col matrix and one BLAS product per chunk of
-  samples ``n0:n1`` (made by :class:`sknn._conv_layers.Conv2D` with NumPy):
+  samples ``n0:n1`` (in a task below, or by :class:`sknn._conv_layers.Conv2D`):
   ``cols (K, g*P)`` with ``K = C*KH*KW``, ``P = OH*OW``, ``g = n1 - n0``, so
   that ``y = w.reshape(F, K) @ cols`` holds ``g`` samples' outputs side by
   side, ``y[f, s*P + p]``.  The kernels here build and scatter those
