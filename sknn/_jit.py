@@ -326,9 +326,10 @@ def build_tasks(names=()):
             t.cfunc  # noqa: B018 - builds it
 
 
-def task_names():
-    """The names of every task."""
-    return [t.__name__ for t in _tasks]
+def task_names(module=""):
+    """The names of every task (defined in a module whose name ends with
+    ``module``)."""
+    return [t.__name__ for t in _tasks if t.py_func.__module__.endswith(module)]
 
 
 def build_runner():

@@ -27,18 +27,33 @@ def warm(dtypes=(np.float64, np.float32)):
     builder = _TaskBuilder(dtypes)
     try:
         for dtype in dtypes:
-            _fit_each(dtype)
-            builder.kernels_cached(dtype)
+            _fit_conv(dtype)
+            builder.conv_kernels_cached(dtype)
+        for dtype in dtypes:
+            _fit_dense(dtype)
         builder.finish()
     except BaseException:
         builder.stop()
         raise
 
 
-def _fit_each(dtype):
-    """A few short fits in ``dtype`` that reach every kernel and code."""
-    from ._autoencoder import AutoEncoderTransformer
+def _fit_conv(dtype):
+    """Short convolutional fits in ``dtype``: every convolution and pooling
+    kernel (and the dense head's)."""
     from ._conv import ConvClassifier
+
+    Xi = np.random.RandomState(0).rand(12, 36).astype(dtype)
+    y = np.arange(12) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for pool in ("max", "mean"):
+            ConvClassifier(filters=(2, 2), kernel_size=3, pool=pool, hidden_layer_sizes=(),
+                           max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
+
+
+def _fit_dense(dtype):
+    """Short dense fits in ``dtype`` that reach every other kernel and code."""
+    from ._autoencoder import AutoEncoderTransformer
     from ._mlp import MLPClassifierX, MLPRegressorX
 
     rng = np.random.RandomState(0)
@@ -53,10 +68,6 @@ def _fit_each(dtype):
         MLPRegressorX(loss="huber", hidden_layer_sizes=(3,), activation="gelu",
                       max_iter=1, random_state=0).fit(X, X[:, 0]).predict(X)
         AutoEncoderTransformer(2, (3,), max_iter=1, random_state=0).fit(X).transform(X)
-        Xi = rng.rand(12, 36).astype(dtype)
-        for pool in ("max", "mean"):
-            ConvClassifier(filters=(2, 2), kernel_size=3, pool=pool, hidden_layer_sizes=(),
-                           max_iter=1, random_state=0).fit(Xi, y).predict_proba(Xi)
 
 
 _HELPER = """
@@ -80,12 +91,14 @@ class _TaskBuilder:
     """Compiles the tasks, part of them in a second Python process.
 
     A task calls kernels and is compiled once they are in the cache, so
-    while this process fits the next dtype, the helper compiles the tasks
-    of the dtype fitted before; the last dtype's tasks are shared between
-    the two.  That is safe for Numba's cache: a task has one signature and a
-    cache index of its own, only one process compiles each, and the helper
-    only loads the kernels its tasks call (their index files are replaced
-    atomically when this process adds a signature).  What calls no kernel
+    :func:`warm` runs the convolutional fits first and the helper compiles
+    each dtype's convolution and pooling tasks (which call only convolution
+    kernels) while this process runs the next fits; the products' tasks are
+    compiled here after the last fits.  That is safe for
+    Numba's cache: a task has one signature and a cache index of its own,
+    only one process compiles each, and the helper only loads the kernels
+    its tasks call (their index files are replaced atomically when this
+    process adds a signature).  What calls no kernel
     (the task runner, the gathers) goes to the helper at once.  Without a
     second CPU, or if the helper fails, this process compiles them all.
     """
@@ -95,8 +108,11 @@ class _TaskBuilder:
 
         self.names = {_suffix(d): [n for n in task_names() if n.endswith(_suffix(d))]
                       for d in dtypes}
-        self.last = _suffix(dtypes[-1]) if len(dtypes) else None
-        self.mine = []
+        self.conv = set(task_names("conv"))
+        # The products' tasks call a dense kernel the dense fits may still be
+        # adding signatures to: compiled here, after them.
+        self.mine = [n for names in self.names.values() for n in names
+                     if n not in self.conv and not n.startswith("gather")]
         self.sent = 0
         self.proc = None
         if (os.cpu_count() or 1) > 1:
@@ -129,17 +145,10 @@ class _TaskBuilder:
             self.runner_here = self.runner_here or "run_task" in names
             self.mine += [n for n in names if n != "run_task"]
 
-    def kernels_cached(self, dtype):
-        """The fits of ``dtype`` are done: its tasks can be compiled."""
-        names = self.names.get(_suffix(dtype), [])
-        if _suffix(dtype) != self.last:
-            self._give(names)
-            return
-        # The last dtype: shared in snake order over the names (the helper
-        # takes the 1st, 4th, 5th, 8th, ...; this process the others).
-        names = sorted(names)
-        self._give([n for i, n in enumerate(names) if i % 4 in (0, 3)])
-        self.mine += [n for i, n in enumerate(names) if i % 4 in (1, 2)]
+    def conv_kernels_cached(self, dtype):
+        """The convolutional fits of ``dtype`` are cached: the helper can
+        compile that dtype's convolution and pooling tasks."""
+        self._give([n for n in self.names.get(_suffix(dtype), []) if n in self.conv])
 
     def stop(self):
         """End the helper without letting it compile anything more."""
