@@ -317,12 +317,11 @@ def _load_cfunc(func):
         return None
 
 
-def build_tasks(names=()):
-    """Compile (or load from the cache) the tasks named in ``names`` (all
-    when empty)."""
+def build_tasks(names):
+    """Compile (or load from the cache) the tasks named in ``names``."""
     materialize()
     for t in _tasks:
-        if not names or t.__name__ in names:
+        if t.__name__ in names:
             t.cfunc  # noqa: B018 - builds it
 
 

@@ -88,32 +88,33 @@ def _suffix(dtype):
 
 
 class _TaskBuilder:
-    """Compiles the tasks, part of them in a second Python process.
+    """Compiles the task runner and the tasks, most of them in a second
+    Python process (the helper) while this one runs the fits.
 
-    A task calls kernels and is compiled once they are in the cache, so
-    :func:`warm` runs the convolutional fits first and the helper compiles
-    each dtype's convolution and pooling tasks (which call only convolution
-    kernels) while this process runs the next fits; the products' tasks are
-    compiled here after the last fits.  That is safe for
-    Numba's cache: a task has one signature and a cache index of its own,
-    only one process compiles each, and the helper only loads the kernels
-    its tasks call (their index files are replaced atomically when this
-    process adds a signature).  What calls no kernel
-    (the task runner, the gathers) goes to the helper at once.  Without a
-    second CPU, or if the helper fails, this process compiles them all.
+    A task calls kernels and is compiled once they are in the cache.  The
+    runner and the gathers call none and go to the helper at once; each
+    dtype's convolution and pooling tasks call only convolution kernels and
+    go to it as soon as that dtype's convolutional fits are done
+    (:func:`warm` runs those first); the products' tasks call a dense kernel
+    the dense fits may still be adding signatures to, so they are compiled
+    here after the last fit.  That is safe for Numba's cache: a task has one
+    signature and a cache index of its own, only one process compiles each,
+    and the helper only loads kernels (an index file is replaced atomically
+    when this process adds a signature).  Without a second CPU, or if the
+    helper fails, this process compiles everything.
     """
 
     def __init__(self, dtypes):
         from ._jit import task_names
 
-        self.names = {_suffix(d): [n for n in task_names() if n.endswith(_suffix(d))]
-                      for d in dtypes}
-        self.conv = set(task_names("conv"))
-        # The products' tasks call a dense kernel the dense fits may still be
-        # adding signatures to: compiled here, after them.
-        self.mine = [n for names in self.names.values() for n in names
-                     if n not in self.conv and not n.startswith("gather")]
-        self.sent = 0
+        suffixes = tuple(_suffix(d) for d in dtypes)
+        wanted = [n for n in task_names() if n.endswith(suffixes)]
+        self.conv = {suffix: [n for n in task_names("conv") if n.endswith(suffix)]
+                     for suffix in suffixes}
+        early = [n for n in wanted if n.startswith("gather")]
+        self.mine = [n for n in wanted
+                     if n not in early and not any(n in c for c in self.conv.values())]
+        self.given = []  # what the helper was asked to compile
         self.proc = None
         if (os.cpu_count() or 1) > 1:
             try:
@@ -122,33 +123,22 @@ class _TaskBuilder:
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             except OSError:
                 self.proc = None
-        self.helper = []  # every name sent to the helper
-        early = [n for names in self.names.values() for n in names if n.startswith("gather")]
-        self.runner_here = self.proc is None
         self._give(["run_task"] + early)
-        for names in self.names.values():
-            names[:] = [n for n in names if n not in early]
 
     def _give(self, names):
-        """Hand ``names`` to the helper, or keep them here without one."""
-        if not names:
-            return
-        if self.proc is None:
-            self.mine += [n for n in names if n != "run_task"]
-            return
+        """Hand ``names`` to the helper (this process takes them without one)."""
         try:
             self.proc.stdin.write(" ".join(names) + "\n")
             self.proc.stdin.flush()
-            self.helper += names
-            self.sent += 1
-        except OSError:
-            self.runner_here = self.runner_here or "run_task" in names
-            self.mine += [n for n in names if n != "run_task"]
+        except (AttributeError, OSError):  # no helper, or it died
+            self.mine += names
+            return
+        self.given.append(names)
 
     def conv_kernels_cached(self, dtype):
         """The convolutional fits of ``dtype`` are cached: the helper can
         compile that dtype's convolution and pooling tasks."""
-        self._give([n for n in self.names.get(_suffix(dtype), []) if n in self.conv])
+        self._give(self.conv[_suffix(dtype)])
 
     def stop(self):
         """End the helper without letting it compile anything more."""
@@ -157,23 +147,30 @@ class _TaskBuilder:
             self.proc.wait()
 
     def finish(self):
-        """Compile the runner and this process's tasks; wait for the helper."""
+        """Compile this process's share and wait for the helper; if it
+        failed, compile (or load) its share here."""
         from ._jit import build_runner, build_tasks
 
-        if self.runner_here:
-            build_runner()
-        build_tasks(self.mine or ["-"])
+        def build(names):
+            if "run_task" in names:
+                build_runner()
+            build_tasks(names)
+
+        done = -1
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()  # the helper ends after what it was given
+            except OSError:
+                pass
+        build(self.mine)
         if self.proc is None:
             return
-        done = 0
         try:
-            self.proc.stdin.close()
             done = sum(line.strip() == "done" for line in self.proc.stdout)
         except OSError:
             pass
-        if self.proc.wait() != 0 or done != self.sent:
-            build_runner()  # each loads what the helper did compile
-            build_tasks(self.helper)
+        if self.proc.wait() != 0 or done != len(self.given):
+            build([n for names in self.given for n in names])
 
 
 def precompile(verbose=True):
