@@ -168,7 +168,7 @@ class Conv2D(Layer):
     def _split(self, n):
         """Chunks a batch of ``n`` samples is cut into (at least)."""
         return self.plan.chunks(n, self.filters * self.K * self.P,
-                                threshold("split_min_macs"))
+                                threshold("conv_split_min_macs"))
 
     def _geometry(self):
         ph, pw = self.pad

@@ -55,7 +55,7 @@ THRESHOLDS = {
                    "share of the work, and a small network (digits-sized, products up "
                    "to about 3 million) neither pays it nor compiles the parallel tasks "
                    "on its first fit"),
-    "split_min_macs": (
+    "conv_split_min_macs": (
         1_000_000, "a convolution of a batch is cut into chunks from this many "
                    "multiply-adds; they run in parallel once its task is compiled "
                    "(below parallel_min_macs, only then: see ExecutionPlan.runs_task)"),

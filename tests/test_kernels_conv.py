@@ -55,7 +55,7 @@ def thresholds(monkeypatch):
             table[name] = (value, table[name][1])
 
     set_(parallel_min_macs=1, one_pass_parallel_min_macs=1, parallel_min_elements=1,
-         split_min_macs=1, pool_split_min_elements=1, min_chunk_rows=1)
+         conv_split_min_macs=1, pool_split_min_elements=1, min_chunk_rows=1)
     return set_
 
 

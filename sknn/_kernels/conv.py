@@ -123,6 +123,21 @@ def _valid_range(off, stride, size, n_out):
     return lo, hi
 
 
+@inlined_kernel
+def _tap(r, KH, KW, stride, pad_h, pad_w, H, W, OH, OW):
+    """Row ``r = (c*KH+p)*KW+q`` of an im2col matrix: its channel ``c``, the
+    offsets of its kernel tap ``(p - pad_h, q - pad_w)`` and the ranges of
+    output rows ``[ilo, ihi)`` and columns ``[jlo, jhi)`` that read the image."""
+    c = r // (KH * KW)
+    p = r // KW - c * KH
+    q = r - (r // KW) * KW
+    offh = p - pad_h
+    offw = q - pad_w
+    ilo, ihi = _valid_range(offh, stride, H, OH)
+    jlo, jhi = _valid_range(offw, stride, W, OW)
+    return _U(c), offh, offw, ilo, ihi, jlo, jhi
+
+
 @kernel
 def im2col(cols, x, n0, n1, KH, KW, stride, pad_h, pad_w, OH, OW):
     """``cols[(c*KH+p)*KW+q, s*P + i*OW+j] = x[n0+s, c, i*st+p-ph, j*st+q-pw]``
@@ -131,43 +146,38 @@ def im2col(cols, x, n0, n1, KH, KW, stride, pad_h, pad_w, OH, OW):
     Row by row of ``cols``, each written from start to end (sample by
     sample); output rows that read no image row are zero-filled whole.
     """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    H, W = x.shape[2], x.shape[3]
     P = OH * OW
     zero = cols.dtype.type(0)
-    for c in range(C):
-        uc = _U(c)
-        for p in range(KH):
-            offh = p - pad_h
-            ilo, ihi = _valid_range(offh, stride, H, OH)
-            for q in range(KW):
-                offw = q - pad_w
-                row = cols[_U((c * KH + p) * KW + q)]
-                jlo, jhi = _valid_range(offw, stride, W, OW)
-                whole = stride == 1 and jlo == 0 and jhi == OW
-                for s in range(n1 - n0):
-                    un = _U(n0 + s)
-                    base = s * P
-                    for t in range(base, base + ilo * OW):
-                        row[_U(t)] = zero
-                    for i in range(ilo, ihi):
-                        b = base + i * OW
-                        uh = _U(i * stride + offh)
-                        if whole:
-                            for j in range(OW):
-                                row[_U(b + j)] = x[un, uc, uh, _U(j + offw)]
-                            continue
-                        for j in range(jlo):
-                            row[_U(b + j)] = zero
-                        if stride == 1:
-                            for j in range(jlo, jhi):
-                                row[_U(b + j)] = x[un, uc, uh, _U(j + offw)]
-                        else:
-                            for j in range(jlo, jhi):
-                                row[_U(b + j)] = x[un, uc, uh, _U(j * stride + offw)]
-                        for j in range(jhi, OW):
-                            row[_U(b + j)] = zero
-                    for t in range(base + ihi * OW, base + P):
-                        row[_U(t)] = zero
+    for r in range(cols.shape[0]):
+        uc, offh, offw, ilo, ihi, jlo, jhi = _tap(r, KH, KW, stride, pad_h, pad_w, H, W,
+                                                  OH, OW)
+        row = cols[_U(r)]
+        whole = stride == 1 and jlo == 0 and jhi == OW
+        for s in range(n1 - n0):
+            un = _U(n0 + s)
+            base = s * P
+            for t in range(base, base + ilo * OW):
+                row[_U(t)] = zero
+            for i in range(ilo, ihi):
+                b = base + i * OW
+                uh = _U(i * stride + offh)
+                if whole:
+                    for j in range(OW):
+                        row[_U(b + j)] = x[un, uc, uh, _U(j + offw)]
+                    continue
+                for j in range(jlo):
+                    row[_U(b + j)] = zero
+                if stride == 1:
+                    for j in range(jlo, jhi):
+                        row[_U(b + j)] = x[un, uc, uh, _U(j + offw)]
+                else:
+                    for j in range(jlo, jhi):
+                        row[_U(b + j)] = x[un, uc, uh, _U(j * stride + offw)]
+                for j in range(jhi, OW):
+                    row[_U(b + j)] = zero
+            for t in range(base + ihi * OW, base + P):
+                row[_U(t)] = zero
 
 
 @kernel
@@ -175,29 +185,24 @@ def col2im(dx, cols, n0, n1, KH, KW, stride, pad_h, pad_w, OH, OW):
     """The adjoint of :func:`im2col`: ``dx[n0:n1] = 0``, then
     ``dx[n0+s, c, i*st+p-ph, j*st+q-pw] += cols[(c*KH+p)*KW+q, s*P + i*OW+j]``,
     each element summed in ``(c, p, q)`` order (row by row of ``cols``)."""
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    H, W = dx.shape[2], dx.shape[3]
     P = OH * OW
     dx[n0:n1] = 0
-    for c in range(C):
-        uc = _U(c)
-        for p in range(KH):
-            offh = p - pad_h
-            ilo, ihi = _valid_range(offh, stride, H, OH)
-            for q in range(KW):
-                offw = q - pad_w
-                row = cols[_U((c * KH + p) * KW + q)]
-                jlo, jhi = _valid_range(offw, stride, W, OW)
-                for s in range(n1 - n0):
-                    un = _U(n0 + s)
-                    for i in range(ilo, ihi):
-                        uh = _U(i * stride + offh)
-                        b = s * P + i * OW
-                        if stride == 1:
-                            for j in range(jlo, jhi):
-                                dx[un, uc, uh, _U(j + offw)] += row[_U(b + j)]
-                        else:
-                            for j in range(jlo, jhi):
-                                dx[un, uc, uh, _U(j * stride + offw)] += row[_U(b + j)]
+    for r in range(cols.shape[0]):
+        uc, offh, offw, ilo, ihi, jlo, jhi = _tap(r, KH, KW, stride, pad_h, pad_w, H, W,
+                                                  OH, OW)
+        row = cols[_U(r)]
+        for s in range(n1 - n0):
+            un = _U(n0 + s)
+            for i in range(ilo, ihi):
+                uh = _U(i * stride + offh)
+                b = s * P + i * OW
+                if stride == 1:
+                    for j in range(jlo, jhi):
+                        dx[un, uc, uh, _U(j + offw)] += row[_U(b + j)]
+                else:
+                    for j in range(jlo, jhi):
+                        dx[un, uc, uh, _U(j * stride + offw)] += row[_U(b + j)]
 
 
 @kernel
