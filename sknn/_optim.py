@@ -20,9 +20,10 @@ divide the rate by 5 instead of stopping, scikit-learn's ``'adaptive'`` rule.
 
 import numpy as np
 
+from ._kernels import optim
 from ._kernels.optim import optimizer_step
 from ._layers import row_bounds
-from ._runtime import SERIAL, threshold
+from ._runtime import SERIAL, run_task, threshold
 
 
 def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam,
@@ -40,7 +41,7 @@ def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, i
     n_w, n_b = frozen
     if n_w or n_b:
         ranges = ((n_w, n_weights), (n_weights + n_b, n))
-    elif plan.chunks(n, 1, threshold("parallel_min_elements")) == 1:
+    elif plan.chunks(n, 1, threshold("optimizer_split_min_elements")) == 1:
         # The common case (every step of a small network): one kernel call.
         return optimizer_step(params, grad, s1, s2, 0, n, n_weights, alpha, inv_sw,
                               lr, h1, h2, h3, is_adam)
@@ -55,22 +56,29 @@ def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, i
 
 def _step_range(plan, params, grad, s1, s2, start, stop, n_weights, alpha, inv_sw, lr,
                 h1, h2, h3, is_adam):
-    """:func:`step` on ``params[start:stop]``."""
+    """:func:`step` on ``params[start:stop]``: one kernel call, or chunks
+    that run as the optimizer's task on the plan's threads (when
+    :meth:`~sknn._runtime.ExecutionPlan.runs_task` says so) or one after
+    the other here, with the same calls and so the same bits."""
     n = stop - start
     if n <= 0:
         return 0.0
-    nc = plan.chunks(n, 1, threshold("parallel_min_elements"))
+    nc = plan.chunks(n, 1, threshold("optimizer_split_min_elements"))
     if nc == 1:
         return optimizer_step(params, grad, s1, s2, start, stop, n_weights, alpha,
                               inv_sw, lr, h1, h2, h3, is_adam)
     parts = np.empty(nc)
-
-    def chunk(c, slot):
-        lo, hi = row_bounds(c, nc, n)
-        parts[c] = optimizer_step(params, grad, s1, s2, start + lo, start + hi,
-                                  n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam)
-
-    plan.run(chunk, nc)
+    task = optim.step_f32 if params.dtype == np.float32 else optim.step_f64
+    if plan.runs_task(task, n, plan.min_elements):
+        hyper = np.array([alpha, inv_sw, lr, h1, h2, h3], dtype=np.float64)
+        args = optim.step_args(params, grad, s1, s2, start, stop, n_weights, hyper,
+                               is_adam, parts)
+        run_task(task, nc, plan.n_threads, args)
+    else:
+        for c in range(nc):
+            lo, hi = row_bounds(c, nc, n)
+            parts[c] = optimizer_step(params, grad, s1, s2, start + lo, start + hi,
+                                      n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam)
     total = 0.0
     for c in range(nc):
         total += parts[c]

@@ -92,12 +92,12 @@ class _TaskBuilder:
     Python process (the helper) while this one runs the fits.
 
     A task calls kernels and is compiled once they are in the cache.  The
-    runner and the gathers call none and go to the helper at once; each
-    dtype's convolution and pooling tasks call only convolution kernels and
-    go to it as soon as that dtype's convolutional fits are done
-    (:func:`warm` runs those first); the products' tasks call a dense kernel
-    the dense fits may still be adding signatures to, so they are compiled
-    here after the last fit.  That is safe for Numba's cache: a task has one
+    runner, the gathers and the optimizer steps call none and go to the
+    helper at once; each dtype's convolution and pooling tasks call only
+    convolution kernels and go to it as soon as that dtype's convolutional
+    fits are done (:func:`warm` runs those first); the products' tasks call
+    a dense kernel the dense fits may still be adding signatures to, so they
+    are compiled here after the last fit.  That is safe for Numba's cache: a task has one
     signature and a cache index of its own, only one process compiles each,
     and the helper only loads kernels (an index file is replaced atomically
     when this process adds a signature).  Without a second CPU, or if the
@@ -111,7 +111,7 @@ class _TaskBuilder:
         wanted = [n for n in task_names() if n.endswith(suffixes)]
         self.conv = {suffix: [n for n in task_names("conv") if n.endswith(suffix)]
                      for suffix in suffixes}
-        early = [n for n in wanted if n.startswith("gather")]
+        early = [n for n in wanted if n.startswith(("gather", "step"))]
         self.mine = [n for n in wanted
                      if n not in early and not any(n in c for c in self.conv.values())]
         self.given = []  # what the helper was asked to compile

@@ -69,9 +69,14 @@ THRESHOLDS = {
                     "compile of the parallel tasks is not repaid"),
     "min_chunk_rows": (32, "a chunk of fewer rows than this runs BLAS at low efficiency"),
     "parallel_min_elements": (
-        1_048_576, "element-wise passes (optimizer, loss, pooling) are split from this "
-                   "many elements: they wait on memory, and below it a thread hand-off "
-                   "costs more than the second core saves"),
+        1_048_576, "element-wise passes (loss, and the optimizer and pooling tasks on a "
+                   "first fit) run in parallel from this many elements: they wait on "
+                   "memory, and below it a thread hand-off on Python threads, or "
+                   "compiling the task, costs more than the second core saves"),
+    "optimizer_split_min_elements": (
+        131_072, "an optimizer step is cut into chunks from this many parameters; they "
+                 "run in parallel once its task is compiled (below "
+                 "parallel_min_elements, only then)"),
     "one_pass_parallel_min_elements": (
         64_000_000, "a prediction's pooling pass compiles its parallel task from this "
                     "many input values (a pass over them saves less than the compile "
@@ -152,8 +157,9 @@ class ExecutionPlan:
         (``parallel_min_macs``, or ``one_pass_parallel_min_macs`` for a
         prediction).
     min_elements : int
-        Input values from which a pooling pass compiles its parallel task
-        (``parallel_min_elements``, or ``one_pass_parallel_min_elements``).
+        Values from which a pooling pass or an optimizer step compiles its
+        parallel task (``parallel_min_elements``, or
+        ``one_pass_parallel_min_elements``).
     """
 
     n_threads: int = 1

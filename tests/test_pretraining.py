@@ -289,7 +289,8 @@ def test_frozen_step_in_chunks_is_bit_identical(digits, ae, solver, monkeypatch)
                   alpha=0.1, max_iter=3, random_state=0)
     whole = quiet(MLPClassifierX(**params).fit, X, y)
     table = dict(_runtime.THRESHOLDS)
-    for key, value in (("parallel_min_elements", 1), ("min_chunk_rows", 1)):
+    for key, value in (("parallel_min_elements", 1), ("optimizer_split_min_elements", 1),
+                       ("min_chunk_rows", 1)):
         table[key] = (value, table[key][1])
     monkeypatch.setattr(_runtime, "THRESHOLDS", table)
     for n_jobs in (1, 2):

@@ -9,13 +9,16 @@ the weights *before* the update (for the reported loss), so no extra pass over
 the parameters is needed.
 
 The kernels work on a range ``[lo, hi)`` of the vector, so a large vector
-can be cut into chunks run in parallel (``sknn._optim``); each chunk's
-``sum(w**2)`` comes back on its own and the chunks are added in order.
+can be cut into chunks (``sknn._optim``); each chunk's ``sum(w**2)`` comes
+back on its own and the chunks are added in order.  The chunks run in
+parallel as a task (:data:`step_f64` / :data:`step_f32`) that makes the
+same calls as the kernels on each chunk's range.
 """
 
 import numpy as np
 
-from .._jit import inlined_kernel, kernel
+from .._jit import inlined_kernel, kernel, task
+from .tasks import address_as, carray, unpack
 
 
 @inlined_kernel
@@ -95,9 +98,8 @@ def optimizer_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw, lr, h
     return sgd_step(params, grad, s1, lo, hi, n_weights, alpha, inv_sw, lr, h1, h2 != 0)
 
 
-@kernel
-def adam_step(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
-    """The Adam update of :func:`optimizer_step` on ``params[lo:hi]``."""
+@inlined_kernel
+def _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
     mid = min(max(lo, n_weights), hi)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
@@ -107,10 +109,9 @@ def adam_step(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, 
     return sq
 
 
-@kernel
-def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
-             nesterov):
-    """The SGD update of :func:`optimizer_step` on ``params[lo:hi]``."""
+@inlined_kernel
+def _sgd_range(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
+               nesterov):
     mid = min(max(lo, n_weights), hi)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
@@ -120,3 +121,66 @@ def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momen
              nesterov)
     return sq
 
+
+@kernel
+def adam_step(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
+    """The Adam update of :func:`optimizer_step` on ``params[lo:hi]``."""
+    return _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2,
+                       eps)
+
+
+@kernel
+def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
+             nesterov):
+    """The SGD update of :func:`optimizer_step` on ``params[lo:hi]``."""
+    return _sgd_range(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr,
+                      momentum, nesterov)
+
+
+#: Entries of an optimizer task's ``args`` (see :func:`step_args`).
+STEP_ARGS = 11
+
+
+def step_args(params, grad, s1, s2, start, stop, n_weights, hyper, is_adam, parts):
+    """The ``args`` of :data:`step_f64` / ``_f32`` for :func:`optimizer_step`
+    on ``params[start:stop]`` in chunks; ``hyper`` is the float64 array
+    ``[alpha, inv_sw, lr, h1, h2, h3]``, ``parts`` the float64 array that
+    receives each chunk's ``sum(w**2)`` (the caller keeps them alive)."""
+    return np.array([params.ctypes.data, grad.ctypes.data, s1.ctypes.data,
+                     s2.ctypes.data, params.shape[0], start, stop, n_weights,
+                     int(is_adam), hyper.ctypes.data, parts.ctypes.data], dtype=np.int64)
+
+
+@inlined_kernel
+def _step_chunk(c, n_chunks, args, zero):
+    p = unpack(args, STEP_ARGS)
+    size, start, stop, n_weights = p[4], p[5], p[6], p[7]
+    params = carray(address_as(p[0], zero), (size,))
+    grad = carray(address_as(p[1], zero), (size,))
+    s1 = carray(address_as(p[2], zero), (size,))
+    s2 = carray(address_as(p[3], zero), (size,))
+    h = carray(address_as(p[9], np.float64(0)), (6,))
+    parts = carray(address_as(p[10], np.float64(0)), (n_chunks,))
+    n = stop - start
+    lo = start + c * n // n_chunks
+    hi = start + (c + 1) * n // n_chunks
+    if p[8] != 0:
+        parts[c] = _adam_range(params, grad, s1, s2, lo, hi, n_weights, h[0], h[1], h[2],
+                               h[3], h[4], h[5])
+    else:
+        parts[c] = _sgd_range(params, grad, s1, lo, hi, n_weights, h[0], h[1], h[2], h[3],
+                              h[4] != 0)
+
+
+@task
+def step_f64(c, slot, n_chunks, args):
+    """Chunk ``c`` of a float64 optimizer step (:func:`step_args`): the
+    update of its range and its ``sum(w**2)``, the same calls as
+    :func:`optimizer_step` on that range."""
+    _step_chunk(c, n_chunks, args, np.float64(0))
+
+
+@task
+def step_f32(c, slot, n_chunks, args):
+    """:data:`step_f64` in float32."""
+    _step_chunk(c, n_chunks, args, np.float32(0))
