@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._kernels.losses import BINARY_CE, SOFTMAX_CE
 
@@ -202,7 +202,7 @@ class NeuralClassifierMixin:
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._decode(self._outputs(X))
 
     def predict_proba(self, X):
@@ -220,7 +220,7 @@ class NeuralClassifierMixin:
             ``[eps, 1 - eps]`` (``eps`` of the dtype), as the training loss
             clips them.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         y_pred = self._outputs(X)
         if len(self.classes_) == 1:  # one class seen in training: certain
             return np.ones((y_pred.shape[0], 1), dtype=y_pred.dtype)

@@ -198,16 +198,18 @@ class Dense(Layer):
         return self.pre[:n] if self.keeps_pre else self.out[:n]
 
     def forward(self, x, training, rng):
-        n = n_rows(x)
+        n = x.shape[0]
         out = self.out[:n]
-        w = self.w
         self.x = x
-        if sp.issparse(x):
-            out[...] = x @ w
+        if type(x) is not np.ndarray and sp.issparse(x):
+            out[...] = x @ self.w
             self._bias_act(out)
             return out
-        self.plan.affine(out, x.reshape(n, self.n_in), w, self.b, basic_code(self.act))
-        self._finish(out)
+        if x.ndim != 2:
+            x = x.reshape(n, self.n_in)
+        self.plan.affine(out, x, self.w, self.b, basic_code(self.act))
+        if self.keeps_pre or self.act >= FIRST_EXTRA:
+            self._finish(out)
         return out
 
     def backward(self, dout, need_dx):

@@ -13,7 +13,7 @@ scikit-learn's ``RegressorMixin``.
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._kernels.losses import ABSOLUTE, HUBER, POISSON, QUANTILE, SQUARED
 
@@ -130,7 +130,7 @@ class NeuralRegressorMixin:
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         y_pred = self._outputs(X)
         if y_pred.shape[1] == 1:
             return y_pred.ravel()

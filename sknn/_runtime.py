@@ -45,6 +45,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import gemm
+from ._kernels.dense import bias_act
+
 #: Every threshold of the execution plan: name -> (value, reason).
 THRESHOLDS = {
     "max_chunks": (8, "more chunks than cores only adds BLAS calls that repack the same "
@@ -212,8 +215,6 @@ class ExecutionPlan:
         if nc == 1:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=c)
             if bias is not None:
-                from ._kernels.dense import bias_act
-
                 bias_act(c, bias, act)
             return
         # The task reads operands by rows: a column-major one (such as a
@@ -222,8 +223,6 @@ class ExecutionPlan:
             a, trans_a = a.T, not trans_a
         if b.strides[1] != b.itemsize:
             b, trans_b = b.T, not trans_b
-        from ._kernels import gemm
-
         args = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
         task = gemm.product_rows_f32 if c.dtype == np.float32 else gemm.product_rows_f64
         run_task(task, nc, self.n_threads, args)
@@ -296,14 +295,31 @@ def run_task(task, n_chunks, n_threads, args, n_slots=None):
         _task_region.release()
 
 
+_plans = (None, {})  # (the THRESHOLDS they were made from, {key: plan})
+
+
 def make_plan(n_jobs, one_pass=False):
     """The :class:`ExecutionPlan` of a call with ``n_jobs`` (``one_pass``: a
-    prediction)."""
-    split = cpu_split()
-    prefix = "one_pass_" if one_pass else ""
-    return ExecutionPlan(n_threads=min(effective_n_jobs(n_jobs), split), split=split,
-                         min_macs=threshold(prefix + "parallel_min_macs"),
-                         min_elements=threshold(prefix + "parallel_min_elements"))
+    prediction).
+
+    Plans are frozen, so each one is made once per ``n_jobs``, kind of call
+    and thread budget (``OMP_NUM_THREADS``) and then shared: a one-row
+    prediction is a few tens of microseconds, and making a plan costs a few.
+    """
+    global _plans
+    table, plans = _plans
+    if table is not THRESHOLDS:  # (tests replace the table)
+        table, plans = _plans = (THRESHOLDS, {})
+    key = (n_jobs, one_pass, os.environ.get("OMP_NUM_THREADS"))
+    plan = plans.get(key)
+    if plan is None:
+        split = cpu_split()
+        prefix = "one_pass_" if one_pass else ""
+        plan = plans[key] = ExecutionPlan(
+            n_threads=min(effective_n_jobs(n_jobs), split), split=split,
+            min_macs=threshold(prefix + "parallel_min_macs"),
+            min_elements=threshold(prefix + "parallel_min_elements"))
+    return plan
 
 
 SERIAL = ExecutionPlan()

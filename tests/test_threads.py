@@ -79,6 +79,25 @@ def test_plan_cuts_work_by_shape_not_by_n_jobs():
     assert plans[0].chunks(1, 10**9) == 1  # one row is never cut
 
 
+def test_plans_follow_the_thread_budget_and_the_threshold_table(monkeypatch):
+    """Plans are made once and shared, but a new OMP_NUM_THREADS budget or a
+    new threshold table gives a new plan."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    plan = _runtime.make_plan(None)
+    assert _runtime.make_plan(None) is plan
+    assert plan.n_threads == min(_runtime.cpu_count(), _runtime.cpu_split())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _runtime.make_plan(None).n_threads == 1
+    assert _runtime.make_plan(2).n_threads == min(2, _runtime.cpu_split())
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    table = dict(_runtime.THRESHOLDS)
+    table["parallel_min_macs"] = (7, "")
+    monkeypatch.setattr(_runtime, "THRESHOLDS", table)
+    assert _runtime.make_plan(None).min_macs == 7
+    assert _runtime.make_plan(None, one_pass=True).min_macs == table[
+        "one_pass_parallel_min_macs"][0]
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_team_runs_every_chunk_once(n_threads):
     plan = _runtime.ExecutionPlan(n_threads=n_threads, split=3)
