@@ -26,7 +26,10 @@ from ._kernels.conv import (
     conv_out,
     conv_output_size,
     conv_padding,
+    exact_max_2x2,
     im2col,
+    max_pool_2x2,
+    max_unpool_2x2,
     pool_backward,
     pool_f32,
     pool_f64,
@@ -270,6 +273,8 @@ class Pool2D(Layer):
         self.code = POOL_CODES[mode]
         self.out_shape = (c, h // self.size[0], w // self.size[1])
         self.elems = c * h * w
+        self.exact_2x2 = exact_max_2x2.py_func(self.code, *self.size, h, w,
+                                               *self.out_shape[1:])
 
     def allocate(self, max_batch, dtype):
         self.out = np.empty((max_batch,) + self.out_shape, dtype=dtype)
@@ -293,12 +298,16 @@ class Pool2D(Layer):
             args[12] = backward
             run_task(self.task, nc, self.plan.n_threads, args)
             return
+        if backward:
+            kernel = max_unpool_2x2 if self.exact_2x2 else pool_backward
+        else:
+            kernel = max_pool_2x2 if self.exact_2x2 else pool_forward
         for c in range(nc):
             n0, n1 = row_bounds(c, nc, n)
             if backward:
-                pool_backward(inner, outer, self.arg, n0, n1, sh, sw, self.code)
+                kernel(inner, outer, self.arg, n0, n1, sh, sw, self.code)
             else:
-                pool_forward(outer, self.arg, inner, n0, n1, sh, sw, self.code)
+                kernel(outer, self.arg, inner, n0, n1, sh, sw, self.code)
 
     def forward(self, x, training, rng):
         n = x.shape[0]

@@ -262,6 +262,38 @@ def test_pool_forward_backward_match_numpy(n0, n1, sh, sw, H, W, mode, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n0, n1", [(0, 3), (1, 2)])
+def test_max_2x2_pair_gives_the_bits_of_generic_pooling(n0, n1, dtype):
+    """Where windows tile the input exactly, 2x2 max pooling runs its own
+    pair of kernels: the same outputs, argmax positions and gradients, bit
+    for bit, as the generic kernels (ties, and NaNs, which win)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 6, 8)).astype(dtype)
+    x[0, 0, 0, 0] = x[0, 0, 1, 1] = 5.0  # a tie: the first wins
+    x[1, 1, 1, 0] = np.nan  # a NaN after its window's start
+    x[1, 1, 2, 3] = x[1, 1, 3, 2] = np.nan  # two NaNs: the first wins
+    code = K.POOL_CODES["max"]
+    assert K.exact_max_2x2.py_func(code, 2, 2, 6, 8, 3, 4)
+    assert not K.exact_max_2x2.py_func(code, 2, 2, 7, 8, 3, 4)
+    assert not K.exact_max_2x2.py_func(K.POOL_CODES["mean"], 2, 2, 6, 8, 3, 4)
+    dout = rng.standard_normal((3, 2, 3, 4)).astype(dtype)
+    got = []
+    for fwd, bwd in ((K.pool_forward, K.pool_backward), (K.max_pool_2x2, K.max_unpool_2x2)):
+        out = np.full((3, 2, 3, 4), -7.0, dtype)
+        arg = np.full(out.shape, -1, np.int32)
+        fwd(out, arg, x, n0, n1, 2, 2, code)
+        dx = np.full_like(x, -7.0)
+        bwd(dx, dout, arg, n0, n1, 2, 2, code)
+        got.append((out, arg, dx))
+    for a, b in zip(*got):
+        np.testing.assert_array_equal(a, b)
+    ref_out, ref_arg, ref_dx = ref_pool(x[n0:n1], dout[n0:n1], 2, 2, "max")
+    np.testing.assert_array_equal(got[1][0][n0:n1], ref_out.astype(dtype))
+    np.testing.assert_array_equal(got[1][1][n0:n1], ref_arg)
+    np.testing.assert_array_equal(got[1][2][n0:n1], ref_dx.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", [2, 3])
 def test_max_pool_propagates_nan(size, dtype):
     x = np.arange(36, dtype=dtype).reshape(1, 1, 6, 6)

@@ -274,13 +274,23 @@ def _take(best, at, v, k):
 
 
 @inlined_kernel
-def _max_pool_2x2(out, arg, x, n0, n1):
-    """2x2 max pooling of samples ``n0:n1`` of C-contiguous arrays whose
-    windows cover the input exactly, in two long loops: the better of each
-    horizontal pair over the whole flat input, then the better of the two
-    rows of each window.  The same first maximum in row-major order and the
-    same NaN rule as :func:`_take` in turn; one pass over many small feature
-    maps instead of a loop nest per map."""
+def exact_max_2x2(mode, size_h, size_w, H, W, OH, OW):
+    """Whether a pooling pass is 2x2 max pooling whose windows cover the
+    ``H x W`` input exactly: it then runs :func:`max_pool_2x2` and
+    :func:`max_unpool_2x2` instead of :func:`pool_forward` and
+    :func:`pool_backward` (the same results, faster; and a first fit of the
+    common LeNet-style network compiles only the small pair)."""
+    return mode == MAX_POOL and size_h == 2 and size_w == 2 and H == 2 * OH and W == 2 * OW
+
+
+@kernel
+def max_pool_2x2(out, arg, x, n0, n1, size_h, size_w, mode):
+    """:func:`pool_forward` for :func:`exact_max_2x2` geometry (the window
+    arguments are not read), for C-contiguous arrays, in two long loops: the
+    better of each horizontal pair over the whole flat input, then the
+    better of the two rows of each window.  The same first maximum in
+    row-major order and the same NaN rule as :func:`_take` in turn; one pass
+    over many small feature maps instead of a loop nest per map."""
     C, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     per = C * 2 * OH * 2 * OW  # input values per sample
     m = (n1 - n0) * per // 2  # horizontal pairs
@@ -306,14 +316,13 @@ def _max_pool_2x2(out, arg, x, n0, n1):
 
 
 @kernel
-def _max_unpool_2x2(dx, dout, arg, n0, n1):
-    """The gradient of :func:`_max_pool_2x2` (windows covering the input
-    exactly): every position of every window written, the maximum's with
-    the output's gradient, the others with 0; one loop over the rows of
-    windows of all samples, each input row written in a sequential pass
-    (both rows in one loop interleave their stores, several times slower).
-    A kernel of its own: the same loops inside :func:`pool_backward` ran
-    twice as slow."""
+def max_unpool_2x2(dx, dout, arg, n0, n1, size_h, size_w, mode):
+    """The gradient of :func:`max_pool_2x2` (:func:`pool_backward` for
+    :func:`exact_max_2x2` geometry; the window arguments are not read):
+    every position of every window written, the maximum's with the output's
+    gradient, the others with 0; one loop over the rows of windows of all
+    samples, each input row written in a sequential pass (both rows in one
+    loop interleave their stores, several times slower)."""
     C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
     W = 2 * OW
     per = C * OH * OW  # windows per sample
@@ -348,10 +357,6 @@ def pool_forward(out, arg, x, n0, n1, size_h, size_w, mode):
     ``x (N, C, H, W)``.
     """
     C, OH, OW = out.shape[1], out.shape[2], out.shape[3]
-    if (mode == MAX_POOL and size_h == 2 and size_w == 2 and x.shape[2] == 2 * OH
-            and x.shape[3] == 2 * OW):
-        _max_pool_2x2(out, arg, x, n0, n1)
-        return
     area = out.dtype.type(size_h * size_w)
     for n in range(n0, n1):
         un = _U(n)
@@ -399,9 +404,6 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
     C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
     H, W = dx.shape[2], dx.shape[3]
     area = dx.dtype.type(size_h * size_w)
-    if mode == MAX_POOL and size_h == 2 and size_w == 2 and H == 2 * OH and W == 2 * OW:
-        _max_unpool_2x2(dx, dout, arg, n0, n1)
-        return
     dx[n0:n1] = 0
     for n in range(n0, n1):
         un = _U(n)
@@ -542,8 +544,14 @@ def _pool(c, nc, args, zero):
     arg = carray(address_as(p[2], np.int32(0)), (n, C, OH, OW))
     n0 = c * n // nc
     n1 = (c + 1) * n // nc
+    exact = exact_max_2x2(p[11], p[9], p[10], p[5], p[6], OH, OW)
     if p[12] != 0:
-        pool_backward(inner, outer, arg, n0, n1, p[9], p[10], p[11])
+        if exact:
+            max_unpool_2x2(inner, outer, arg, n0, n1, p[9], p[10], p[11])
+        else:
+            pool_backward(inner, outer, arg, n0, n1, p[9], p[10], p[11])
+    elif exact:
+        max_pool_2x2(outer, arg, inner, n0, n1, p[9], p[10], p[11])
     else:
         pool_forward(outer, arg, inner, n0, n1, p[9], p[10], p[11])
 
@@ -551,7 +559,8 @@ def _pool(c, nc, args, zero):
 @task
 def pool_f64(c, slot, nc, args):
     """Chunk ``c`` of a float64 pooling pass, forward or backward
-    (:func:`pool_forward`, :func:`pool_backward` on its samples)."""
+    (:func:`pool_forward`, :func:`pool_backward`, or the 2x2 max pair when
+    :func:`exact_max_2x2`, on its samples)."""
     _pool(c, nc, args, np.float64(0))
 
 
