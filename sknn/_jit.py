@@ -240,6 +240,7 @@ class Task:
         self.__qualname__ = func.__qualname__
         self.__doc__ = func.__doc__
         self._cfunc = None
+        self._address = None
         self._probed = False
         self._lock = threading.Lock()
         _tasks.append(self)
@@ -267,7 +268,10 @@ class Task:
 
     @property
     def address(self):
-        return self.cfunc.address
+        address = self._address
+        if address is None:
+            address = self._address = self.cfunc.address
+        return address
 
     def __call__(self, chunk, slot, n_chunks, args):
         self.cfunc.ctypes(chunk, slot, n_chunks, args)

@@ -245,7 +245,7 @@ _fork_unsafe_layer_used = False  # GNU OpenMP ran a region in this process
 _in_unsafe_child = False  # forked from a process where it did
 
 
-_task_runner = None  # (numba, the compiled runner), once a task ran
+_task_runner = None  # what run_task calls, once a task ran (_load_task_runner)
 
 
 def _load_task_runner():
@@ -254,7 +254,8 @@ def _load_task_runner():
 
     from ._kernels.tasks import run_task as runner
 
-    _task_runner = (numba, runner)
+    _task_runner = (numba.get_num_threads, numba.set_num_threads, runner,
+                    numba.config.NUMBA_NUM_THREADS, numba.threading_layer)
     return _task_runner
 
 
@@ -277,20 +278,22 @@ def run_task(task, n_chunks, n_threads, args, n_slots=None):
             task(c, 0, n_chunks, address)
         return
     try:
-        numba, runner = _task_runner or _load_task_runner()
-        previous = numba.get_num_threads()
-        n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
-        if n_slots is None:
+        get_threads, set_threads, runner, most, layer = (_task_runner
+                                                         or _load_task_runner())
+        if n_threads > most:
+            n_threads = most
+        if n_slots is None or n_slots > n_threads:
             n_slots = n_threads
+        previous = get_threads()
         if previous != n_threads:
-            numba.set_num_threads(n_threads)
+            set_threads(n_threads)
         try:
             runner(task.address, n_chunks, min(n_slots, n_chunks), address)
         finally:
             if previous != n_threads:
-                numba.set_num_threads(previous)
+                set_threads(previous)
         if not _fork_unsafe_layer_used:
-            _fork_unsafe_layer_used = numba.threading_layer() == "omp"
+            _fork_unsafe_layer_used = layer() == "omp"
     finally:
         _task_region.release()
 
