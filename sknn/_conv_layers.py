@@ -145,7 +145,8 @@ class Conv2D(Layer):
         # for a chunk of any width (a column slice would not be contiguous).
         self.cols = np.empty((slots, K * self.group * P), dtype=dtype)
         self.y = np.empty((split, F * self.group * P), dtype=dtype)
-        self.dw_parts = np.empty((max_chunks, F, K), dtype=dtype)
+        self.dw_parts = np.empty((max_chunks, K, F), dtype=dtype)  # each chunk's dw.T
+        self.dw_sum = np.empty((K, F), dtype=dtype)
         self.db_parts = np.empty((max_chunks, F), dtype=dtype)
         # The tasks' args arrays, made on first use: most entries are fixed
         # once the parameters are bound and the buffers allocated.
@@ -243,14 +244,15 @@ class Conv2D(Layer):
             oh, ow = self.out_shape[1:]
             for c in range(nc):
                 cols, n0, n1 = self._cols(self.x, c, 0, nc, n, not self.keep)
-                dy = self.y[0][:F * cols.shape[1]].reshape(F, -1)
+                dy = self.y[0][:F * cols.shape[1]].reshape(-1, F)
                 conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
-                blas_product(self.dw_parts[c], dy, cols, trans_b=True)
+                blas_product(self.dw_parts[c], cols, dy)
                 if need_dx:
                     # the chunk's cols are not needed again
-                    blas_product(cols, w2, dy, trans_a=True)
+                    blas_product(cols, w2, dy, trans_a=True, trans_b=True)
                     col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
-        np.sum(self.dw_parts[:nc], axis=0, out=self.dw.reshape(F, K))
+        np.sum(self.dw_parts[:nc], axis=0, out=self.dw_sum)
+        self.dw.reshape(F, K)[...] = self.dw_sum.T
         np.sum(self.db_parts[:nc], axis=0, out=self.db)
         return dx if need_dx else None
 
