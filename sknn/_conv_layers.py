@@ -244,12 +244,12 @@ class Conv2D(Layer):
             oh, ow = self.out_shape[1:]
             for c in range(nc):
                 cols, n0, n1 = self._cols(self.x, c, 0, nc, n, not self.keep)
-                dy = self.y[0][:F * cols.shape[1]].reshape(-1, F)
+                dy = self.y[0][:F * cols.shape[1]].reshape(F, -1)
                 conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
-                blas_product(self.dw_parts[c], cols, dy)
+                blas_product(self.dw_parts[c], cols, dy, trans_b=True)
                 if need_dx:
                     # the chunk's cols are not needed again
-                    blas_product(cols, w2, dy, trans_a=True, trans_b=True)
+                    blas_product(cols, w2, dy, trans_a=True)
                     col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
         np.sum(self.dw_parts[:nc], axis=0, out=self.dw_sum)
         self.dw.reshape(F, K)[...] = self.dw_sum.T

@@ -211,7 +211,7 @@ def test_conv_out_and_conv_delta_match_numpy(name, dtype):
 
     dout = rng.standard_normal(out.shape).astype(dtype)
     d = dout.copy()
-    dy = np.full((g * P, F), np.nan, dtype)  # one row per output position
+    dy = np.full((F, g * P), np.nan, dtype)
     db = np.full(F, np.nan, dtype)
     source = out
     if code in NEEDS_PREACTIVATION:  # the layer passes z for these
@@ -223,8 +223,7 @@ def test_conv_out_and_conv_delta_match_numpy(name, dtype):
     np.testing.assert_allclose(d[n0:n1], dz, **tol(dtype, 5))  # dout scaled in place
     np.testing.assert_array_equal(d[:n0], dout[:n0])
     np.testing.assert_array_equal(d[n1:], dout[n1:])
-    np.testing.assert_array_equal(dy, d[n0:n1].reshape(g, F, P).transpose(0, 2, 1)
-                                  .reshape(g * P, F))
+    np.testing.assert_array_equal(dy, d[n0:n1].transpose(1, 0, 2, 3).reshape(F, g * P))
     np.testing.assert_allclose(db, dz.sum(axis=(0, 2, 3)), **tol(dtype, 20))
 
 

@@ -232,17 +232,17 @@ def conv_out(out, y, b, n0, n1, act):
 
 @kernel
 def conv_delta(dy, dout, out, n0, n1, act, db):
-    """The output gradient, one row per output position (as the rows of
-    ``cols.T``): ``dout[n0:n1] *= f_act'`` (from ``out``, or from the
-    pre-activation passed as ``out`` for GELU/SiLU) in place,
-    ``dy[s*P + p, f] = dout[n0+s, f, p]`` (``dy ((n1-n0)*P, F)``) and
-    ``db[f]``, the sum over ``dy[:, f]``: four partial sums over ``p mod 4``
-    per sample, added in a fixed order (one running sum is a chain of
-    dependent adds, several times slower).
+    """The output gradient in im2col order: ``dout[n0:n1] *= f_act'`` (from
+    ``out``, or from the pre-activation passed as ``out`` for GELU/SiLU) in
+    place, ``dy[f, s*P + p] = dout[n0+s, f, p]`` and ``db[f]``, the sum of
+    ``dy[f]``: four partial sums over ``p mod 4`` per sample, added in a fixed
+    order (one running sum is a chain of dependent adds, several times
+    slower).
 
-    In this layout the chunk's two backward products, ``dw.T = cols @ dy``
-    and ``cols = w2.T @ dy.T``, run about twice as fast in BLAS as with
-    ``dy`` transposed (a few filters against thousands of positions)."""
+    The weight gradient is then made transposed, ``dw.T = cols @ dy.T``: a
+    few filters against thousands of positions is a skinny product that
+    SciPy's OpenBLAS runs up to twice as fast with the output in that
+    orientation."""
     F = dout.shape[1]
     P = dout.shape[2] * dout.shape[3]
     activation_grad(dout[n0:n1].reshape(-1), out[n0:n1].reshape(-1), act)
@@ -255,7 +255,7 @@ def conv_delta(dy, dout, out, n0, n1, act, db):
         for f in range(F):
             uf = _U(f)
             for p in range(P):
-                dy[_U(base + p), uf] = d[uf, _U(p)]
+                dy[uf, _U(base + p)] = d[uf, _U(p)]
             a0 = a1 = a2 = a3 = zero
             p = 0
             while p + 4 <= P:
@@ -447,14 +447,12 @@ BACKWARD_ARGS = 29
 
 @inlined_kernel
 def _chunk_matrices(cols_buf, y_buf, keep, c, slot, nc, n, K, F, P):
-    """Chunk ``c``'s samples, its im2col matrix ``(K, width)`` and the
-    ``F * width`` values of its slot's output buffer (viewed ``(F, width)``
-    forward, ``(width, F)`` backward)."""
     n0 = c * n // nc
     n1 = (c + 1) * n // nc
     width = (n1 - n0) * P
     cols = cols_buf[c if keep else slot][:K * width].reshape(K, width)
-    return n0, n1, cols, y_buf[slot][:F * width]
+    y = y_buf[slot][:F * width].reshape(F, width)
+    return n0, n1, cols, y
 
 
 @inlined_kernel
@@ -472,9 +470,8 @@ def _forward(c, slot, nc, args, zero):
     b = _view(p[11], zero, (F,))
     cols_buf = _view(p[12], zero, (p[13], p[14]))
     y_buf = _view(p[15], zero, (p[16], p[17]))
-    n0, n1, cols, flat = _chunk_matrices(cols_buf, y_buf, p[18] != 0, c, slot, nc, n, K,
-                                         F, OH * OW)
-    y = flat.reshape(F, cols.shape[1])
+    n0, n1, cols, y = _chunk_matrices(cols_buf, y_buf, p[18] != 0, c, slot, nc, n, K, F,
+                                      OH * OW)
     k, stride, pad_h, pad_w = p[19], p[20], p[21], p[22]
     im2col(cols, x, n0, n1, k, k, stride, pad_h, pad_w, OH, OW)
     gemm(y, w2, cols, False, False, unit_coef(zero))
@@ -496,16 +493,15 @@ def _backward(c, slot, nc, args, zero):
     db_parts = _view(p[21], zero, (p[20], F))
     keep = p[22] != 0
     k, stride, pad_h, pad_w = p[24], p[25], p[26], p[27]
-    n0, n1, cols, flat = _chunk_matrices(cols_buf, y_buf, keep, c, slot, nc, n, K, F,
-                                         OH * OW)
-    dy = flat.reshape(cols.shape[1], F)
+    n0, n1, cols, dy = _chunk_matrices(cols_buf, y_buf, keep, c, slot, nc, n, K, F,
+                                       OH * OW)
     if not keep:
         im2col(cols, x, n0, n1, k, k, stride, pad_h, pad_w, OH, OW)
     conv_delta(dy, dout, src, n0, n1, p[28], db_parts[c])
     coef = unit_coef(zero)
-    gemm(dw_parts[c], cols, dy, False, False, coef)
+    gemm(dw_parts[c], cols, dy, False, True, coef)  # dw.T: see conv_delta
     if p[23] != 0:
-        gemm(cols, w2, dy, True, True, coef)  # the chunk's cols are not needed again
+        gemm(cols, w2, dy, True, False, coef)  # the chunk's cols are not needed again
         col2im(dx, cols, n0, n1, k, k, stride, pad_h, pad_w, OH, OW)
 
 
