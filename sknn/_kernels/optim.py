@@ -99,8 +99,16 @@ def optimizer_step(params, grad, s1, s2, lo, hi, n_weights, alpha, inv_sw, lr, h
 
 
 @inlined_kernel
+def _weights_end(lo, hi, n_weights):
+    """``min(max(lo, n_weights), hi)``: where the weights of ``[lo, hi)``
+    end (comparisons: the builtins' overloads add to a first fit's compile)."""
+    mid = n_weights if lo < n_weights else lo
+    return hi if mid > hi else mid
+
+
+@inlined_kernel
 def _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
-    mid = min(max(lo, n_weights), hi)
+    mid = _weights_end(lo, hi, n_weights)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
         i0, i1 = (lo, mid) if part == 0 else (mid, hi)
@@ -112,7 +120,7 @@ def _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2
 @inlined_kernel
 def _sgd_range(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
                nesterov):
-    mid = min(max(lo, n_weights), hi)
+    mid = _weights_end(lo, hi, n_weights)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
         i0, i1 = (lo, mid) if part == 0 else (mid, hi)
