@@ -27,7 +27,7 @@ def _gather(c, n_chunks, args, zero):
     for r in range(c * n_idx // n_chunks, (c + 1) * n_idx // n_chunks):
         i = idx[r]
         # An element loop: Numba copies a row slice (dst[r] = src[i])
-        # through a generic strided path about 3x slower than this.
+        # through a generic strided path, which is slower.
         for j in range(row):
             dst[r, j] = src[i, j]
 
