@@ -146,7 +146,6 @@ class Conv2D(Layer):
         self.cols = np.empty((slots, K * self.group * P), dtype=dtype)
         self.y = np.empty((split, F * self.group * P), dtype=dtype)
         self.dw_parts = np.empty((max_chunks, K, F), dtype=dtype)  # each chunk's dw.T
-        self.dw_sum = np.empty((K, F), dtype=dtype)
         self.db_parts = np.empty((max_chunks, F), dtype=dtype)
         # The tasks' args arrays, made on first use: most entries are fixed
         # once the parameters are bound and the buffers allocated.
@@ -251,8 +250,7 @@ class Conv2D(Layer):
                     # the chunk's cols are not needed again
                     blas_product(cols, w2, dy, trans_a=True)
                     col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
-        np.sum(self.dw_parts[:nc], axis=0, out=self.dw_sum)
-        self.dw.reshape(F, K)[...] = self.dw_sum.T
+        np.sum(self.dw_parts[:nc], axis=0, out=self.dw.reshape(F, K).T)
         np.sum(self.db_parts[:nc], axis=0, out=self.db)
         return dx if need_dx else None
 
