@@ -173,7 +173,11 @@ class LazyKernel:
 
 def _build(func, inline, parallel=False):
     if inline:
-        return _njit(func, inline="always")
+        # Compiled inside its callers (whose cache entries hold the code), so
+        # a cache of its own would only be set up, never used.
+        import numba
+
+        return numba.njit(inline="always", **_COMMON)(func)
     return _njit(func, parallel=True) if parallel else _njit(func)
 
 
