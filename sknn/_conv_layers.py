@@ -300,14 +300,13 @@ class Pool2D(Layer):
             return
         if backward:
             kernel = max_unpool_2x2 if self.exact_2x2 else pool_backward
+            operands = (inner, outer, self.arg)
         else:
             kernel = max_pool_2x2 if self.exact_2x2 else pool_forward
+            operands = (outer, self.arg, inner)
         for c in range(nc):
             n0, n1 = row_bounds(c, nc, n)
-            if backward:
-                kernel(inner, outer, self.arg, n0, n1, sh, sw, self.code)
-            else:
-                kernel(outer, self.arg, inner, n0, n1, sh, sw, self.code)
+            kernel(*operands, n0, n1, sh, sw, self.code)
 
     def forward(self, x, training, rng):
         n = x.shape[0]
