@@ -31,7 +31,16 @@ from ._kernels.activations import (
     NEEDS_PREACTIVATION,
 )
 from ._kernels.dense import act_grad_colsum, bias_act, extra_activation, extra_activation_grad
-from ._runtime import SERIAL
+from ._kernels.gemm import (
+    DENSE_BACKWARD_ARGS,
+    blas_product,
+    dense_backward_f32,
+    dense_backward_f64,
+    product_args,
+    product_rows_f32,
+    product_rows_f64,
+)
+from ._runtime import SERIAL, run_task, threshold
 
 
 def basic_code(act):
@@ -140,7 +149,13 @@ class Dense(Layer):
     The products go through the plan (:meth:`ExecutionPlan.product
     <sknn._runtime.ExecutionPlan.product>`): one BLAS call, or row chunks run
     in parallel (the forward pass and ``dx``: batch rows; ``dw``: weight
-    rows).  Bias and activation passes run on the calling thread.
+    rows).  A training batch between ``dense_split_min_macs`` and the plan's
+    ``min_macs`` is cut into batch-row chunks instead, each chunk running its
+    rows through the whole pass (:data:`~sknn._kernels.gemm.product_rows_f64`
+    forward, :data:`~sknn._kernels.gemm.dense_backward_f64` backward, whose
+    shares of ``dw`` and ``db`` are added in chunk order), so every thread
+    keeps working on the rows it produced; the chunks run as tasks once
+    these are compiled, otherwise one after the other with the same calls.
     """
 
     def __init__(self, n_in, n_out, activation="identity", init_activation=None):
@@ -153,6 +168,7 @@ class Dense(Layer):
         self.init_factor = 2.0 if ACTIVATION_CODES[init_act] == LOGISTIC else 6.0
         self.keeps_pre = self.act in NEEDS_PREACTIVATION
         self.out = self.dx = self.pre = None
+        self.dw_parts = self.db_parts = None
 
     def param_shapes(self):
         return (self.n_in, self.n_out), (self.n_out,)
@@ -179,6 +195,14 @@ class Dense(Layer):
         self.dx = buffer(self.dx, (max_batch, self.n_in), dtype)
         if self.keeps_pre:
             self.pre = buffer(self.pre, (max_batch, self.n_out), dtype)
+
+    def _row_chunks(self, n):
+        """Batch-row chunks of a training batch of ``n`` rows whose products
+        are below ``parallel_min_macs`` (1: not cut; by shape alone)."""
+        macs = n * self.n_in * self.n_out
+        if macs >= self.plan.min_macs:
+            return 1
+        return self.plan.chunks(n, self.n_in * self.n_out, threshold("dense_split_min_macs"))
 
     def _bias_act(self, out):
         """``out = f(out + b)`` in place (see :meth:`_finish`)."""
@@ -207,7 +231,11 @@ class Dense(Layer):
             return out
         if x.ndim != 2:
             x = x.reshape(n, self.n_in)
-        self.plan.affine(out, x, self.w, self.b, basic_code(self.act))
+        nc = self._row_chunks(n) if training and x.flags.c_contiguous else 1
+        if nc == 1:
+            self.plan.affine(out, x, self.w, self.b, basic_code(self.act))
+        else:
+            self._affine_rows(out, x, nc)
         if self.keeps_pre or self.act >= FIRST_EXTRA:
             self._finish(out)
         return out
@@ -221,15 +249,81 @@ class Dense(Layer):
         out = self._act_source(n)
         dz = dout.reshape(n, self.n_out)
         dx = self.dx[:n]
-        act_grad_colsum(dz, out, start_activation_grad(dz, out, self.act), self.db)
+        act = start_activation_grad(dz, out, self.act)
         if sp.issparse(x):
+            act_grad_colsum(dz, out, act, self.db)
             self.dw[...] = x.T @ dz
             return None
         x = x.reshape(n, self.n_in)
-        self.plan.product(self.dw, x, dz, trans_a=True)
-        if need_dx:
-            self.plan.product(dx, dz, self.w, trans_b=True)
+        nc = self._row_chunks(n) if x.flags.c_contiguous else 1
+        if nc == 1:
+            act_grad_colsum(dz, out, act, self.db)
+            self.plan.product(self.dw, x, dz, trans_a=True)
+            if need_dx:
+                self.plan.product(dx, dz, self.w, trans_b=True)
+        else:
+            self._backward_rows(x, dz, out, act, dx, need_dx, nc)
         return dx.reshape((n,) + self.in_shape) if need_dx else None
+
+    def _affine_rows(self, out, x, nc):
+        """``out = f(x @ w + b)`` in ``nc`` batch-row chunks: a task on the
+        plan's threads when :meth:`~sknn._runtime.ExecutionPlan.runs_task`
+        says so, otherwise the same BLAS calls one after the other."""
+        code = basic_code(self.act)
+        task = product_rows_f32 if out.dtype == np.float32 else product_rows_f64
+        w = self.w
+        if self.plan.runs_task(task, out.size * self.n_in, self.plan.min_macs):
+            trans_b = not w.flags.c_contiguous
+            run_task(task, nc, self.plan.n_threads,
+                     product_args(out, x, w.T if trans_b else w, False, trans_b,
+                                  self.b, code))
+            return
+        wt = not w.flags.c_contiguous
+        for c in range(nc):
+            r0, r1 = row_bounds(c, nc, out.shape[0])
+            blas_product(out[r0:r1], x[r0:r1], w.T if wt else w, trans_b=wt)
+            bias_act(out[r0:r1], self.b, code)
+
+    def _backward_rows(self, x, dz, src, act, dx, need_dx, nc):
+        """The backward pass in ``nc`` batch-row chunks (see
+        :data:`~sknn._kernels.gemm.dense_backward_f64`): each chunk's
+        ``dz``, its share of ``dw`` and ``db`` and its rows of ``dx``, as a
+        task or one chunk after the other with the same calls; then the
+        shares are added in chunk order."""
+        n = dz.shape[0]
+        if self.dw_parts is None or len(self.dw_parts) < nc - 1 \
+                or self.dw_parts.dtype != dz.dtype:
+            # (made here: a batch of fewer rows than the largest may be cut)
+            self.dw_parts = np.empty((nc - 1, self.n_in, self.n_out), dz.dtype)
+            self.db_parts = np.empty((nc - 1, self.n_out), dz.dtype)
+        w = self.w
+        w_is_rows = w.flags.c_contiguous  # a tied layer's w is a transpose
+        task = dense_backward_f32 if dz.dtype == np.float32 else dense_backward_f64
+        if self.plan.runs_task(task, n * self.n_in * self.n_out, self.plan.min_macs):
+            wb = w if w_is_rows else w.T
+            args = np.array([dz.ctypes.data, n, self.n_out, src.ctypes.data, act,
+                             x.ctypes.data, x.strides[0] // x.itemsize, self.n_in,
+                             wb.ctypes.data, dx.ctypes.data, need_dx, self.dw.ctypes.data,
+                             self.dw_parts.ctypes.data, self.db.ctypes.data,
+                             self.db_parts.ctypes.data, w_is_rows, wb.shape[1]],
+                            dtype=np.int64)
+            assert args.size == DENSE_BACKWARD_ARGS
+            run_task(task, nc, self.plan.n_threads, args)
+        else:
+            for c in range(nc):
+                r0, r1 = row_bounds(c, nc, n)
+                dw = self.dw if c == 0 else self.dw_parts[c - 1]
+                db = self.db if c == 0 else self.db_parts[c - 1]
+                act_grad_colsum(dz[r0:r1], src[r0:r1], act, db)
+                blas_product(dw, x[r0:r1], dz[r0:r1], trans_a=True)
+                if need_dx:
+                    if w_is_rows:
+                        blas_product(dx[r0:r1], dz[r0:r1], w, trans_b=True)
+                    else:
+                        blas_product(dx[r0:r1], dz[r0:r1], w.T)
+        for c in range(1, nc):
+            self.dw += self.dw_parts[c - 1]
+            self.db += self.db_parts[c - 1]
 
 
 class Dropout(Layer):

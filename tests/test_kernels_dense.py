@@ -343,6 +343,41 @@ def test_dense_layer_chunked_matches_serial(act, dtype, many_chunks):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["identity", "tanh", "relu", "gelu"])
+@pytest.mark.parametrize("w_order", ["C", "F"])
+def test_dense_layer_row_chunks_match_numpy(act, dtype, w_order, many_chunks, monkeypatch):
+    # Below parallel_min_macs a training batch is cut into batch-row chunks:
+    # each chunk's share of dw and db is added in chunk order.  As a task
+    # (one or two threads) or chunk after chunk, the bits are the same; w
+    # may be a transposed view (a tied layer's).
+    from sknn import _runtime
+
+    results = []
+    for n_threads, ready in ((1, False), (2, False), (2, True)):
+        monkeypatch.setattr(_runtime.ExecutionPlan, "runs_task",
+                            lambda self, task, work, compile_min, ready=ready:
+                            ready and self.n_threads > 1)
+        plan = ExecutionPlan(n_threads=n_threads, split=3, min_macs=10**12)
+        rng = np.random.default_rng(4)
+        layer = dense_layer(rng, 6, 5, act, dtype, plan, max_batch=31)
+        layer.w = np.asarray(layer.w, order=w_order)
+        x = rng.standard_normal((29, 6)).astype(dtype)
+        dout = rng.standard_normal((29, 5)).astype(dtype)
+        out = layer.forward(x, True, None).copy()
+        dx = layer.backward(dout.copy(), True)
+        results.append([out, layer.dw.copy(), layer.db.copy(), dx.copy()])
+    assert len(many_chunks) == 2  # the task's forward and backward, on two threads
+    z = x.astype(np.float64) @ layer.w + layer.b
+    dz = dout * ref_deriv(act, z)
+    want = [ref_act(act, z), x.T.astype(np.float64) @ dz, dz.sum(0),
+            dz @ layer.w.T.astype(np.float64)]
+    for got in results:
+        for g, a, r in zip(got, results[0], want):
+            np.testing.assert_array_equal(g, a)
+            np.testing.assert_allclose(g, r, **tol(dtype, 20))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_dropout_layer_matches_numpy(dtype):
     rate = 0.3
     layer = Dropout((50,), rate)

@@ -14,12 +14,21 @@ rows ``[i * m // n, (i + 1) * m // n)`` of ``c`` with one single-threaded
 BLAS call, so the result depends on the chunk count and never on the thread
 that runs a chunk.  Given a bias and a basic activation code, the task also
 applies them to each chunk's rows (a dense layer's forward pass).
+
+:data:`dense_backward_f64` / :data:`dense_backward_f32` are a dense layer's
+backward pass cut into chunks of batch rows: chunk ``i`` takes the rows of
+:func:`~sknn._layers.row_bounds` and computes their ``dz = dout * f'``,
+their share of the gradients (``x_i.T @ dz_i`` and the column sums of
+``dz_i``, into ``dw``/``db`` for chunk 0 and into row ``i - 1`` of the
+parts buffers otherwise, added in chunk order by the caller) and their rows
+of ``dx = dz @ w.T``.  Each chunk touches only its own rows of the batch,
+the rows the same thread produced in the forward pass.
 """
 
 import numpy as np
 
 from .._jit import deferred, inlined_kernel, task
-from .dense import bias_act
+from .dense import act_grad_colsum, bias_act
 from .tasks import address_as, carray, unpack
 
 _N, _T = 110, 116  # BLAS's 'n' and 't'
@@ -149,3 +158,47 @@ def product_rows_f64(i, slot, n_chunks, args):
 def product_rows_f32(i, slot, n_chunks, args):
     """:data:`product_rows_f64` in float32."""
     _product_rows(i, n_chunks, args, np.float32(0))
+
+
+#: Entries of a dense backward task's ``args`` (see :class:`sknn._layers.Dense`).
+DENSE_BACKWARD_ARGS = 17
+
+
+@inlined_kernel
+def _dense_backward_rows(i, n_chunks, args, zero):
+    p = unpack(args, DENSE_BACKWARD_ARGS)
+    n, n_out, n_in, ldx = p[1], p[2], p[7], p[6]
+    r0 = i * n // n_chunks
+    r1 = (i + 1) * n // n_chunks
+    rows = r1 - r0
+    coef = unit_coef(zero)
+    item = coef.itemsize
+    kind = np.int8(100) if item == 8 else np.int8(115)
+    dz0 = p[0] + r0 * n_out * item
+    dz = carray(address_as(dz0, zero), (rows, n_out))
+    src = carray(address_as(p[3] + r0 * n_out * item, zero), (rows, n_out))
+    if i == 0:
+        dw0, db0 = p[11], p[13]
+    else:
+        dw0 = p[12] + (i - 1) * n_in * n_out * item
+        db0 = p[14] + (i - 1) * n_out * item
+    act_grad_colsum(dz, src, p[4], carray(address_as(db0, zero), (n_out,)))
+    # dw_i = x_i.T @ dz_i: x's rows r0:r1 are the columns of op(a).
+    _call(kind, True, False, n_in, n_out, rows, coef, _as_voidptr(p[5] + r0 * ldx * item),
+          ldx, _as_voidptr(dz0), n_out, _as_voidptr(dw0), n_out)
+    if p[10] != 0:
+        # dx_i = dz_i @ w.T, w given as itself (p[15]) or as w.T (a tied layer's).
+        _call(kind, False, p[15] != 0, rows, n_in, n_out, coef, _as_voidptr(dz0), n_out,
+              _as_voidptr(p[8]), p[16], _as_voidptr(p[9] + r0 * n_in * item), n_in)
+
+
+@task
+def dense_backward_f64(i, slot, n_chunks, args):
+    """Chunk ``i`` of a float64 dense layer's backward pass (module doc)."""
+    _dense_backward_rows(i, n_chunks, args, np.float64(0))
+
+
+@task
+def dense_backward_f32(i, slot, n_chunks, args):
+    """:data:`dense_backward_f64` in float32."""
+    _dense_backward_rows(i, n_chunks, args, np.float32(0))
