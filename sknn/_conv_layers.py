@@ -250,8 +250,18 @@ class Conv2D(Layer):
                     # the chunk's cols are not needed again
                     blas_product(cols, w2, dy, trans_a=True)
                     col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
-        np.sum(self.dw_parts[:nc], axis=0, out=self.dw.reshape(F, K).T)
-        np.sum(self.db_parts[:nc], axis=0, out=self.db)
+        # the chunks' shares added in chunk order (np.add: a quarter of
+        # np.sum's call overhead on these small arrays)
+        dw = self.dw.reshape(F, K).T
+        if nc == 1:
+            np.copyto(dw, self.dw_parts[0])
+            np.copyto(self.db, self.db_parts[0])
+        else:
+            np.add(self.dw_parts[0], self.dw_parts[1], out=dw)
+            np.add(self.db_parts[0], self.db_parts[1], out=self.db)
+            for c in range(2, nc):
+                dw += self.dw_parts[c]
+                self.db += self.db_parts[c]
         return dx if need_dx else None
 
 
