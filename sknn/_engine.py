@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.gather import gather_rows_f32, gather_rows_f64
-from ._kernels.losses import apply_link, link_loss_grad
+from ._kernels.losses import LOSS_ARGS, apply_link, link_loss_grad, loss_rows_f32, loss_rows_f64
 from ._layers import row_bounds
 from ._runtime import SERIAL, run_task, threshold
 
@@ -141,12 +141,15 @@ class BatchBuffers:
         dtype = data.Y.dtype
         self.plan = plan
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
-        self.loss_parts = np.empty(plan.split)
+        self.loss_sums = np.empty(plan.split + 1)  # [param, chunk sums...]
         self.unit = bool(np.all(data.sw == 1))
         self.sw = (np.ones if self.unit else np.empty)(batch_size, dtype=data.sw.dtype)
         if not data.sparse:
             self.x = np.empty((batch_size,) + data.X.shape[1:], dtype=data.X.dtype)
-        if not sp.issparse(data.Y):
+        # An autoencoder's targets are its inputs: their batch is the
+        # gathered input (no layer writes to its input).
+        self.y_is_x = data.Y is data.X and not data.sparse
+        if not sp.issparse(data.Y) and not self.y_is_x:
             self.y = np.empty((batch_size, data.Y.shape[1]), dtype=data.Y.dtype)
 
     def gather(self, data, idx):
@@ -176,6 +179,8 @@ class BatchBuffers:
                 args = np.array([X.ctypes.data, X.shape[0], row, idx.ctypes.data, n,
                                  x.ctypes.data], dtype=np.int64)
                 run_task(task, nc, self.plan.n_threads, args)
+        if self.y_is_x:
+            return x, x, sw, sw_sum
         y = self.y[:n]
         Y.take(idx, 0, y, "clip")
         return x, y, sw, sw_sum
@@ -183,23 +188,32 @@ class BatchBuffers:
     def loss_grad(self, z, y, sw, code, param=0.0):
         """The fused link/loss kernel over the batch, in row chunks for wide
         outputs (chunk sums added in chunk order); ``param`` is the loss's
-        parameter (Huber threshold, quantile)."""
-        n = z.shape[0]
+        parameter (Huber threshold, quantile).  The chunks run as a task
+        (:data:`~sknn._kernels.losses.loss_rows_f64`) when the plan says so,
+        otherwise one after the other with the same kernel."""
+        n, m = z.shape
         delta = self.delta[:n]
-        nc = self.plan.chunks(n, z.shape[1], threshold("parallel_min_elements"))
+        nc = self.plan.chunks(n, m, threshold("loss_split_min_elements"))
         if nc == 1:
             return link_loss_grad(delta, z, y, sw, code, param)
-        parts = self.loss_parts
-
-        def rows(c, slot):
-            r0, r1 = row_bounds(c, nc, n)
-            parts[c] = link_loss_grad(delta[r0:r1], z[r0:r1], y[r0:r1], sw[r0:r1],
-                                      code, param)
-
-        self.plan.run(rows, nc)
+        sums = self.loss_sums
+        task = loss_rows_f32 if z.dtype == np.float32 else loss_rows_f64
+        if (self.plan.runs_task(task, n * m, self.plan.min_elements)
+                and z.flags.c_contiguous and y.flags.c_contiguous
+                and y.dtype == z.dtype and sw.dtype == z.dtype):
+            sums[0] = param
+            args = np.array([delta.ctypes.data, z.ctypes.data, y.ctypes.data,
+                             sw.ctypes.data, n, m, code, sums.ctypes.data], dtype=np.int64)
+            assert args.size == LOSS_ARGS
+            run_task(task, nc, self.plan.n_threads, args)
+        else:
+            for c in range(nc):
+                r0, r1 = row_bounds(c, nc, n)
+                sums[c + 1] = link_loss_grad(delta[r0:r1], z[r0:r1], y[r0:r1],
+                                             sw[r0:r1], code, param)
         total = 0.0
         for c in range(nc):
-            total += parts[c]
+            total += sums[c + 1]
         return total
 
 

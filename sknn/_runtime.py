@@ -76,10 +76,14 @@ THRESHOLDS = {
                     "compile of the parallel tasks is not repaid"),
     "min_chunk_rows": (32, "a chunk of fewer rows than this runs BLAS at low efficiency"),
     "parallel_min_elements": (
-        1_048_576, "element-wise passes (loss, and the optimizer and pooling tasks on a "
+        1_048_576, "element-wise passes (the loss, optimizer and pooling tasks on a "
                    "first fit) run in parallel from this many elements: they wait on "
                    "memory, and below it a thread hand-off on Python threads, or "
                    "compiling the task, costs more than the second core saves"),
+    "loss_split_min_elements": (
+        65_536, "a training batch's loss and gradient are cut into row chunks from this "
+                "many outputs; they run in parallel once its task is compiled (below "
+                "parallel_min_elements, only then)"),
     "optimizer_split_min_elements": (
         131_072, "an optimizer step is cut into chunks from this many parameters; they "
                  "run in parallel once its task is compiled (below "

@@ -45,6 +45,7 @@ def many_chunks(monkeypatch):
     table = dict(_runtime.THRESHOLDS)
     for name in ("parallel_min_macs", "one_pass_parallel_min_macs", "parallel_min_elements",
                  "conv_split_min_macs", "dense_split_min_macs", "pool_split_min_elements",
+                 "loss_split_min_elements",
                  "gather_parallel_min_elements", "optimizer_split_min_elements",
                  "min_chunk_rows"):
         table[name] = (1, table[name][1])

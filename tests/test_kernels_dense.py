@@ -9,7 +9,9 @@ from sknn._kernels.activations import ACTIVATION_CODES, NEEDS_PREACTIVATION
 from sknn._kernels.dense import act_grad_colsum, bias_act
 from sknn._kernels.losses import (
     BINARY_CE,
+    HUBER,
     POISSON,
+    QUANTILE,
     SOFTMAX_CE,
     SQUARED,
     apply_link,
@@ -205,6 +207,41 @@ def test_delta_is_the_gradient_of_the_loss(code):
                         - link_loss_grad(np.empty_like(z), zm, y, sw, code, 0.0)) / 2e-6
     scale = 1.0 / k if code == SQUARED else 1.0
     np.testing.assert_allclose(delta * scale, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code, param", [(c, 0.0) for c in LOSSES] + [(HUBER, 0.7),
+                                                                     (QUANTILE, 0.3)])
+def test_batch_loss_in_row_chunks_matches_one_call(code, param, dtype, many_chunks,
+                                                   monkeypatch):
+    # A wide batch's loss is cut into row chunks (a task, or the kernel on
+    # each chunk in turn): the gradient and the linked outputs are the bits
+    # of one call, the chunk sums add up to its loss.
+    from sknn import _runtime
+    from sknn._engine import BatchBuffers, TrainData
+
+    rng = np.random.default_rng(8)
+    n, k = 29, 5
+    z = rng.standard_normal((n, k)).astype(dtype)
+    y = targets(code, rng, n, k, dtype)
+    sw = rng.uniform(0.2, 2.0, n).astype(dtype)
+    delta = np.empty_like(z)
+    z_one = z.copy()
+    want = link_loss_grad(delta, z_one, y, sw, code, param)
+    data = TrainData(np.zeros((n, 2), dtype), y, sw)
+    totals = []
+    for n_threads, ready in ((1, False), (2, False), (2, True)):
+        monkeypatch.setattr(_runtime.ExecutionPlan, "runs_task",
+                            lambda self, task, work, compile_min, ready=ready:
+                            ready and self.n_threads > 1)
+        buffers = BatchBuffers(data, n, ExecutionPlan(n_threads=n_threads, split=3))
+        zz = z.copy()
+        totals.append(buffers.loss_grad(zz, y, sw, code, param))
+        np.testing.assert_array_equal(zz, z_one)
+        np.testing.assert_array_equal(buffers.delta[:n], delta)
+    assert many_chunks == [3]  # only the task ran on two threads
+    assert totals[0] == totals[1] == totals[2]
+    assert totals[0] == pytest.approx(want, rel=1e-12)
 
 
 # -- optimizer ------------------------------------------------------------------------

@@ -31,13 +31,19 @@ epsilon, as scikit-learn does.  Training applies the link inside the loss
 kernel (a row-wise softmax of a 200 x 10 batch costs ~20 us in NumPy, whose
 axis-1 reductions are slow for short rows); prediction applies it with NumPy
 (:func:`apply_link`), once per chunk of up to thousands of rows.
+
+:data:`loss_rows_f64` / :data:`loss_rows_f32` are the task (see
+:mod:`sknn._kernels.tasks`) of a batch cut into row chunks: chunk ``i``
+runs the loss's kernel on the rows of :func:`~sknn._layers.row_bounds` and
+writes its loss sum to ``sums[i]``; the caller adds the sums in chunk order.
 """
 
 import numpy as np
 from scipy.special import expit
 
-from .._jit import inlined_kernel, kernel
+from .._jit import inlined_kernel, kernel, task
 from .activations import logistic
+from .tasks import address_as, carray, unpack
 
 SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
 ABSOLUTE, HUBER, QUANTILE = 4, 5, 6
@@ -215,3 +221,41 @@ def robust_loss_grad(delta, z, y, sw, code, param):
         s = sw[i]
         total += s * (_robust_row(delta, z, y, i, s, code, param) / m)
     return total
+
+
+#: Entries of a loss task's ``args``: delta, z, y and sw addresses, the row
+#: count, the outputs, the loss code, and the float64 array ``[param,
+#: sums...]``.
+LOSS_ARGS = 8
+
+
+@inlined_kernel
+def _loss_rows(i, n_chunks, args, zero, item):
+    p = unpack(args, LOSS_ARGS)
+    n, m, code = p[4], p[5], p[6]
+    r0 = i * n // n_chunks
+    r1 = (i + 1) * n // n_chunks
+    shape = (r1 - r0, m)
+    delta = carray(address_as(p[0] + r0 * m * item, zero), shape)
+    z = carray(address_as(p[1] + r0 * m * item, zero), shape)
+    y = carray(address_as(p[2] + r0 * m * item, zero), shape)
+    sw = carray(address_as(p[3] + r0 * item, zero), (r1 - r0,))
+    f = carray(address_as(p[7], np.float64(0)), (n_chunks + 1,))
+    if code == SOFTMAX_CE or code == BINARY_CE:
+        f[i + 1] = cross_entropy_grad(delta, z, y, sw, code)
+    elif code >= ABSOLUTE:
+        f[i + 1] = robust_loss_grad(delta, z, y, sw, code, f[0])
+    else:
+        f[i + 1] = regression_loss_grad(delta, z, y, sw, code)
+
+
+@task
+def loss_rows_f64(i, slot, n_chunks, args):
+    """Chunk ``i`` of a float64 batch's loss and gradient (module doc)."""
+    _loss_rows(i, n_chunks, args, np.float64(0), 8)
+
+
+@task
+def loss_rows_f32(i, slot, n_chunks, args):
+    """:data:`loss_rows_f64` in float32."""
+    _loss_rows(i, n_chunks, args, np.float32(0), 4)
