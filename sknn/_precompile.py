@@ -95,13 +95,14 @@ class _TaskBuilder:
     runner, the gathers and the optimizer steps call none and go to the
     helper at once; each dtype's convolution and pooling tasks call only
     convolution kernels and go to it as soon as that dtype's convolutional
-    fits are done (:func:`warm` runs those first); the products' tasks call
-    a dense kernel the dense fits may still be adding signatures to, so they
-    are compiled here after the last fit.  That is safe for Numba's cache: a task has one
-    signature and a cache index of its own, only one process compiles each,
-    and the helper only loads kernels (an index file is replaced atomically
-    when this process adds a signature).  Without a second CPU, or if the
-    helper fails, this process compiles everything.
+    fits are done (:func:`warm` runs those first); the dense layers' and the
+    losses' tasks call kernels the dense fits add signatures to, so they
+    wait for the last fit, then the helper and this process share them.
+    That is safe for Numba's cache: a task has one signature and a cache
+    index of its own, only one process compiles each, and a task only loads
+    the kernels it calls, with the signatures the fits compiled (an index
+    file is replaced atomically when a process adds a signature).  Without a
+    second CPU, or if the helper fails, this process compiles everything.
     """
 
     def __init__(self, dtypes):
@@ -158,6 +159,8 @@ class _TaskBuilder:
 
         done = -1
         if self.proc is not None:
+            shared, self.mine = self.mine[1::2], self.mine[::2]
+            self._give(shared)
             try:
                 self.proc.stdin.close()  # the helper ends after what it was given
             except OSError:

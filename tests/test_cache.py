@@ -168,6 +168,9 @@ CACHED_FITS_SCRIPT = textwrap.dedent("""
                                 random_state=0).fit(Xb, yb)
             sknn.ConvClassifier(input_shape=(1, 16, 32), filters=(32,), max_iter=1,
                                 batch_size=128, n_jobs=n_jobs, random_state=0).fit(Xb, yb)
+            # mid-sized dense layers (batch-row tasks) and a wide loss
+            sknn.AutoEncoderTransformer(8, (32,), max_iter=1, batch_size=128,
+                                        n_jobs=n_jobs, random_state=0).fit(Xb)
     misses = {}
     for lazy in _jit._registry:
         if lazy.inline or lazy.target is None or not lazy.target.signatures:
@@ -197,7 +200,8 @@ def test_precompile_covers_what_every_fit_compiles():
     compiled = {name: m for name, (h, m) in stats.items() if m}
     assert compiled == {}, f"compiled instead of loaded from the cache: {compiled}"
     for task in ("run_task", "product_rows_f64", "product_rows_f32", "conv_forward_f64",
-                 "conv_backward_f32", "gather_rows_f32", "pool_f64"):
+                 "conv_backward_f32", "gather_rows_f32", "pool_f64", "dense_backward_f64",
+                 "loss_rows_f32"):
         assert task in stats, f"the large fits did not run {task}"
     assert all(h for h, _ in stats.values())
 
