@@ -4,9 +4,13 @@ A *task* (:func:`sknn._jit.task`) is a C function ``f(chunk, slot,
 n_chunks, args)``; ``args`` is the address of an int64 array holding its
 operands (array addresses and sizes, packed by the caller, which keeps the
 arrays alive for the call).  :func:`run_task` calls ``f`` for every chunk:
-the ``prange`` loop runs over ``n_slots`` slots, slot ``t`` taking chunks
-``t, t + n_slots, ...`` in turn, so at most ``n_slots`` chunks run at once
-and a chunk may use per-slot scratch buffers (row ``slot``).  Each chunk
+the ``prange`` loop runs over ``n_slots`` slots, slot ``t`` taking the
+``t``-th of ``n_slots`` contiguous runs of chunks in turn, so at most
+``n_slots`` chunks run at once and a chunk may use per-slot scratch buffers
+(row ``slot``).  Contiguous runs keep a thread on the same rows from one
+task to the next (a convolution's many chunks, then the pooling's few, over
+one batch), where taking every ``n_slots``-th chunk handed most of the rows
+to the other core.  Each chunk
 writes only its own part of the output, so the result depends on
 ``n_chunks`` alone, never on the threads or the order.
 
@@ -89,5 +93,5 @@ def run_task(address, n_chunks, n_slots, args):
     ``n_slots`` at a time (see the module doc)."""
     for t in prange(n_slots):
         slot = np.int64(t)  # prange's index is unsigned
-        for c in range(slot, n_chunks, n_slots):
+        for c in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
             call_task(address, c, slot, n_chunks, args)
