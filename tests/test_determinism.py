@@ -78,51 +78,31 @@ def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype,
     _assert_same_weights(fits)
 
 
+@pytest.mark.parametrize("name", ["conv", "mlp", "tied-autoencoder"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_conv_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype,
-                                                                  monkeypatch):
-    # Below parallel_min_macs a convolution's or a pooling's chunks run as a
+def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name,
+                                                             monkeypatch):
+    # Below parallel_min_macs a convolution's or a pooling's chunks, and a
+    # dense layer's batch-row chunks (from dense_split_min_macs), run as a
     # task only once it is compiled (in this process or Numba's cache), else
     # one after the other on the calling thread with the same BLAS calls.
-    from sknn import ConvClassifier, _runtime
+    # The tied decoder runs on the transpose of its encoder's weights.
+    from sknn import AutoEncoderTransformer, ConvClassifier, _runtime
 
     monkeypatch.setattr(_runtime, "cpu_split", lambda: 2)
     X, y = digits
     X, y = X[:400].astype(dtype) / 16, y[:400]
-    fits, asked = [], []
-    for ready in (False, True):
-        def runs_task(self, task, work, compile_min, ready=ready):
-            asked.append(task.__name__)
-            return ready and self.n_threads > 1
-
-        monkeypatch.setattr(_runtime.ExecutionPlan, "runs_task", runs_task)
-        fits.append(_fit(ConvClassifier(input_shape=(1, 8, 8), filters=(16,),
+    make, tasks = {
+        "conv": (lambda: ConvClassifier(input_shape=(1, 8, 8), filters=(16,),
                                         batch_size=128, max_iter=2, random_state=0,
-                                        n_jobs=2), X, y))
-    suffix = "_f32" if dtype == np.float32 else "_f64"
-    assert {"conv_forward" + suffix, "conv_backward" + suffix, "pool" + suffix} <= set(asked)
-    _assert_same_weights(fits)
-
-
-@pytest.mark.parametrize("name", ["mlp", "tied-autoencoder"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_dense_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name,
-                                                                   monkeypatch):
-    # A dense layer's batch (from dense_split_min_macs to parallel_min_macs)
-    # is cut into row chunks: a task once it is compiled, otherwise the same
-    # BLAS calls one chunk after the other.  The tied decoder runs on the
-    # transpose of its encoder's weights.
-    from sknn import AutoEncoderTransformer, _runtime
-
-    monkeypatch.setattr(_runtime, "cpu_split", lambda: 2)
-    X, y = digits
-    X, y = X[:400].astype(dtype) / 16, y[:400]
-    make = {
-        "mlp": lambda: MLPClassifierX((100, 80), batch_size=200, max_iter=2,
-                                      random_state=0, n_jobs=2),
-        "tied-autoencoder": lambda: AutoEncoderTransformer(
+                                        n_jobs=2),
+                 ("conv_forward", "conv_backward", "pool")),
+        "mlp": (lambda: MLPClassifierX((100, 80), batch_size=200, max_iter=2,
+                                       random_state=0, n_jobs=2),
+                ("product_rows", "dense_backward")),
+        "tied-autoencoder": (lambda: AutoEncoderTransformer(
             8, (100,), tied_weights=True, batch_size=200, max_iter=2, random_state=0,
-            n_jobs=2),
+            n_jobs=2), ("product_rows", "dense_backward")),
     }[name]
     fits, asked = [], []
     for ready in (False, True):
@@ -131,7 +111,7 @@ def test_dense_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype
             return ready and self.n_threads > 1
 
         monkeypatch.setattr(_runtime.ExecutionPlan, "runs_task", runs_task)
-        fits.append(_fit(make(), X, None if name != "mlp" else y))
+        fits.append(_fit(make(), X, None if name == "tied-autoencoder" else y))
     suffix = "_f32" if dtype == np.float32 else "_f64"
-    assert {"product_rows" + suffix, "dense_backward" + suffix} <= set(asked)
+    assert {t + suffix for t in tasks} <= set(asked)
     _assert_same_weights(fits)
