@@ -262,13 +262,14 @@ def test_pool_forward_backward_match_numpy(n0, n1, sh, sw, H, W, mode, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n0, n1", [(0, 3), (1, 2)])
-def test_max_2x2_pair_gives_the_bits_of_generic_pooling(n0, n1, dtype):
+@pytest.mark.parametrize("n, n0, n1", [(3, 0, 3), (3, 1, 2), (220, 1, 219)])
+def test_max_2x2_pair_gives_the_bits_of_generic_pooling(n, n0, n1, dtype):
     """Where windows tile the input exactly, 2x2 max pooling runs its own
     pair of kernels: the same outputs, argmax positions and gradients, bit
-    for bit, as the generic kernels (ties, and NaNs, which win)."""
+    for bit, as the generic kernels (ties, and NaNs, which win); 220
+    samples make the forward kernel work through several blocks of rows."""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((3, 2, 6, 8)).astype(dtype)
+    x = rng.standard_normal((n, 2, 6, 8)).astype(dtype)
     x[0, 0, 0, 0] = x[0, 0, 1, 1] = 5.0  # a tie: the first wins
     x[1, 1, 1, 0] = np.nan  # a NaN after its window's start
     x[1, 1, 2, 3] = x[1, 1, 3, 2] = np.nan  # two NaNs: the first wins
@@ -276,10 +277,10 @@ def test_max_2x2_pair_gives_the_bits_of_generic_pooling(n0, n1, dtype):
     assert K.exact_max_2x2.py_func(code, 2, 2, 6, 8, 3, 4)
     assert not K.exact_max_2x2.py_func(code, 2, 2, 7, 8, 3, 4)
     assert not K.exact_max_2x2.py_func(K.POOL_CODES["mean"], 2, 2, 6, 8, 3, 4)
-    dout = rng.standard_normal((3, 2, 3, 4)).astype(dtype)
+    dout = rng.standard_normal((n, 2, 3, 4)).astype(dtype)
     got = []
     for fwd, bwd in ((K.pool_forward, K.pool_backward), (K.max_pool_2x2, K.max_unpool_2x2)):
-        out = np.full((3, 2, 3, 4), -7.0, dtype)
+        out = np.full((n, 2, 3, 4), -7.0, dtype)
         arg = np.full(out.shape, -1, np.int32)
         fwd(out, arg, x, n0, n1, 2, 2, code)
         dx = np.full_like(x, -7.0)

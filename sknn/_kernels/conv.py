@@ -294,30 +294,39 @@ def max_pool_2x2(out, arg, x, n0, n1, size_h, size_w, mode):
     arguments are not read), for C-contiguous arrays, in two long loops: the
     better of each horizontal pair over the whole flat input, then the
     better of the two rows of each window.  The same first maximum in
-    row-major order and the same NaN rule as :func:`_take` in turn; one pass
-    over many small feature maps instead of a loop nest per map."""
+    row-major order and the same NaN rule as :func:`_take` in turn; passes
+    over blocks of many small feature maps instead of a loop nest per map."""
     C, OH, OW = out.shape[1], out.shape[2], out.shape[3]
     per = C * 2 * OH * 2 * OW  # input values per sample
-    m = (n1 - n0) * per // 2  # horizontal pairs
+    rows = (n1 - n0) * C * OH  # rows of windows
     xf = x.reshape(-1)[n0 * per:n1 * per]
-    hv = np.empty(m, x.dtype)
-    hk = np.empty(m, np.int32)
-    for t in range(m):
-        a = xf[2 * t]
-        b = xf[2 * t + 1]
-        take = (b > a) | ((b != b) & (a == a))
-        hv[t] = b if take else a
-        hk[t] = 1 if take else 0
     of = out.reshape(-1)[n0 * per // 4:n1 * per // 4]
     af = arg.reshape(-1)[n0 * per // 4:n1 * per // 4]
-    for r in range((n1 - n0) * C * OH):
-        top = 2 * r * OW
-        for j in range(OW):
-            a = hv[top + j]
-            b = hv[top + OW + j]
+    # Blocks of rows of windows: the pairs' scratch stays in cache (a few
+    # thousand values) instead of a copy of half the chunk.
+    block = max(1, 2048 // OW)
+    hv = np.empty(block * 2 * OW, x.dtype)
+    hk = np.empty(block * 2 * OW, np.int32)
+    for r0 in range(0, rows, block):
+        r1 = min(rows, r0 + block)
+        m = (r1 - r0) * 2 * OW  # the block's horizontal pairs
+        xb = xf[r0 * 4 * OW:r0 * 4 * OW + 2 * m]
+        for t in range(m):
+            a = xb[2 * t]
+            b = xb[2 * t + 1]
             take = (b > a) | ((b != b) & (a == a))
-            of[r * OW + j] = b if take else a
-            af[r * OW + j] = (2 + hk[top + OW + j]) if take else hk[top + j]
+            hv[t] = b if take else a
+            hk[t] = 1 if take else 0
+        ob = of[r0 * OW:r1 * OW]
+        ab = af[r0 * OW:r1 * OW]
+        for r in range(r1 - r0):
+            top = 2 * r * OW
+            for j in range(OW):
+                a = hv[top + j]
+                b = hv[top + OW + j]
+                take = (b > a) | ((b != b) & (a == a))
+                ob[r * OW + j] = b if take else a
+                ab[r * OW + j] = (2 + hk[top + OW + j]) if take else hk[top + j]
 
 
 @kernel
