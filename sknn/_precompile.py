@@ -8,8 +8,10 @@ building a Docker image or a CI cache, or once on each Dask worker
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -72,15 +74,34 @@ def _fit_dense(dtype):
 
 _HELPER = """
 import sys
-from sknn._jit import build_runner, build_tasks
+from sknn._precompile import _build, _claim
 for line in sys.stdin:
-    names = line.split()
-    if "run_task" in names:
-        build_runner()
-    build_tasks(names)
+    for name in line.split():
+        if _claim(sys.argv[1], name):
+            _build(name)
     sys.stdout.write("done\\n")
     sys.stdout.flush()
 """
+
+
+def _claim(claims, name):
+    """Take task ``name`` for this process: True for the one process that
+    creates its file in the directory ``claims``."""
+    try:
+        os.close(os.open(os.path.join(claims, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _build(name):
+    """Compile (or load from the cache) the task runner or the task ``name``."""
+    from ._jit import build_runner, build_tasks
+
+    if name == "run_task":
+        build_runner()
+    else:
+        build_tasks([name])
 
 
 def _suffix(dtype):
@@ -93,11 +114,13 @@ class _TaskBuilder:
 
     A task calls kernels and is compiled once they are in the cache.  The
     runner, the gathers and the optimizer steps call none and go to the
-    helper at once; each dtype's convolution and pooling tasks call only
-    convolution kernels and go to it as soon as that dtype's convolutional
-    fits are done (:func:`warm` runs those first); the dense layers' and the
-    losses' tasks call kernels the dense fits add signatures to, so they
-    wait for the last fit, then the helper and this process share them.
+    helper at once; each dtype's convolution, pooling and dense layers'
+    tasks call kernels that dtype's convolutional fits compile, and go to it
+    as soon as those are done (:func:`warm` runs them first); the losses'
+    tasks call every loss kernel, which only the dense fits reach, so they
+    wait for the last fit.  After the fits this process takes tasks from the
+    back of the helper's queue while the helper works from the front; each
+    claims a task (a file created exclusively) before compiling it.
     That is safe for Numba's cache: a task has one signature and a cache
     index of its own, only one process compiles each, and a task only loads
     the kernels it calls, with the signatures the fits compiled (an index
@@ -110,17 +133,22 @@ class _TaskBuilder:
 
         suffixes = tuple(_suffix(d) for d in dtypes)
         wanted = [n for n in task_names() if n.endswith(suffixes)]
-        self.conv = {suffix: [n for n in task_names("conv") if n.endswith(suffix)]
+        # a dtype's convolutional fits compile every kernel its convolution,
+        # pooling and dense layers' tasks call (the dense head's too)
+        self.conv = {suffix: [n for n in task_names("conv") + task_names("gemm")
+                              if n.endswith(suffix)]
                      for suffix in suffixes}
         early = [n for n in wanted if n.startswith(("gather", "step"))]
         self.mine = [n for n in wanted
                      if n not in early and not any(n in c for c in self.conv.values())]
         self.given = []  # what the helper was asked to compile
         self.proc = None
+        self.claims = None
         if (os.cpu_count() or 1) > 1:
             try:
+                self.claims = tempfile.mkdtemp(prefix="sknn-precompile-")
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
+                    [sys.executable, "-c", _HELPER, self.claims], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             except OSError:
                 self.proc = None
@@ -138,7 +166,7 @@ class _TaskBuilder:
 
     def conv_kernels_cached(self, dtype):
         """The convolutional fits of ``dtype`` are cached: the helper can
-        compile that dtype's convolution and pooling tasks."""
+        compile that dtype's convolution, pooling and dense layers' tasks."""
         self._give(self.conv[_suffix(dtype)])
 
     def stop(self):
@@ -146,34 +174,37 @@ class _TaskBuilder:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+        if self.claims is not None:
+            shutil.rmtree(self.claims, ignore_errors=True)
 
     def finish(self):
-        """Compile this process's share and wait for the helper; if it
-        failed, compile (or load) its share here."""
-        from ._jit import build_runner, build_tasks
-
-        def build(names):
-            if "run_task" in names:
-                build_runner()
-            build_tasks(names)
-
-        done = -1
-        if self.proc is not None:
-            shared, self.mine = self.mine[1::2], self.mine[::2]
-            self._give(shared)
-            try:
-                self.proc.stdin.close()  # the helper ends after what it was given
-            except OSError:
-                pass
-        build(self.mine)
+        """Compile what is left, shared with the helper: each process claims
+        a task before compiling it, the helper from the front of its queue
+        and this one from the back; then wait for the helper, and if it
+        failed, compile (or load) everything it was given here."""
         if self.proc is None:
+            for name in self.mine:
+                _build(name)
             return
+        last, self.mine = self.mine, []
+        self._give(last)  # (kept in self.mine if the helper is gone)
+        try:
+            self.proc.stdin.close()  # the helper ends after what it was given
+        except OSError:
+            pass
+        given = [n for names in self.given for n in names]
+        for name in self.mine + given[::-1]:
+            if _claim(self.claims, name):
+                _build(name)
+        done = -1
         try:
             done = sum(line.strip() == "done" for line in self.proc.stdout)
         except OSError:
             pass
         if self.proc.wait() != 0 or done != len(self.given):
-            build([n for names in self.given for n in names])
+            for name in given:
+                _build(name)
+        shutil.rmtree(self.claims, ignore_errors=True)
 
 
 def precompile(verbose=True):
