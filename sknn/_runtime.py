@@ -22,9 +22,9 @@ threading layer (:func:`run_task`, :mod:`sknn._kernels.tasks`): a region
 starts there in microseconds, where waking a Python thread that sleeps
 costs tens to hundreds of them, and no chunk needs the GIL.  In a forked
 child of a process that used GNU OpenMP (which is not fork-safe) the same
-chunks run on the calling thread.  Other chunked work (element-wise passes over
-large arrays, prediction chunks) runs on a small process-wide team of Python
-threads (:class:`_Team`).
+chunks run on the calling thread.  Other chunked work (the finiteness check of
+a large input, NumPy's work on chunks of rows) runs on a small process-wide
+team of Python threads (:class:`_Team`).
 The work inside a chunk releases the GIL (NumPy's BLAS calls and ``nogil``
 Numba kernels), so the threads run side by side.  Inside sknn's calls BLAS
 itself is limited to one thread (:func:`kernel_threads`): two thread pools
