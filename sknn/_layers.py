@@ -36,9 +36,6 @@ from ._kernels.gemm import (
     blas_product,
     dense_backward_f32,
     dense_backward_f64,
-    product_args,
-    product_rows_f32,
-    product_rows_f64,
 )
 from ._runtime import SERIAL, run_task, threshold
 
@@ -231,11 +228,8 @@ class Dense(Layer):
             return out
         if x.ndim != 2:
             x = x.reshape(n, self.n_in)
-        nc = self._row_chunks(n) if training and x.flags.c_contiguous else 1
-        if nc == 1:
-            self.plan.affine(out, x, self.w, self.b, basic_code(self.act))
-        else:
-            self._affine_rows(out, x, nc)
+        rows = self._row_chunks(n) if training and x.flags.c_contiguous else 1
+        self.plan.affine(out, x, self.w, self.b, basic_code(self.act), rows)
         if self.keeps_pre or self.act >= FIRST_EXTRA:
             self._finish(out)
         return out
@@ -264,25 +258,6 @@ class Dense(Layer):
         else:
             self._backward_rows(x, dz, out, act, dx, need_dx, nc)
         return dx.reshape((n,) + self.in_shape) if need_dx else None
-
-    def _affine_rows(self, out, x, nc):
-        """``out = f(x @ w + b)`` in ``nc`` batch-row chunks: a task on the
-        plan's threads when :meth:`~sknn._runtime.ExecutionPlan.runs_task`
-        says so, otherwise the same BLAS calls one after the other."""
-        code = basic_code(self.act)
-        task = product_rows_f32 if out.dtype == np.float32 else product_rows_f64
-        w = self.w
-        if self.plan.runs_task(task, out.size * self.n_in, self.plan.min_macs):
-            trans_b = not w.flags.c_contiguous
-            run_task(task, nc, self.plan.n_threads,
-                     product_args(out, x, w.T if trans_b else w, False, trans_b,
-                                  self.b, code))
-            return
-        wt = not w.flags.c_contiguous
-        for c in range(nc):
-            r0, r1 = row_bounds(c, nc, out.shape[0])
-            blas_product(out[r0:r1], x[r0:r1], w.T if wt else w, trans_b=wt)
-            bias_act(out[r0:r1], self.b, code)
 
     def _backward_rows(self, x, dz, src, act, dx, need_dx, nc):
         """The backward pass in ``nc`` batch-row chunks (see

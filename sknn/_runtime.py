@@ -212,30 +212,47 @@ class ExecutionPlan:
         """
         self._product(c, a, b, trans_a, trans_b, None, 0)
 
-    def affine(self, c, a, b, bias, act):
+    def affine(self, c, a, b, bias, act, rows=1):
         """``c = f(a @ b + bias)`` for a basic activation code ``act`` and a
         C-contiguous ``c``: the product as :meth:`product`, the bias and
-        activation on each chunk's rows right after its product."""
-        self._product(c, a, b, False, False, bias, act)
+        activation on each chunk's rows right after its product.
 
-    def _product(self, c, a, b, trans_a, trans_b, bias, act):
+        ``rows > 1`` (a training batch below :attr:`min_macs`, C-contiguous
+        ``a``) cuts it into that many row chunks anyway: they run as the
+        product task when :meth:`runs_task` says so, otherwise one after the
+        other with the same BLAS calls."""
+        self._product(c, a, b, False, False, bias, act, rows)
+
+    def _product(self, c, a, b, trans_a, trans_b, bias, act, rows=1):
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
         nc = self.chunks(m, k * n)
+        task = gemm.product_rows_f32 if c.dtype == np.float32 else gemm.product_rows_f64
+        if nc == 1 and rows > 1:
+            nc = rows
+            parallel = self.runs_task(task, m * k * n, self.min_macs)
+        else:
+            parallel = nc > 1
         if nc == 1:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=c)
             if bias is not None:
                 bias_act(c, bias, act)
             return
-        # The task reads operands by rows: a column-major one (such as a
+        # The chunks read operands by rows: a column-major one (such as a
         # tied layer's ``w.T``) is passed as its row-major transpose.
         if a.strides[1] != a.itemsize:
             a, trans_a = a.T, not trans_a
         if b.strides[1] != b.itemsize:
             b, trans_b = b.T, not trans_b
-        args = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
-        task = gemm.product_rows_f32 if c.dtype == np.float32 else gemm.product_rows_f64
-        run_task(task, nc, self.n_threads, args)
+        if parallel:
+            args = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
+            run_task(task, nc, self.n_threads, args)
+            return
+        for i in range(nc):  # (rows > 1 only: a is not transposed)
+            r0, r1 = i * m // nc, (i + 1) * m // nc
+            gemm.blas_product(c[r0:r1], a[r0:r1], b, False, trans_b)
+            if bias is not None:
+                bias_act(c[r0:r1], bias, act)
 
     def run(self, fn, n_chunks):
         """Call ``fn(chunk, slot)`` for every chunk in ``range(n_chunks)``.
