@@ -416,7 +416,6 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
     the window (mean, divided by its area) gets the output's gradient;
     dropped trailing rows/columns stay 0."""
     C, OH, OW = dout.shape[1], dout.shape[2], dout.shape[3]
-    H, W = dx.shape[2], dx.shape[3]
     area = dx.dtype.type(size_h * size_w)
     dx[n0:n1] = 0
     for n in range(n0, n1):
