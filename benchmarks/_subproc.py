@@ -1,4 +1,4 @@
-"""Implementations timed as whole fresh Python processes (workloads 8-10).
+"""Implementations timed as whole fresh Python processes (workloads 8-10, 13 and 14).
 
 A measurement is the wall time of ``python -c CODE``: interpreter start,
 imports and the work itself.  Every child gets the BLAS/OpenMP thread
@@ -60,6 +60,47 @@ if _compiled is not None:
 """
 
 _KERNEL_COUNT = re.compile(r"SKNN_KERNELS=(\d+)")
+
+#: A child that fits twice and prints, as its last line, how much longer
+#: its first fit took than its second (the fit parameters go in ``{params}``).
+SECOND_FIT_SCRIPT = """\
+import time
+import warnings
+import numpy as np
+from {module} import {cls}
+warnings.simplefilter("ignore")
+data = np.load({path!r})
+seconds = []
+for _ in range(2):
+    start = time.perf_counter()
+    {cls}(**{params!r}).fit(data["X"], data["y"])
+    seconds.append(time.perf_counter() - start)
+print("SECONDS=%r" % (seconds[0] - seconds[1]), flush=True)
+"""
+
+#: A child that imports sknn (not Numba) like a fit script, then prints the
+#: seconds of importing Numba and of Numba's first call of a tiny cached
+#: kernel (the floor of a first fit's extra time).
+NUMBA_START_SCRIPT = """\
+import time
+import numpy as np
+import sknn
+start = time.perf_counter()
+import numba
+imported = time.perf_counter()
+from benchmarks._numba_floor import _checksum
+loaded = time.perf_counter()
+_checksum(np.zeros(2))
+print("SECONDS=%r" % (imported - start + time.perf_counter() - loaded), flush=True)
+"""
+
+#: A child that compiles every kernel as ``sknn-precompile`` does.
+PRECOMPILE_SCRIPT = """\
+from sknn._precompile import precompile
+precompile(verbose=False)
+"""
+
+_SECONDS = re.compile(r"SECONDS=(\S+)")
 
 NUMBA_FLOOR_SCRIPT = """\
 import warnings
@@ -260,6 +301,79 @@ def numba_floor_script(path, layer_sizes, batch_size, epochs):
                                      batch_size=batch_size, epochs=epochs)
 
 
+def second_fit_script(module, cls, params, path):
+    """Return a program that fits ``cls(**params)`` twice on ``path`` and
+    prints how much longer the first fit took (see :func:`printed_seconds_impl`).
+
+    Parameters
+    ----------
+    module, cls, params, path
+        As for :func:`fit_script` (``params`` taken as they are).
+
+    Returns
+    -------
+    str
+    """
+    return SECOND_FIT_SCRIPT.format(module=module, cls=cls, params=params, path=path)
+
+
+def printed_seconds(stdout):
+    """Return the ``S`` of a last stdout line ``SECONDS=S``.
+
+    Parameters
+    ----------
+    stdout : str
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    RuntimeError
+        When the last line is not of that form.
+    """
+    lines = stdout.strip().splitlines()
+    found = _SECONDS.fullmatch(lines[-1].strip()) if lines else None
+    if found is None:
+        raise RuntimeError("the child printed no SECONDS= line")
+    return float(found.group(1))
+
+
+def printed_seconds_impl(name, make_code, threads):
+    """A fresh process, after one untimed warm-up run, whose *measurement*
+    is the seconds it prints itself (``SECONDS=...``, last line), not its
+    wall time: a span inside the process, such as a first fit's extra time
+    over the second.
+
+    Parameters
+    ----------
+    name : str
+        Row label.
+    make_code : callable
+        Returns the program text (called once, in ``prepare``).
+    threads : int
+        Thread count of the child.
+
+    Returns
+    -------
+    Implementation
+    """
+
+    def timed(code, env):
+        return printed_seconds(run_python_output(code, env)[1])
+
+    def prepare():
+        code, env = make_code(), child_env(threads)
+        try:
+            timed(code, env)
+        except RuntimeError as exc:
+            raise Unavailable(f"not available: {exc}") from None
+        return functools.partial(timed, code, env)
+
+    return Implementation(name, prepare)
+
+
 def _checked(code, env):
     try:
         run_python(code, env)
@@ -310,6 +424,31 @@ def _cold_fit(code, threads):
         numba_cache.mkdir()
         env = child_env(threads, [source], NUMBA_CACHE_DIR=str(numba_cache))
         return run_python_output(code, env)
+
+
+def cold_precompile_impl(threads):
+    """Time ``sknn-precompile`` from scratch: fresh package copy and empty
+    Numba cache, as :func:`cold_process_impl` (every estimator, both dtypes).
+
+    Parameters
+    ----------
+    threads : int
+        Thread count of the child (and of the helper process it starts).
+
+    Returns
+    -------
+    Implementation
+    """
+
+    def timed(code):
+        return _cold_fit(code, threads)[0]
+
+    def prepare():
+        scratch = str(scratch_dir())
+        assert_code = f"import sknn; assert sknn.__path__[0].startswith({scratch!r})\n"
+        return functools.partial(timed, assert_code + PRECOMPILE_SCRIPT)
+
+    return Implementation("sknn", prepare)
 
 
 def cold_process_impl(cls, make_code, threads):

@@ -1,4 +1,4 @@
-"""The twelve workloads of the suite, each a :class:`~._types.Workload`.
+"""The fourteen workloads of the suite, each a :class:`~._types.Workload`.
 
 Building a workload imports nothing heavy: data sets, estimators and PyTorch
 are reached lazily through each implementation's ``prepare``.  Every
@@ -29,10 +29,14 @@ from ._peers import (
     torch_mlp,
 )
 from ._subproc import (
+    NUMBA_START_SCRIPT,
+    cold_precompile_impl,
     cold_process_impl,
     fit_script,
     numba_floor_script,
+    printed_seconds_impl,
     saved_arrays,
+    second_fit_script,
     warm_process_impl,
 )
 from ._targets import targets_for
@@ -455,6 +459,65 @@ def cold_compile(cfg):
     return workloads
 
 
+def first_fit_extra(cfg):
+    """Workload 13: how much longer a new process's first fit takes than its
+    second, Numba cache warm (what loading the kernels costs a session).
+
+    The ``sknn`` side fits :data:`._config.COLD_CASES`' MLP twice on digits
+    in one process and reports the difference; ``numba-start`` reports what
+    Numba alone costs there (importing it and its first call of a tiny
+    cached kernel, after ``import sknn``), the floor of that difference and
+    the reference of the ratio.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    _, cls, params, _ = C.COLD_CASES[0]
+    params = {**params, "random_state": C.SEED, "n_jobs": cfg.threads}
+    sknn = printed_seconds_impl(
+        "sknn", lambda: second_fit_script("sknn", cls, params, _digits_path()),
+        cfg.threads)
+    numba_start = printed_seconds_impl("numba-start", lambda: NUMBA_START_SCRIPT,
+                                       cfg.threads)
+    return Workload(
+        name="first-fit-extra",
+        description=f"new process, Numba cache warm: first {cls}(max_iter="
+                    f"{params['max_iter']}) digits fit minus the second",
+        unit="process", implementations=(sknn, numba_start),
+        targets=targets_for("first-fit-extra"), reference="numba-start")
+
+
+def cold_precompile(cfg):
+    """Workload 14: ``sknn-precompile`` on a fresh copy of sknn with an empty
+    Numba cache, against the reference process of the cold-compile rows.
+
+    Parameters
+    ----------
+    cfg : Config
+
+    Returns
+    -------
+    Workload
+    """
+    module, ref_cls, ref_params, ref_then = C.COLD_REFERENCE
+    reference = functools.partial(_digits_fit_code, module, ref_cls,
+                                  {**ref_params, "random_state": C.SEED}, ref_then)
+    return Workload(
+        name="cold-precompile",
+        description=f"new process, empty Numba cache: sknn-precompile (every estimator, "
+                    f"float32 and float64), vs a new scikit-learn process: "
+                    f"{ref_cls}(max_iter={ref_params['max_iter']}) fit + {ref_then}",
+        unit="process",
+        implementations=(cold_precompile_impl(cfg.threads),
+                         warm_process_impl("sklearn", reference, cfg.threads)),
+        targets=targets_for("cold-precompile"), reference="sklearn")
+
+
 def import_time(cfg):
     """Workload 10: ``import sknn`` vs ``import sklearn.neural_network``.
 
@@ -500,6 +563,8 @@ def build_workloads(cfg):
         autoencoder(cfg),
         *predict_workloads(cfg),
         first_fit(cfg),
+        first_fit_extra(cfg),
         *cold_compile(cfg),
+        cold_precompile(cfg),
         import_time(cfg),
     ]

@@ -199,9 +199,11 @@ _EXPECTED_TARGETS = {
     "predict-latency": {"sklearn": ("min_ratio", 1.0)},
     "predict-throughput": {"sklearn": ("min_ratio", 2.0)},
     "first-fit-warm": {"sklearn": ("min_ratio", 1.0)},
+    "first-fit-extra": {"sknn": ("max_seconds", 0.3)},
     "cold-compile-mlp": {"sknn": ("max_ratio", 3.0)},
     "cold-compile-cnn": {"sknn": ("max_ratio", 6.0)},
     "cold-compile-autoencoder": {"sknn": ("max_ratio", 3.0)},
+    "cold-precompile": {"sknn": ("max_ratio", 15.0)},
     "import-time": {"sklearn": ("min_ratio", 1.0)},
 }
 
@@ -261,6 +263,25 @@ def test_kernel_count_script_prints_a_parseable_line(capsys):
         assert _subproc.kernel_count(out) == sum(_jit.compiled_kernels().values())
     else:
         assert out == ""
+
+
+def test_printed_seconds_are_read_from_the_childs_last_line():
+    assert _subproc.printed_seconds("fitting\nSECONDS=0.25\n") == 0.25
+    assert _subproc.printed_seconds("SECONDS=-0.001") == -0.001
+    for out in ("SECONDS=0.25\nsomething else\n", ""):
+        with pytest.raises(RuntimeError, match="SECONDS"):
+            _subproc.printed_seconds(out)
+
+
+def test_second_fit_script_prints_the_first_fits_extra_seconds(tmp_path):
+    rng = np.random.RandomState(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, X=rng.rand(30, 3), y=np.arange(30) % 2)
+    code = _subproc.second_fit_script("sklearn.linear_model", "LogisticRegression",
+                                      {"C": 1.0}, str(path))
+    seconds, out = _subproc.run_python_output(code, _subproc.child_env(1))
+    # a difference of two spans inside a process that took ``seconds``
+    assert abs(_subproc.printed_seconds(out)) < seconds
 
 
 def test_fit_script_can_call_a_method_after_the_fit():
