@@ -2,7 +2,7 @@
 
 Run every workload from the repository root with::
 
-    python -m benchmarks            # full suite, 5 rounds (~7 minutes)
+    python -m benchmarks            # full suite, 5 rounds (~8 minutes)
     python -m benchmarks --quick    # tiny sizes, 1 round (smoke test)
     python -m benchmarks --only digits --markdown
 
@@ -15,8 +15,9 @@ Each workload times sknn and its peers (scikit-learn, PyTorch when it is
 installed, and a "GEMM floor" made of the epoch's matrix products alone)
 round-robin, so that a noisy machine slows every implementation alike, and
 reports the median of the rounds, achieved GFLOP/s and the ratio of each
-peer's median to sknn's median (for the cold-compile rows, sknn's to
-scikit-learn's) against the project's targets.
+peer's median to sknn's median (for the cold-compile and cold-precompile
+rows, sknn's to scikit-learn's; for first-fit-extra, sknn's to Numba's own
+start) against the project's targets.
 
 This package is the project's only code that measures speed; it imports
 neither PyTorch nor the estimators until a workload needs them, and an
