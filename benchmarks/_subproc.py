@@ -365,18 +365,17 @@ def printed_seconds_impl(name, make_code, threads):
 
     def prepare():
         code, env = make_code(), child_env(threads)
-        try:
-            timed(code, env)
-        except RuntimeError as exc:
-            raise Unavailable(f"not available: {exc}") from None
+        _checked(code, env, timed)
         return functools.partial(timed, code, env)
 
     return Implementation(name, prepare)
 
 
-def _checked(code, env):
+def _checked(code, env, run=run_python):
+    """``run(code, env)`` once (the untimed warm-up); a failing child makes
+    the implementation "not available"."""
     try:
-        run_python(code, env)
+        run(code, env)
     except RuntimeError as exc:
         raise Unavailable(f"not available: {exc}") from None
 
