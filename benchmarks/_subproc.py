@@ -62,7 +62,7 @@ if _compiled is not None:
 _KERNEL_COUNT = re.compile(r"SKNN_KERNELS=(\d+)")
 
 #: A child that fits twice and prints, as its last line, how much longer
-#: its first fit took than its second (the fit parameters go in ``{params}``).
+#: its first fit took than its second (:func:`second_fit_script`).
 SECOND_FIT_SCRIPT = """\
 import time
 import warnings

@@ -417,6 +417,15 @@ def first_fit(cfg):
         targets=targets_for("first-fit-warm"), floor="numba-floor")
 
 
+def _cold_reference(cfg):
+    """The ``sklearn`` side of the cold rows: a new process fitting
+    :data:`._config.COLD_REFERENCE` on digits, after one untimed run."""
+    module, cls, params, then = C.COLD_REFERENCE
+    code = functools.partial(_digits_fit_code, module, cls,
+                             {**params, "random_state": C.SEED}, then)
+    return warm_process_impl("sklearn", code, cfg.threads)
+
+
 def cold_compile(cfg):
     """Workload 9: first fit ever with an empty Numba cache, one per estimator.
 
@@ -437,9 +446,7 @@ def cold_compile(cfg):
     -------
     list of Workload
     """
-    module, ref_cls, ref_params, ref_then = C.COLD_REFERENCE
-    reference = functools.partial(_digits_fit_code, module, ref_cls,
-                                  {**ref_params, "random_state": C.SEED}, ref_then)
+    _, ref_cls, ref_params, ref_then = C.COLD_REFERENCE
     workloads = []
     for name, cls, params, then in C.COLD_CASES:
         params = {**params, "random_state": C.SEED, "n_jobs": cfg.threads}
@@ -454,7 +461,7 @@ def cold_compile(cfg):
                         f"fit + {then}, vs a new scikit-learn process: "
                         f"{ref_cls}(max_iter={ref_params['max_iter']}) fit + {ref_then}",
             unit="process",
-            implementations=(sknn, warm_process_impl("sklearn", reference, cfg.threads)),
+            implementations=(sknn, _cold_reference(cfg)),
             targets=targets_for(name), reference="sklearn"))
     return workloads
 
@@ -504,9 +511,7 @@ def cold_precompile(cfg):
     -------
     Workload
     """
-    module, ref_cls, ref_params, ref_then = C.COLD_REFERENCE
-    reference = functools.partial(_digits_fit_code, module, ref_cls,
-                                  {**ref_params, "random_state": C.SEED}, ref_then)
+    _, ref_cls, ref_params, ref_then = C.COLD_REFERENCE
     return Workload(
         name="cold-precompile",
         description=f"new process, empty Numba cache: sknn-precompile (every estimator, "
@@ -514,7 +519,7 @@ def cold_precompile(cfg):
                     f"{ref_cls}(max_iter={ref_params['max_iter']}) fit + {ref_then}",
         unit="process",
         implementations=(cold_precompile_impl(cfg.threads),
-                         warm_process_impl("sklearn", reference, cfg.threads)),
+                         _cold_reference(cfg)),
         targets=targets_for("cold-precompile"), reference="sklearn")
 
 
