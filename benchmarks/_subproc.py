@@ -80,7 +80,7 @@ print("SECONDS=%r" % (seconds[0] - seconds[1]), flush=True)
 
 #: A child that imports sknn (not Numba) like a fit script, then prints the
 #: seconds of importing Numba and of Numba's first call of a tiny cached
-#: kernel (the floor of a first fit's extra time).
+#: kernel: what an ordinary Numba program pays before its first fit.
 NUMBA_START_SCRIPT = """\
 import time
 import numpy as np

@@ -471,10 +471,10 @@ def first_fit_extra(cfg):
     second, Numba cache warm (what loading the kernels costs a session).
 
     The ``sknn`` side fits :data:`._config.COLD_CASES`' MLP twice on digits
-    in one process and reports the difference; ``numba-start`` reports what
-    Numba alone costs there (importing it and its first call of a tiny
-    cached kernel, after ``import sknn``), the floor of that difference and
-    the reference of the ratio.
+    in one process and reports the difference; ``numba-start``, the
+    reference of the ratio, reports what an ordinary Numba program pays
+    there (importing Numba and its first call of a tiny cached kernel, after
+    ``import sknn``).
 
     Parameters
     ----------

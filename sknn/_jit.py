@@ -26,6 +26,11 @@ Why these options
   code in its own module).  The same task runs serially through ``ctypes``.
   A task is compiled (or loaded from the cache) when first used, not with
   the kernels, so a fit compiles only the tasks it runs.
+* **Cache loads without Numba's refresh.**  Numba refreshes its target
+  context (imports the implementations of everything it can compile) before
+  every cache load, 0.12-0.3 s once per process; loading machine code needs
+  only its runtime, so sknn's kernels and tasks load without it
+  (:class:`_QuickLoads`) and a warm process's first fit stays short.
 * ``fastmath`` is not enabled: kernels contain ``exp``/``log`` guards and
   finite checks whose NaN/Inf semantics must hold.
 * ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead
@@ -99,6 +104,43 @@ def _install_cache_locators():
     classes[:0] = [make(base) for base in bases]
 
 
+class _QuickLoads:
+    """A kernel's or task's Numba cache whose loads skip refreshing Numba's
+    target context.
+
+    Before every cache load Numba refreshes its target context: it imports
+    and installs the implementations of everything it can compile, 0.12-0.3
+    s once per process and most of a warm process's first fit.  Machine code
+    loaded from the cache needs only Numba's runtime (NRT), initialised
+    here; compiling refreshes the context itself.  If the quick load fails
+    for any reason, Numba's own load runs instead.
+    """
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def load_overload(self, sig, target_context):
+        try:
+            from numba.core.runtime import rtsys
+
+            rtsys.initialize(target_context)
+            return self._cache._load_overload(sig, target_context)
+        except Exception:
+            return self._cache.load_overload(sig, target_context)
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
+def _quick_loads(function):
+    """Give a dispatcher's or cfunc's cache :class:`_QuickLoads`; returns
+    ``function`` (unchanged without a cache Numba can load from)."""
+    cache = getattr(function, "_cache", None)
+    if hasattr(cache, "_load_overload") and not isinstance(cache, _QuickLoads):
+        function._cache = _QuickLoads(cache)
+    return function
+
+
 def _njit(func, **options):
     """``numba.njit(cache=True)``, or no cache when none can be written."""
     global _cache_usable
@@ -106,7 +148,7 @@ def _njit(func, **options):
 
     if _cache_usable:
         try:
-            return numba.njit(cache=True, **_COMMON, **options)(func)
+            return _quick_loads(numba.njit(cache=True, **_COMMON, **options)(func))
         except RuntimeError as exc:
             if "no locator available" not in str(exc):
                 raise
@@ -255,7 +297,7 @@ class Task:
             with self._lock:
                 if self._cfunc is None:
                     materialize()
-                    self._cfunc = _build_cfunc(self.py_func)
+                    self._cfunc = _load_cfunc(self.py_func) or _build_cfunc(self.py_func)
         return self._cfunc
 
     def ready(self):
@@ -311,6 +353,7 @@ def _load_cfunc(func):
         sig = sigutils.normalize_signature(TASK_SIGNATURE)
         cf = CFunc(func, sig, locals={}, options={"error_model": "numpy"})
         cf.enable_caching()
+        _quick_loads(cf)
         with global_compiler_lock:
             cres = cf._cache.load_overload(cf._sig, cf._targetdescr.target_context)
             if cres is None:

@@ -140,8 +140,15 @@ np.save(sys.argv[1], m.predict_proba(X))
 CACHED_FITS_SCRIPT = textwrap.dedent("""
     import json, sys, warnings
     import numpy as np
+    import numba.core.base
     import sknn
     from sknn import _jit
+    refreshes = []
+    _refresh = numba.core.base.BaseContext.refresh
+    def refresh(self):
+        refreshes.append(1)
+        _refresh(self)
+    numba.core.base.BaseContext.refresh = refresh
     warnings.simplefilter("ignore")
     rng = np.random.RandomState(1)
     for dtype in (np.float64, np.float32):
@@ -181,7 +188,7 @@ CACHED_FITS_SCRIPT = textwrap.dedent("""
     for t in _jit._tasks:
         if t._cfunc is not None:
             misses[t.__qualname__] = [t._cfunc.cache_hits, 1 - t._cfunc.cache_hits]
-    print(json.dumps(misses))
+    print(json.dumps([misses, len(refreshes)]))
 """)
 
 
@@ -189,13 +196,15 @@ def test_precompile_covers_what_every_fit_compiles():
     """The session fixture ran :func:`sknn._precompile.warm` (what
     ``sknn.precompile()`` runs); a fresh process fitting every estimator,
     solver and dtype then loads every kernel it calls from the cache and
-    compiles none."""
+    compiles none, without Numba's refresh of its target context (which only
+    compiling needs: :class:`sknn._jit._QuickLoads`)."""
     import json
 
     proc = subprocess.run([sys.executable, "-c", CACHED_FITS_SCRIPT], capture_output=True,
                           text=True, timeout=SUBPROCESS_TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    stats, refreshes = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert refreshes == 0
     assert stats, "no kernel ran"
     compiled = {name: m for name, (h, m) in stats.items() if m}
     assert compiled == {}, f"compiled instead of loaded from the cache: {compiled}"
@@ -204,6 +213,50 @@ def test_precompile_covers_what_every_fit_compiles():
                  "loss_rows_f32"):
         assert task in stats, f"the large fits did not run {task}"
     assert all(h for h, _ in stats.values())
+
+
+class _StubCache:
+    """Records which of a cache's loads ran."""
+
+    def __init__(self, quick):
+        self.quick, self.calls = quick, []
+        self.index_name = "stub"
+
+    def _load_overload(self, sig, target_context):
+        self.calls.append("quick")
+        if self.quick is None:
+            raise OSError("unreadable")
+        return self.quick
+
+    def load_overload(self, sig, target_context):
+        self.calls.append("numba")
+        return "numba's"
+
+
+class _StubFunction:
+    def __init__(self, cache):
+        self._cache = cache
+
+
+@pytest.mark.parametrize("quick, result, calls", [
+    ("code", "code", ["quick"]),  # loaded without Numba's refresh
+    (None, "numba's", ["quick", "numba"]),  # any failure: Numba's own load
+])
+def test_quick_cache_loads_fall_back_to_numbas(quick, result, calls):
+    from numba.core.registry import cpu_target
+
+    from sknn import _jit
+
+    stub = _StubCache(quick)
+    function = _jit._quick_loads(_StubFunction(stub))
+    assert _jit._quick_loads(function) is function  # wrapped once
+    cache = function._cache
+    assert isinstance(cache, _jit._QuickLoads) and cache.index_name == "stub"
+    assert cache.load_overload(None, cpu_target.target_context) == result
+    assert stub.calls == calls
+    # nothing to load from (a NullCache): left as it is
+    bare = _StubFunction(object())
+    assert _jit._quick_loads(bare)._cache is bare._cache
 
 
 READY_SCRIPT = textwrap.dedent("""
