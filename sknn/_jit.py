@@ -132,12 +132,24 @@ class _QuickLoads:
         return getattr(self._cache, name)
 
 
+def _no_extensions():
+    pass
+
+
 def _quick_loads(function):
     """Give a dispatcher's or cfunc's cache :class:`_QuickLoads`; returns
-    ``function`` (unchanged without a cache Numba can load from)."""
+    ``function`` (unchanged without a cache Numba can load from).
+
+    A dispatcher's first call also loads the entry points of third-party
+    Numba extensions, so that they can type its arguments; sknn's kernels
+    take only NumPy arrays and numbers, and compiling loads them anyway (in
+    the refresh), so a dispatcher with quick loads skips that step.
+    """
     cache = getattr(function, "_cache", None)
     if hasattr(cache, "_load_overload") and not isinstance(cache, _QuickLoads):
         function._cache = _QuickLoads(cache)
+        if hasattr(function, "_compilation_chain_init_hook"):
+            function._compilation_chain_init_hook = _no_extensions
     return function
 
 
