@@ -6,16 +6,17 @@ Numba).  It pays what every estimator whose kernels Numba compiles pays, and
 nothing of sknn's own:
 
 * importing Numba;
-* Numba's first load of a kernel from its cache, which sets up its typing and
-  target contexts (importing the implementations of everything Numba can
-  compile);
+* loading one kernel from Numba's cache the quickest way (as sknn does,
+  :func:`sknn._jit._quick_loads`: Numba's runtime only, not the set-up of
+  everything Numba can compile, which an ordinary first cache load does);
 * the garbage collections that sweep Numba's objects while the process runs
   and again when it exits;
 * the matrix products of the fit's epochs (the GEMM floor of the fit).
 
 Its time over scikit-learn's is the best ratio a Numba implementation of the
-fit could reach in the same rounds.  It calls ``numba.njit`` itself, not
-through :mod:`sknn._jit`: it stands for a minimal Numba program, so it must
+fit could reach in the same rounds.  It calls ``numba.njit`` itself (taking
+only :func:`~sknn._jit._quick_loads` from sknn), not through
+:func:`sknn._jit.kernel`: it stands for a minimal Numba program, so it must
 not pay for sknn's kernels.  It lives in the repository's ``benchmarks``
 directory, outside the installed package; the child process that runs it
 finds it through the repository root on ``PYTHONPATH``.
@@ -24,17 +25,24 @@ finds it through the repository root on ``PYTHONPATH``.
 import numba
 import numpy as np
 
+from sknn._jit import _quick_loads
+
 from ._flops import batch_sizes
 from ._peers import GemmEpoch
 
 
-@numba.njit(cache=True, nogil=True)
-def _checksum(x):
+def _checksum_py(x):
     """Sum ``x``: one small cached kernel, called once per process."""
     total = 0.0
     for value in x.ravel():
         total += value
     return total
+
+
+#: The kernel as an ordinary Numba program has it (the ``numba-start`` side of
+#: ``first-fit-extra`` calls it), and with sknn's quick cache loads.
+_checksum = numba.njit(cache=True, nogil=True)(_checksum_py)
+_quick_checksum = _quick_loads(numba.njit(cache=True, nogil=True)(_checksum_py))
 
 
 def run(path, layer_sizes, batch_size, epochs):
@@ -57,7 +65,7 @@ def run(path, layer_sizes, batch_size, epochs):
         The kernel's checksum of ``X`` (so that nothing is optimised away).
     """
     X = np.load(path)["X"]
-    total = _checksum(X)
+    total = _quick_checksum(X)
     plan = GemmEpoch(layer_sizes, batch_sizes(len(X), batch_size), X.dtype.name)
     for _ in range(epochs):
         plan.run()
