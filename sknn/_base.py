@@ -33,10 +33,10 @@ from sklearn.utils.validation import (
 
 from ._engine import History, TrainConfig, TrainData, fit_lbfgs, fit_stochastic
 from ._kernels.activations import ACTIVATION_CODES
-from ._layers import INIT_SCHEMES, LAYERS, row_bounds
+from ._layers import INIT_SCHEMES, LAYERS
 from ._network import Network
 from ._optim import make_optimizer
-from ._runtime import kernel_threads, threshold
+from ._runtime import kernel_threads, row_bounds, threshold
 from ._transfer import leading_layers
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")

@@ -44,10 +44,9 @@ from ._layers import (
     buffer,
     draw_weights,
     finish_activation,
-    row_bounds,
     start_activation_grad,
 )
-from ._runtime import run_task, threshold
+from ._runtime import row_bounds, run_task, threshold
 
 RECTIFIERS = {ACTIVATION_CODES[a] for a in ("relu", "leaky_relu", "elu")}
 

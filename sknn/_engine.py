@@ -26,8 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.gather import gather_rows_f32, gather_rows_f64
 from ._kernels.losses import LOSS_ARGS, apply_link, link_loss_grad, loss_rows_f32, loss_rows_f64
-from ._layers import row_bounds
-from ._runtime import SERIAL, run_task, threshold
+from ._runtime import SERIAL, row_bounds, run_task, threshold
 
 
 @dataclass(frozen=True)

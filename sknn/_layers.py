@@ -37,7 +37,7 @@ from ._kernels.gemm import (
     dense_backward_f32,
     dense_backward_f64,
 )
-from ._runtime import SERIAL, run_task, threshold
+from ._runtime import SERIAL, row_bounds, run_task, threshold
 
 
 def basic_code(act):
@@ -88,11 +88,6 @@ def draw_weights(rs, shape, fan_in, fan_out, init, glorot_factor=6.0):
 def n_rows(x):
     """Number of samples in a dense array or a sparse batch."""
     return x.shape[0]
-
-
-def row_bounds(c, nc, n):
-    """Rows ``[r0, r1)`` of chunk ``c`` of ``nc`` over ``n`` rows."""
-    return c * n // nc, (c + 1) * n // nc
 
 
 def buffer(current, shape, dtype):

@@ -22,8 +22,7 @@ import numpy as np
 
 from ._kernels import optim
 from ._kernels.optim import optimizer_step
-from ._layers import row_bounds
-from ._runtime import SERIAL, run_task, threshold
+from ._runtime import SERIAL, row_bounds, run_task, threshold
 
 
 def step(plan, params, grad, s1, s2, n_weights, alpha, inv_sw, lr, h1, h2, h3, is_adam,

@@ -155,6 +155,12 @@ def effective_n_jobs(n_jobs):
     return max(min(n_jobs, max_threads), 1)
 
 
+def row_bounds(c, nc, n):
+    """Rows ``[r0, r1)`` of chunk ``c`` of ``nc`` over ``n`` rows (the tasks
+    cut the same rows: :func:`sknn._kernels.tasks.chunk_rows`)."""
+    return c * n // nc, (c + 1) * n // nc
+
+
 @dataclass(frozen=True)
 class ExecutionPlan:
     """How one fit or predict call runs (see the module docstring).
@@ -249,7 +255,7 @@ class ExecutionPlan:
             run_task(task, nc, self.n_threads, args)
             return
         for i in range(nc):  # (rows > 1 only: a is not transposed)
-            r0, r1 = i * m // nc, (i + 1) * m // nc
+            r0, r1 = row_bounds(i, nc, m)
             gemm.blas_product(c[r0:r1], a[r0:r1], b, False, trans_b)
             if bias is not None:
                 bias_act(c[r0:r1], bias, act)

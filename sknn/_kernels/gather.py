@@ -10,7 +10,7 @@ by NumPy (``sknn._engine.BatchBuffers``).
 import numpy as np
 
 from .._jit import inlined_kernel, task
-from .tasks import address_as, carray, unpack
+from .tasks import address_as, carray, chunk_rows, unpack
 
 #: Entries of a gather task's ``args``: the addresses and sizes of ``src``
 #: ``(n_src, row)``, ``idx (n_idx,)`` and ``dst (n_idx, row)``.
@@ -24,7 +24,8 @@ def _gather(c, n_chunks, args, zero):
     src = carray(address_as(p[0], zero), (n_src, row))
     idx = carray(address_as(p[3], np.int64(0)), (n_idx,))
     dst = carray(address_as(p[5], zero), (n_idx, row))
-    for r in range(c * n_idx // n_chunks, (c + 1) * n_idx // n_chunks):
+    r0, r1 = chunk_rows(c, n_chunks, n_idx)
+    for r in range(r0, r1):
         i = idx[r]
         # An element loop: Numba copies a row slice (dst[r] = src[i])
         # through a generic strided path, which is slower.

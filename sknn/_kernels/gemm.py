@@ -17,7 +17,7 @@ applies them to each chunk's rows (a dense layer's forward pass).
 
 :data:`dense_backward_f64` / :data:`dense_backward_f32` are a dense layer's
 backward pass cut into chunks of batch rows: chunk ``i`` takes the rows of
-:func:`~sknn._layers.row_bounds` and computes their ``dz = dout * f'``,
+:func:`~sknn._runtime.row_bounds` and computes their ``dz = dout * f'``,
 their share of the gradients (``x_i.T @ dz_i`` and the column sums of
 ``dz_i``, into ``dw``/``db`` for chunk 0 and into row ``i - 1`` of the
 parts buffers otherwise, added in chunk order by the caller) and their rows
@@ -29,7 +29,7 @@ import numpy as np
 
 from .._jit import deferred, inlined_kernel, task
 from .dense import act_grad_colsum, bias_act
-from .tasks import address_as, carray, unpack
+from .tasks import address_as, carray, chunk_rows, unpack
 
 _N, _T = 110, 116  # BLAS's 'n' and 't'
 
@@ -128,8 +128,7 @@ def _product_rows(i, n_chunks, args, zero):
     p = unpack(args, PRODUCT_ARGS)
     m, n, ldc, lda, ldb, k = p[1], p[2], p[3], p[5], p[7], p[8]
     trans_a, trans_b = p[9] != 0, p[10] != 0
-    r0 = i * m // n_chunks
-    r1 = (i + 1) * m // n_chunks
+    r0, r1 = chunk_rows(i, n_chunks, m)
     if r1 <= r0 or n == 0:
         return
     coef = unit_coef(zero)
@@ -168,8 +167,7 @@ DENSE_BACKWARD_ARGS = 17
 def _dense_backward_rows(i, n_chunks, args, zero):
     p = unpack(args, DENSE_BACKWARD_ARGS)
     n, n_out, n_in, ldx = p[1], p[2], p[7], p[6]
-    r0 = i * n // n_chunks
-    r1 = (i + 1) * n // n_chunks
+    r0, r1 = chunk_rows(i, n_chunks, n)
     rows = r1 - r0
     coef = unit_coef(zero)
     item = coef.itemsize

@@ -34,7 +34,7 @@ axis-1 reductions are slow for short rows); prediction applies it with NumPy
 
 :data:`loss_rows_f64` / :data:`loss_rows_f32` are the task (see
 :mod:`sknn._kernels.tasks`) of a batch cut into row chunks: chunk ``i``
-runs the loss's kernel on the rows of :func:`~sknn._layers.row_bounds` and
+runs the loss's kernel on the rows of :func:`~sknn._runtime.row_bounds` and
 writes its loss sum to ``sums[i]``; the caller adds the sums in chunk order.
 """
 
@@ -43,7 +43,7 @@ from scipy.special import expit
 
 from .._jit import inlined_kernel, kernel, task
 from .activations import logistic
-from .tasks import address_as, carray, unpack
+from .tasks import address_as, carray, chunk_rows, unpack
 
 SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
 ABSOLUTE, HUBER, QUANTILE = 4, 5, 6
@@ -233,8 +233,7 @@ LOSS_ARGS = 8
 def _loss_rows(i, n_chunks, args, zero, item):
     p = unpack(args, LOSS_ARGS)
     n, m, code = p[4], p[5], p[6]
-    r0 = i * n // n_chunks
-    r1 = (i + 1) * n // n_chunks
+    r0, r1 = chunk_rows(i, n_chunks, n)
     shape = (r1 - r0, m)
     delta = carray(address_as(p[0] + r0 * m * item, zero), shape)
     z = carray(address_as(p[1] + r0 * m * item, zero), shape)

@@ -18,7 +18,7 @@ same calls as the kernels on each chunk's range.
 import numpy as np
 
 from .._jit import inlined_kernel, kernel, task
-from .tasks import address_as, carray, unpack
+from .tasks import address_as, carray, chunk_rows, unpack
 
 
 @inlined_kernel
@@ -170,8 +170,8 @@ def _step_chunk(c, n_chunks, args, zero):
     h = carray(address_as(p[9], np.float64(0)), (6,))
     parts = carray(address_as(p[10], np.float64(0)), (n_chunks,))
     n = stop - start
-    lo = start + c * n // n_chunks
-    hi = start + (c + 1) * n // n_chunks
+    lo, hi = chunk_rows(c, n_chunks, n)
+    lo, hi = start + lo, start + hi
     if p[8] != 0:
         parts[c] = _adam_range(params, grad, s1, s2, lo, hi, n_weights, h[0], h[1], h[2],
                                h[3], h[4], h[5])

@@ -82,6 +82,14 @@ carray = deferred(_carray)
 
 
 @inlined_kernel
+def chunk_rows(c, n_chunks, n):
+    """Rows ``[r0, r1)`` of chunk ``c`` of ``n_chunks`` over ``n`` rows: the
+    cut :func:`sknn._runtime.row_bounds` makes, so that a task's chunks and
+    the serial path's are the same rows."""
+    return c * n // n_chunks, (c + 1) * n // n_chunks
+
+
+@inlined_kernel
 def unpack(args, n):
     """The int64 array of ``n`` entries at address ``args``."""
     return carray(address_as(args, np.int64(0)), (n,))
