@@ -16,7 +16,10 @@ from ._kernels.activations import (
     NEEDS_PREACTIVATION,
 )
 from ._kernels.conv import (
+    BACKWARD_REFS,
+    FORWARD_REFS,
     POOL_CODES,
+    POOL_REFS,
     col2im,
     conv_backward_f32,
     conv_backward_f64,
@@ -198,8 +201,8 @@ class Conv2D(Layer):
                     *self.cols.shape, self.y.ctypes.data, *self.y.shape, self.keep,
                     *self._geometry(), basic_code(self.act)], dtype=np.int64)
             args[1] = n
-            args[5] = x.ctypes.data
-            run_task(task, nc, self.plan.n_threads, args)
+            args[5] = id(x)
+            run_task(task, nc, self.plan.n_threads, args, FORWARD_REFS)
         else:
             for c in range(nc):
                 cols, n0, n1 = self._cols(x, c, 0, nc, n, True)
@@ -233,11 +236,12 @@ class Conv2D(Layer):
                     self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act],
                     dtype=np.int64)
             args[1] = n
-            args[5] = dout.ctypes.data
-            args[10] = self.x.ctypes.data
+            x = self.x
+            args[5] = id(dout)
+            args[10] = id(x)
             args[23] = need_dx
             args[28] = act
-            run_task(task, nc, self.plan.n_threads, args)
+            run_task(task, nc, self.plan.n_threads, args, BACKWARD_REFS)
         else:
             oh, ow = self.out_shape[1:]
             for c in range(nc):
@@ -301,11 +305,11 @@ class Pool2D(Layer):
         nc = self.plan.chunks(n, self.elems, threshold("pool_split_min_elements"))
         if nc > 1 and self.plan.runs_task(self.task, n * self.elems, self.plan.min_elements):
             args = self.task_args
-            args[0] = inner.ctypes.data
-            args[1] = outer.ctypes.data
+            args[0] = id(inner)
+            args[1] = id(outer)
             args[3] = n
             args[12] = backward
-            run_task(self.task, nc, self.plan.n_threads, args)
+            run_task(self.task, nc, self.plan.n_threads, args, POOL_REFS)
             return
         if backward:
             kernel = max_unpool_2x2 if self.exact_2x2 else pool_backward

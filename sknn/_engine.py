@@ -24,8 +24,15 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels.gather import gather_rows_f32, gather_rows_f64
-from ._kernels.losses import LOSS_ARGS, apply_link, link_loss_grad, loss_rows_f32, loss_rows_f64
+from ._kernels.gather import GATHER_REFS, gather_rows_f32, gather_rows_f64
+from ._kernels.losses import (
+    LOSS_ARGS,
+    LOSS_REFS,
+    apply_link,
+    link_loss_grad,
+    loss_rows_f32,
+    loss_rows_f64,
+)
 from ._runtime import SERIAL, row_bounds, run_task, threshold
 
 
@@ -175,9 +182,9 @@ class BatchBuffers:
                 X.take(idx, 0, x, "clip")
             else:  # a large batch: rows copied on several threads
                 task = gather_rows_f32 if X.dtype == np.float32 else gather_rows_f64
-                args = np.array([X.ctypes.data, X.shape[0], row, idx.ctypes.data, n,
-                                 x.ctypes.data], dtype=np.int64)
-                run_task(task, nc, self.plan.n_threads, args)
+                args = np.array([id(X), X.shape[0], row, id(idx), n, id(x)],
+                                dtype=np.int64)
+                run_task(task, nc, self.plan.n_threads, args, GATHER_REFS)
         if self.y_is_x:
             return x, x, sw, sw_sum
         y = self.y[:n]
@@ -201,10 +208,10 @@ class BatchBuffers:
                 and z.flags.c_contiguous and y.flags.c_contiguous
                 and y.dtype == z.dtype and sw.dtype == z.dtype):
             sums[0] = param
-            args = np.array([delta.ctypes.data, z.ctypes.data, y.ctypes.data,
-                             sw.ctypes.data, n, m, code, sums.ctypes.data], dtype=np.int64)
+            args = np.array([id(delta), id(z), id(y), id(sw), n, m, code, id(sums)],
+                            dtype=np.int64)
             assert args.size == LOSS_ARGS
-            run_task(task, nc, self.plan.n_threads, args)
+            run_task(task, nc, self.plan.n_threads, args, LOSS_REFS)
         else:
             for c in range(nc):
                 r0, r1 = row_bounds(c, nc, n)

@@ -33,6 +33,7 @@ from ._kernels.activations import (
 from ._kernels.dense import act_grad_colsum, bias_act, extra_activation, extra_activation_grad
 from ._kernels.gemm import (
     DENSE_BACKWARD_ARGS,
+    DENSE_BACKWARD_REFS,
     blas_product,
     dense_backward_f32,
     dense_backward_f64,
@@ -271,14 +272,13 @@ class Dense(Layer):
         task = dense_backward_f32 if dz.dtype == np.float32 else dense_backward_f64
         if self.plan.runs_task(task, n * self.n_in * self.n_out, self.plan.min_macs):
             wb = w if w_is_rows else w.T
-            args = np.array([dz.ctypes.data, n, self.n_out, src.ctypes.data, act,
-                             x.ctypes.data, x.strides[0] // x.itemsize, self.n_in,
-                             wb.ctypes.data, dx.ctypes.data, need_dx, self.dw.ctypes.data,
-                             self.dw_parts.ctypes.data, self.db.ctypes.data,
-                             self.db_parts.ctypes.data, w_is_rows, wb.shape[1]],
-                            dtype=np.int64)
+            dw, dw_parts, db, db_parts = self.dw, self.dw_parts, self.db, self.db_parts
+            args = np.array([id(dz), n, self.n_out, id(src), act, id(x),
+                             x.strides[0] // x.itemsize, self.n_in, id(wb), id(dx),
+                             need_dx, id(dw), id(dw_parts), id(db), id(db_parts),
+                             w_is_rows, wb.shape[1]], dtype=np.int64)
             assert args.size == DENSE_BACKWARD_ARGS
-            run_task(task, nc, self.plan.n_threads, args)
+            run_task(task, nc, self.plan.n_threads, args, DENSE_BACKWARD_REFS)
         else:
             for c in range(nc):
                 r0, r1 = row_bounds(c, nc, n)

@@ -70,9 +70,9 @@ def _step_range(plan, params, grad, s1, s2, start, stop, n_weights, alpha, inv_s
     task = optim.step_f32 if params.dtype == np.float32 else optim.step_f64
     if plan.runs_task(task, n, plan.min_elements):
         hyper = np.array([alpha, inv_sw, lr, h1, h2, h3], dtype=np.float64)
-        args = optim.step_args(params, grad, s1, s2, start, stop, n_weights, hyper,
-                               is_adam, parts)
-        run_task(task, nc, plan.n_threads, args)
+        args, refs = optim.step_args(params, grad, s1, s2, start, stop, n_weights, hyper,
+                                     is_adam, parts)
+        run_task(task, nc, plan.n_threads, args, refs)
     else:
         for c in range(nc):
             lo, hi = row_bounds(c, nc, n)

@@ -251,8 +251,8 @@ class ExecutionPlan:
         if b.strides[1] != b.itemsize:
             b, trans_b = b.T, not trans_b
         if parallel:
-            args = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
-            run_task(task, nc, self.n_threads, args)
+            args, refs = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
+            run_task(task, nc, self.n_threads, args, refs)
             return
         for i in range(nc):  # (rows > 1 only: a is not transposed)
             r0, r1 = row_bounds(i, nc, m)
@@ -281,6 +281,22 @@ _in_unsafe_child = False  # forked from a process where it did
 _task_runner = None  # what run_task calls, once a task ran (_load_task_runner)
 
 
+def _array_data_offset():
+    """Where an array's data pointer sits in its Python object, in bytes: it
+    is the first field after the object header (``PyArrayObject_fields``,
+    read by ``PyArray_DATA``), so ``object.__basicsize__``.  Checked on a
+    few arrays; None (references are then resolved in Python) if it does not
+    hold."""
+    import ctypes
+
+    offset = object.__basicsize__
+    probe = np.arange(4.0)
+    for a in (probe, probe[1:], probe[::2], np.zeros((2, 3), np.float32).T):
+        if ctypes.c_int64.from_address(id(a) + offset).value != a.ctypes.data:
+            return None
+    return offset
+
+
 def _load_task_runner():
     global _task_runner
     import numba
@@ -288,40 +304,62 @@ def _load_task_runner():
     from ._kernels.tasks import run_task as runner
 
     _task_runner = (numba.get_num_threads, numba.set_num_threads, runner,
-                    numba.config.NUMBA_NUM_THREADS, numba.threading_layer)
+                    numba.config.NUMBA_NUM_THREADS, numba.threading_layer,
+                    _array_data_offset())
     return _task_runner
 
 
-def run_task(task, n_chunks, n_threads, args, n_slots=None):
+def _resolved(args, refs):
+    """``args`` with the array references flagged in ``refs`` replaced by the
+    arrays' data pointers (as the runner does: :func:`sknn._kernels.tasks.resolved`),
+    for chunks that run here."""
+    import ctypes
+
+    args = args.copy()
+    for j in range(args.size):
+        if (refs >> j) & 1:
+            args[j] = ctypes.cast(int(args[j]), ctypes.py_object).value.ctypes.data
+    return args
+
+
+def run_task(task, n_chunks, n_threads, args, refs=0):
     """Run chunks ``0 .. n_chunks - 1`` of ``task`` (:func:`sknn._jit.task`)
     with operands ``args`` (its int64 array), on up to ``n_threads`` of
-    Numba's threads, ``n_slots`` chunks at a time at most (default: the
-    thread count); on the calling thread for one thread or in a forked child
-    where the threading layer is unsafe.  The result does not depend on
+    Numba's threads; on the calling thread for one thread or in a forked
+    child where the threading layer is unsafe.  The result does not depend on
     which of these runs it.
+
+    Entries of ``args`` flagged in the bit mask ``refs`` hold references to
+    arrays, ``id(array)``, instead of their data pointers: an array's
+    ``ctypes.data`` costs about a microsecond in Python, a tenth of a small
+    layer's task, and the runner reads the pointer itself.  The caller keeps
+    every such array alive (bound to a name) until the call returns.
     """
     global _fork_unsafe_layer_used
-    address = args.ctypes.data
     # One parallel region at a time: a call from a second Python thread
     # while one runs takes its chunks on its own thread (Numba's workqueue
     # layer aborts on concurrent launches; the others would oversubscribe).
     if (_in_unsafe_child or n_threads == 1 or n_chunks == 1
             or not _task_region.acquire(False)):
+        if refs:
+            args = _resolved(args, refs)
+        address = args.ctypes.data
         for c in range(n_chunks):
             task(c, 0, n_chunks, address)
         return
     try:
-        get_threads, set_threads, runner, most, layer = (_task_runner
-                                                         or _load_task_runner())
+        get_threads, set_threads, runner, most, layer, offset = (_task_runner
+                                                                 or _load_task_runner())
+        if refs and offset is None:
+            args, refs, offset = _resolved(args, refs), 0, 0
         if n_threads > most:
             n_threads = most
-        if n_slots is None or n_slots > n_threads:
-            n_slots = n_threads
         previous = get_threads()
         if previous != n_threads:
             set_threads(n_threads)
         try:
-            runner(task.address, n_chunks, min(n_slots, n_chunks), address)
+            runner(task.address, n_chunks, min(n_threads, n_chunks), args, refs,
+                   offset or 0)
         finally:
             if previous != n_threads:
                 set_threads(previous)

@@ -128,6 +128,54 @@ def test_team_hands_a_chunk_error_to_the_caller_and_keeps_working():
     assert sorted(done) == [0, 1, 2, 3]
 
 
+def test_array_references_read_the_data_pointer():
+    """The runner reads an array's data pointer from its object (``id``) at
+    the offset the runtime checks once: the Python object header's size."""
+    _runtime._load_task_runner()
+    offset = _runtime._task_runner[-1]
+    assert offset == object.__basicsize__
+    base = np.arange(24.0).reshape(4, 6)
+    views = (base, base[1:], base[:, 2:], base.T, base[::2], base.astype(np.float32))
+    refs = sum(1 << j for j in range(len(views)))
+    args = np.array([id(v) for v in views], dtype=np.int64)
+    resolved = _runtime._resolved(args, refs)
+    assert resolved.tolist() == [v.ctypes.data for v in views]
+    assert args.tolist() == [id(v) for v in views]  # left as it was
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("fallback", [False, True])
+def test_tasks_take_array_references_or_addresses(monkeypatch, n_threads, fallback):
+    """A product task gives the same bits whether its operands are passed as
+    data pointers or as references, on Numba's threads or serially, and with
+    the references resolved by the runner or (offset unknown) in Python; a
+    cached ``args`` array is not changed by a run."""
+    from sknn._kernels import gemm
+
+    rng = np.random.RandomState(0)
+    a, b = rng.rand(67, 33), rng.rand(33, 21)
+    bias = rng.rand(21)
+    expected = np.maximum(a @ b + bias, 0.0)
+    _runtime._load_task_runner()
+    if fallback:
+        monkeypatch.setattr(_runtime, "_task_runner", _runtime._task_runner[:-1] + (None,))
+    outputs = []
+    for by_reference in (True, False):
+        c = np.full_like(expected, np.nan)
+        args, refs = gemm.product_args(c, a, b, False, False, bias, 3)
+        if not by_reference:
+            args, refs = _runtime._resolved(args, refs), 0
+        for _ in range(2):
+            c[...] = np.nan
+            _runtime.run_task(gemm.product_rows_f64, 3, n_threads, args, refs)
+            outputs.append(c.copy())
+        if by_reference:  # runs leave the args as they were (cached ones are reused)
+            assert args[[0, 4, 6, 11]].tolist() == [id(c), id(a), id(b), id(bias)]
+    for out in outputs:
+        np.testing.assert_array_equal(out, outputs[0])
+    np.testing.assert_allclose(outputs[0], expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_concurrent_predict_from_threads(name):
     est, kind, X, y = _parallel_sized(name)

@@ -451,6 +451,10 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
 #: Entries of the ``args`` arrays (see ``sknn._conv_layers``).
 FORWARD_ARGS = 24
 BACKWARD_ARGS = 29
+#: The entries set for each call, as array references (the input; ``dout``
+#: and the input): :func:`sknn._runtime.run_task`.
+FORWARD_REFS = 1 << 5
+BACKWARD_REFS = 1 << 5 | 1 << 10
 
 
 @inlined_kernel
@@ -546,6 +550,9 @@ def conv_backward_f32(c, slot, nc, args):
 #: output-side array (``out``, or ``dout``) and ``arg``; ``n, C, H, W, OH,
 #: OW``; the window ``size_h, size_w``; the mode; 1 for the backward pass.
 POOL_ARGS = 13
+#: The input- and output-side arrays are set for each call, as array
+#: references (:func:`sknn._runtime.run_task`).
+POOL_REFS = 1 << 0 | 1 << 1
 
 
 @inlined_kernel

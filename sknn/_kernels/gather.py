@@ -15,6 +15,8 @@ from .tasks import address_as, carray, chunk_rows, unpack
 #: Entries of a gather task's ``args``: the addresses and sizes of ``src``
 #: ``(n_src, row)``, ``idx (n_idx,)`` and ``dst (n_idx, row)``.
 GATHER_ARGS = 6
+#: Which of them are array references (:func:`sknn._runtime.run_task`).
+GATHER_REFS = 1 << 0 | 1 << 3 | 1 << 5
 
 
 @inlined_kernel

@@ -112,15 +112,24 @@ NO_BIAS = -1  # the activation code that skips the bias and activation
 def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
     """The ``args`` array of :data:`product_rows_f64` / ``_f32`` for ``c =
     op(a) @ op(b)``, or ``c = f(a @ b + bias)`` with a basic activation code
-    ``act`` and a C-contiguous ``c`` (the caller keeps the arrays alive while
+    ``act`` and a C-contiguous ``c``, and its mask of array references (see
+    :func:`sknn._runtime.run_task`; the caller keeps the arrays alive while
     it runs)."""
     item = c.itemsize
     k = a.shape[0] if trans_a else a.shape[1]
-    return np.array([c.ctypes.data, c.shape[0], c.shape[1], c.strides[0] // item,
-                     a.ctypes.data, a.strides[0] // item, b.ctypes.data,
-                     b.strides[0] // item, k, trans_a, trans_b,
-                     0 if bias is None else bias.ctypes.data,
-                     NO_BIAS if bias is None else act], dtype=np.int64)
+    refs = _PRODUCT_REFS
+    if bias is None:
+        bias, act, refs = 0, NO_BIAS, _PRODUCT_REFS_NO_BIAS
+    else:
+        bias = id(bias)
+    args = np.array([id(c), c.shape[0], c.shape[1], c.strides[0] // item, id(a),
+                     a.strides[0] // item, id(b), b.strides[0] // item, k, trans_a,
+                     trans_b, bias, act], dtype=np.int64)
+    return args, refs
+
+
+_PRODUCT_REFS_NO_BIAS = 1 << 0 | 1 << 4 | 1 << 6
+_PRODUCT_REFS = _PRODUCT_REFS_NO_BIAS | 1 << 11
 
 
 @inlined_kernel
@@ -159,8 +168,10 @@ def product_rows_f32(i, slot, n_chunks, args):
     _product_rows(i, n_chunks, args, np.float32(0))
 
 
-#: Entries of a dense backward task's ``args`` (see :class:`sknn._layers.Dense`).
+#: Entries of a dense backward task's ``args`` (see :class:`sknn._layers.Dense`),
+#: and which of them are array references (:func:`sknn._runtime.run_task`).
 DENSE_BACKWARD_ARGS = 17
+DENSE_BACKWARD_REFS = sum(1 << j for j in (0, 3, 5, 8, 9, 11, 12, 13, 14))
 
 
 @inlined_kernel

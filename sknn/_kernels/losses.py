@@ -227,6 +227,8 @@ def robust_loss_grad(delta, z, y, sw, code, param):
 #: count, the outputs, the loss code, and the float64 array ``[param,
 #: sums...]``.
 LOSS_ARGS = 8
+#: Which of them are array references (:func:`sknn._runtime.run_task`).
+LOSS_REFS = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 7
 
 
 @inlined_kernel

@@ -147,16 +147,19 @@ def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momen
 
 #: Entries of an optimizer task's ``args`` (see :func:`step_args`).
 STEP_ARGS = 11
+#: Which of them are array references (:func:`sknn._runtime.run_task`).
+STEP_REFS = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9 | 1 << 10
 
 
 def step_args(params, grad, s1, s2, start, stop, n_weights, hyper, is_adam, parts):
     """The ``args`` of :data:`step_f64` / ``_f32`` for :func:`optimizer_step`
-    on ``params[start:stop]`` in chunks; ``hyper`` is the float64 array
+    on ``params[start:stop]`` in chunks, and its mask of array references
+    (:func:`sknn._runtime.run_task`); ``hyper`` is the float64 array
     ``[alpha, inv_sw, lr, h1, h2, h3]``, ``parts`` the float64 array that
     receives each chunk's ``sum(w**2)`` (the caller keeps them alive)."""
-    return np.array([params.ctypes.data, grad.ctypes.data, s1.ctypes.data,
-                     s2.ctypes.data, params.shape[0], start, stop, n_weights,
-                     int(is_adam), hyper.ctypes.data, parts.ctypes.data], dtype=np.int64)
+    args = np.array([id(params), id(grad), id(s1), id(s2), params.shape[0], start,
+                     stop, n_weights, int(is_adam), id(hyper), id(parts)], dtype=np.int64)
+    return args, STEP_REFS
 
 
 @inlined_kernel
