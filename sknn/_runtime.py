@@ -67,9 +67,10 @@ THRESHOLDS = {
                 "they run in parallel once its task is compiled (below "
                 "parallel_min_elements, only then)"),
     "dense_split_min_macs": (
-        1_000_000, "a dense layer's passes over a training batch are cut into batch-row "
-                   "chunks from this many multiply-adds; below parallel_min_macs they "
-                   "run in parallel once their tasks are compiled (ExecutionPlan.runs_task)"),
+        150_000, "a dense layer's passes over a training batch are cut into batch-row "
+                 "chunks from this many multiply-adds (a digits network's 10-unit output "
+                 "layer, 200k, trains faster in two); below parallel_min_macs they run "
+                 "in parallel once their tasks are compiled (ExecutionPlan.runs_task)"),
     "one_pass_parallel_min_macs": (
         32_000_000, "a prediction (one pass over its rows) splits a product or a "
                     "convolution from this many multiply-adds: below it the one-time "
