@@ -233,26 +233,27 @@ class Conv2D(Layer):
                     src.ctypes.data, self.x.ctypes.data, w2.ctypes.data, K,
                     self.cols.ctypes.data, *self.cols.shape, self.y.ctypes.data,
                     *self.y.shape, self.dw_parts.ctypes.data, self.dw_parts.shape[0],
-                    self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act],
-                    dtype=np.int64)
+                    self.db_parts.ctypes.data, self.keep, need_dx, *self._geometry(), act,
+                    self.dw.ctypes.data, self.db.ctypes.data], dtype=np.int64)
             args[1] = n
             x = self.x
             args[5] = id(dout)
             args[10] = id(x)
             args[23] = need_dx
             args[28] = act
-            run_task(task, nc, self.plan.n_threads, args, BACKWARD_REFS)
-        else:
-            oh, ow = self.out_shape[1:]
-            for c in range(nc):
-                cols, n0, n1 = self._cols(self.x, c, 0, nc, n, not self.keep)
-                dy = self.y[0][:F * cols.shape[1]].reshape(F, -1)
-                conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
-                blas_product(self.dw_parts[c], cols, dy, trans_b=True)
-                if need_dx:
-                    # the chunk's cols are not needed again
-                    blas_product(cols, w2, dy, trans_a=True)
-                    col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
+            # the finishing call adds the chunks' shares as below
+            run_task(task, nc, self.plan.n_threads, args, BACKWARD_REFS, finish=True)
+            return dx if need_dx else None
+        oh, ow = self.out_shape[1:]
+        for c in range(nc):
+            cols, n0, n1 = self._cols(self.x, c, 0, nc, n, not self.keep)
+            dy = self.y[0][:F * cols.shape[1]].reshape(F, -1)
+            conv_delta(dy, dout, src, n0, n1, act, self.db_parts[c])
+            blas_product(self.dw_parts[c], cols, dy, trans_b=True)
+            if need_dx:
+                # the chunk's cols are not needed again
+                blas_product(cols, w2, dy, trans_a=True)
+                col2im(dx, cols, n0, n1, self.k, self.k, self.stride, ph, pw, oh, ow)
         # the chunks' shares added in chunk order (np.add: a quarter of
         # np.sum's call overhead on these small arrays)
         dw = self.dw.reshape(F, K).T

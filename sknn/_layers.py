@@ -278,19 +278,20 @@ class Dense(Layer):
                              need_dx, id(dw), id(dw_parts), id(db), id(db_parts),
                              w_is_rows, wb.shape[1]], dtype=np.int64)
             assert args.size == DENSE_BACKWARD_ARGS
-            run_task(task, nc, self.plan.n_threads, args, DENSE_BACKWARD_REFS)
-        else:
-            for c in range(nc):
-                r0, r1 = row_bounds(c, nc, n)
-                dw = self.dw if c == 0 else self.dw_parts[c - 1]
-                db = self.db if c == 0 else self.db_parts[c - 1]
-                act_grad_colsum(dz[r0:r1], src[r0:r1], act, db)
-                blas_product(dw, x[r0:r1], dz[r0:r1], trans_a=True)
-                if need_dx:
-                    if w_is_rows:
-                        blas_product(dx[r0:r1], dz[r0:r1], w, trans_b=True)
-                    else:
-                        blas_product(dx[r0:r1], dz[r0:r1], w.T)
+            # the finishing call adds the shares as below
+            run_task(task, nc, self.plan.n_threads, args, DENSE_BACKWARD_REFS, finish=True)
+            return
+        for c in range(nc):
+            r0, r1 = row_bounds(c, nc, n)
+            dw = self.dw if c == 0 else self.dw_parts[c - 1]
+            db = self.db if c == 0 else self.db_parts[c - 1]
+            act_grad_colsum(dz[r0:r1], src[r0:r1], act, db)
+            blas_product(dw, x[r0:r1], dz[r0:r1], trans_a=True)
+            if need_dx:
+                if w_is_rows:
+                    blas_product(dx[r0:r1], dz[r0:r1], w, trans_b=True)
+                else:
+                    blas_product(dx[r0:r1], dz[r0:r1], w.T)
         for c in range(1, nc):
             self.dw += self.dw_parts[c - 1]
             self.db += self.db_parts[c - 1]

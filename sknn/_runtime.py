@@ -47,6 +47,7 @@ import numpy as np
 
 from ._kernels import gemm
 from ._kernels.dense import bias_act
+from ._kernels.tasks import FINISH
 
 #: Every threshold of the execution plan: name -> (value, reason).
 THRESHOLDS = {
@@ -323,12 +324,13 @@ def _resolved(args, refs):
     return args
 
 
-def run_task(task, n_chunks, n_threads, args, refs=0):
+def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
     """Run chunks ``0 .. n_chunks - 1`` of ``task`` (:func:`sknn._jit.task`)
     with operands ``args`` (its int64 array), on up to ``n_threads`` of
     Numba's threads; on the calling thread for one thread or in a forked
     child where the threading layer is unsafe.  The result does not depend on
-    which of these runs it.
+    which of these runs it.  With ``finish``, the task is called once more
+    after every chunk, as chunk :data:`~sknn._kernels.tasks.FINISH`.
 
     Entries of ``args`` flagged in the bit mask ``refs`` hold references to
     arrays, ``id(array)``, instead of their data pointers: an array's
@@ -347,6 +349,8 @@ def run_task(task, n_chunks, n_threads, args, refs=0):
         address = args.ctypes.data
         for c in range(n_chunks):
             task(c, 0, n_chunks, address)
+        if finish:
+            task(FINISH, 0, n_chunks, address)
         return
     try:
         get_threads, set_threads, runner, most, layer, offset = (_task_runner
@@ -360,7 +364,7 @@ def run_task(task, n_chunks, n_threads, args, refs=0):
             set_threads(n_threads)
         try:
             runner(task.address, n_chunks, min(n_threads, n_chunks), args, refs,
-                   offset or 0)
+                   offset or 0, finish)
         finally:
             if previous != n_threads:
                 set_threads(previous)

@@ -60,10 +60,10 @@ def many_chunks(monkeypatch):
     monkeypatch.setattr(_runtime._Team, "run", counting)
     run_task = _runtime.run_task
 
-    def counting_task(task, n_chunks, n_threads, args, refs=0):
+    def counting_task(task, n_chunks, n_threads, args, refs=0, finish=False):
         if n_threads > 1 and n_chunks > 1:  # as the team counts: shared chunks
             runs.append(n_chunks)
-        return run_task(task, n_chunks, n_threads, args, refs)
+        return run_task(task, n_chunks, n_threads, args, refs, finish)
 
     for name, module in list(sys.modules.items()):  # every importer of run_task
         if name.startswith("sknn") and getattr(module, "run_task", None) is run_task:

@@ -32,7 +32,7 @@ import numpy as np
 from .._jit import inlined_kernel, kernel, task
 from .activations import RELU, activate, activation_grad
 from .gemm import gemm, unit_coef
-from .tasks import address_as, carray, unpack
+from .tasks import FINISH, address_as, carray, unpack
 
 MAX_POOL, MEAN_POOL = 0, 1
 POOL_CODES = {"max": MAX_POOL, "mean": MEAN_POOL}
@@ -450,7 +450,7 @@ def pool_backward(dx, dout, arg, n0, n1, size_h, size_w, mode):
 
 #: Entries of the ``args`` arrays (see ``sknn._conv_layers``).
 FORWARD_ARGS = 24
-BACKWARD_ARGS = 29
+BACKWARD_ARGS = 31
 #: The entries set for each call, as array references (the input; ``dout``
 #: and the input): :func:`sknn._runtime.run_task`.
 FORWARD_REFS = 1 << 5
@@ -504,6 +504,22 @@ def _backward(c, slot, nc, args, zero):
     dw_parts = _view(p[19], zero, (p[20], K, F))  # each chunk's dw.T
     db_parts = _view(p[21], zero, (p[20], F))
     keep = p[22] != 0
+    if c == FINISH:
+        # dw = (dw_parts[0] + dw_parts[1] + ...).T and db likewise, added in
+        # chunk order (as NumPy's adds, one part after the other)
+        dw = _view(p[29], zero, (F, K))
+        db = _view(p[30], zero, (F,))
+        for f in range(F):
+            for q in range(K):
+                v = dw_parts[0, q, f]
+                for part in range(1, nc):
+                    v += dw_parts[part, q, f]
+                dw[f, q] = v
+            v = db_parts[0, f]
+            for part in range(1, nc):
+                v += db_parts[part, f]
+            db[f] = v
+        return
     k, stride, pad_h, pad_w = p[24], p[25], p[26], p[27]
     n0, n1, cols, dy = _chunk_matrices(cols_buf, y_buf, keep, c, slot, nc, n, K, F,
                                        OH * OW)
@@ -534,8 +550,8 @@ def conv_forward_f32(c, slot, nc, args):
 def conv_backward_f64(c, slot, nc, args):
     """Chunk ``c`` of a float64 convolution's backward pass: ``dout *=
     f_act'``, the chunk's bias and weight gradients into ``db_parts[c]`` and
-    ``dw_parts[c]`` (the caller sums them in chunk order) and, when asked,
-    its ``dx`` rows."""
+    ``dw_parts[c]`` and, when asked, its ``dx`` rows; the finishing call
+    sums the parts into ``dw`` and ``db`` in chunk order."""
     _backward(c, slot, nc, args, np.float64(0))
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._jit import deferred, inlined_kernel, task
 from .dense import act_grad_colsum, bias_act
-from .tasks import address_as, carray, chunk_rows, unpack
+from .tasks import FINISH, address_as, carray, chunk_rows, unpack
 
 _N, _T = 110, 116  # BLAS's 'n' and 't'
 
@@ -168,6 +168,22 @@ def product_rows_f32(i, slot, n_chunks, args):
     _product_rows(i, n_chunks, args, np.float32(0))
 
 
+@inlined_kernel
+def _view2(address, zero, rows, cols):
+    return carray(address_as(address, zero), (rows, cols))
+
+
+@inlined_kernel
+def _add_parts(total, parts):
+    """``total[0] += parts[c]`` for each ``c`` in turn, element by element
+    (the same sums as NumPy's in-place adds, one part after the other)."""
+    for e in range(total.shape[1]):
+        v = total[0, e]
+        for c in range(parts.shape[0]):
+            v += parts[c, e]
+        total[0, e] = v
+
+
 #: Entries of a dense backward task's ``args`` (see :class:`sknn._layers.Dense`),
 #: and which of them are array references (:func:`sknn._runtime.run_task`).
 DENSE_BACKWARD_ARGS = 17
@@ -178,6 +194,12 @@ DENSE_BACKWARD_REFS = sum(1 << j for j in (0, 3, 5, 8, 9, 11, 12, 13, 14))
 def _dense_backward_rows(i, n_chunks, args, zero):
     p = unpack(args, DENSE_BACKWARD_ARGS)
     n, n_out, n_in, ldx = p[1], p[2], p[7], p[6]
+    if i == FINISH:
+        # dw += parts[c - 1], db += db_parts[c - 1] for c = 1, 2, ... in turn
+        _add_parts(_view2(p[11], zero, 1, n_in * n_out), _view2(p[12], zero, n_chunks - 1,
+                                                                 n_in * n_out))
+        _add_parts(_view2(p[13], zero, 1, n_out), _view2(p[14], zero, n_chunks - 1, n_out))
+        return
     r0, r1 = chunk_rows(i, n_chunks, n)
     rows = r1 - r0
     coef = unit_coef(zero)

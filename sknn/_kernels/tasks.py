@@ -87,6 +87,12 @@ prange = deferred(_prange)
 carray = deferred(_carray)
 
 
+#: The chunk number of a task's finishing call, made after every chunk ran
+#: when the caller asks for it: a task that leaves per-chunk partial sums adds
+#: them there, in chunk order, without a return to Python.
+FINISH = -1
+
+
 @inlined_kernel
 def chunk_rows(c, n_chunks, n):
     """Rows ``[r0, r1)`` of chunk ``c`` of ``n_chunks`` over ``n`` rows: the
@@ -115,13 +121,16 @@ def resolved(args, refs, offset):
 
 
 @parallel_kernel
-def run_task(address, n_chunks, n_slots, args, refs, offset):
+def run_task(address, n_chunks, n_slots, args, refs, offset, finish):
     """Call the task at ``address`` for chunks ``0 .. n_chunks - 1``, at most
-    ``n_slots`` at a time (see the module doc); ``args``' entries flagged in
-    ``refs`` are array references (:func:`resolved`)."""
+    ``n_slots`` at a time (see the module doc), then, when ``finish``, once
+    more as chunk -1 on this thread (:data:`FINISH`); ``args``' entries
+    flagged in ``refs`` are array references (:func:`resolved`)."""
     operands = resolved(args, refs, offset)
     where = operands.ctypes.data
     for t in prange(n_slots):
         slot = np.int64(t)  # prange's index is unsigned
         for c in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
             call_task(address, c, slot, n_chunks, where)
+    if finish:
+        call_task(address, FINISH, 0, n_chunks, where)
