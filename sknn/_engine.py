@@ -191,15 +191,17 @@ class BatchBuffers:
         Y.take(idx, 0, y, "clip")
         return x, y, sw, sw_sum
 
-    def loss_grad(self, z, y, sw, code, param=0.0):
+    def loss_grad(self, z, y, sw, code, param=0.0, nc=None):
         """The fused link/loss kernel over the batch, in row chunks for wide
-        outputs (chunk sums added in chunk order); ``param`` is the loss's
-        parameter (Huber threshold, quantile).  The chunks run as a task
+        outputs or in the output layer's ``nc`` chunks when given (chunk sums
+        added in chunk order); ``param`` is the loss's parameter (Huber
+        threshold, quantile).  The chunks run as a task
         (:data:`~sknn._kernels.losses.loss_rows_f64`) when the plan says so,
         otherwise one after the other with the same kernel."""
         n, m = z.shape
         delta = self.delta[:n]
-        nc = self.plan.chunks(n, m, threshold("loss_split_min_elements"))
+        if nc is None:
+            nc = self.plan.chunks(n, m, threshold("loss_split_min_elements"))
         if nc == 1:
             return link_loss_grad(delta, z, y, sw, code, param)
         sums = self.loss_sums
@@ -445,19 +447,16 @@ def fit_stochastic(
     bufs = BatchBuffers(data, batch_size, plan)
     sample_idx = np.arange(n, dtype=np.int64)
     slices = batch_slices(n, batch_size)
-    # Per batch: its rows of ``sample_idx`` and of the delta buffer (views
-    # made once; the shuffle permutes ``sample_idx`` in place).
-    batches = [(sample_idx[start:stop], bufs.delta[: stop - start])
-               for start, stop in slices]
-    gather, loss_grad = bufs.gather, bufs.loss_grad
-    forward, backward, penalty = net.forward, net.backward, net.penalty
+    # Per batch: its rows of ``sample_idx`` (views made once; the shuffle
+    # permutes ``sample_idx`` in place).
+    batches = [sample_idx[start:stop] for start, stop in slices]
+    gather, train_batch = bufs.gather, net.train_batch
     alpha = cfg.alpha
     nw = net.n_weights
     # Frozen weights are not updated; their (constant) L2 term still counts
     # in the reported objective, as in the validation loss.
     frozen = cfg.frozen
     frozen_sq = float(np.dot(params[:frozen[0]], params[:frozen[0]]))
-    loss_code, loss_param = net.loss_code, net.loss_param
     early_stopping = cfg.early_stopping
     reporter = EpochReporter(cfg.verbose, len(slices), cfg.metric)
     progress = reporter.progress
@@ -486,11 +485,9 @@ def fit_stochastic(
                 # below follow it.
                 shuffle_rs.shuffle(sample_idx)
             accumulated = 0.0
-            for idx, delta in batches:
+            for idx in batches:
                 x, y, sw, sw_sum = gather(data, idx)
-                z = forward(x, True, dropout_rng)
-                batch_loss = loss_grad(z, y, sw, loss_code, loss_param) + penalty(sw)
-                backward(delta)
+                batch_loss = train_batch(x, y, sw, bufs, dropout_rng)
                 sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan,
                                     frozen) + frozen_sq
                 batch_loss = (batch_loss + 0.5 * alpha * sq) / sw_sum
@@ -593,7 +590,7 @@ def fit_stochastic(
             # the model's outputs overflow would be published silently.  One
             # inference pass over the last batch closes that gap.
             z = net.forward(x, False)
-            apply_link(z, loss_code)
+            apply_link(z, net.loss_code)
             if not np.isfinite(z).all():
                 diverged = "the model's outputs overflowed"
     except KeyboardInterrupt:

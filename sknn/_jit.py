@@ -404,7 +404,8 @@ def build_runner():
     # By argument types, as a call looks it up (a signature with a return
     # type is a different cache entry).
     i64 = types.int64
-    run_task.compile((i64, i64, i64, types.Array(i64, 1, "C"), i64, i64, types.boolean))
+    array = types.Array(i64, 1, "C")
+    run_task.compile((array, i64, i64, array, i64, i64, i64))
 
 
 def task(func):

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._ae_layers import ActivityL1, Noise
 from ._kernels.losses import apply_link
-from ._layers import Dropout
+from ._layers import Dense, Dropout
 from ._runtime import SERIAL, threshold
 
 # Layers that act at training time only: the identity at inference.
@@ -206,6 +206,36 @@ class Network:
         for layer in self._penalty_layers:
             total += layer.penalty(sw)
         return total
+
+    def train_batch(self, x, y, sw, bufs, rng=None):
+        """Forward, loss and backward of a training batch; returns the
+        weighted loss sum plus the activity penalties (before L2), and
+        leaves the gradient in the bound gradient vector.
+
+        ``bufs`` (:class:`sknn._engine.BatchBuffers`) holds the output
+        gradient and computes the loss.  A dense output layer cut into row
+        chunks runs its passes and the loss together
+        (:meth:`sknn._layers.Dense.train_head`)."""
+        layers = self.layers
+        for layer in layers[:-1]:
+            x = layer.forward(x, True, rng)
+        head = layers[-1]
+        nc = head.head_chunks(x) if type(head) is Dense else 1
+        if nc == 1:
+            z = head.forward(x, True, rng)
+            loss = bufs.loss_grad(z, y, sw, self.loss_code, self.loss_param)
+            loss += self.penalty(sw)
+            self.backward(bufs.delta[:z.shape[0]])
+            return loss
+        need_dx = self._backward_order[0][1]
+        loss, delta = head.train_head(x, y, sw, bufs, self.loss_code, self.loss_param, nc,
+                                      need_dx, rng)
+        loss += self.penalty(sw)
+        for layer, need in self._backward_order[1:]:
+            delta = layer.backward(delta, need)
+        for layer in self._finish_layers:
+            layer.finish_backward()
+        return loss
 
     def backward(self, delta):
         """Backpropagate ``delta = dL/dz`` through every layer.

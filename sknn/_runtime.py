@@ -338,6 +338,19 @@ def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
     layer's task, and the runner reads the pointer itself.  The caller keeps
     every such array alive (bound to a name) until the call returns.
     """
+    run_chain((task,), (0,), n_chunks, n_threads, args, refs, int(finish))
+
+
+_chains = {}  # (tasks, starts) -> the runner's int64 array of them
+
+
+def run_chain(tasks, starts, n_chunks, n_threads, args, refs=0, finish=0):
+    """:func:`run_task` for a chain of tasks: chunk ``c`` runs through
+    ``tasks[0]``, ``tasks[1]``, ... in turn on one thread, task ``k`` reading
+    its operands from entry ``starts[k]`` of ``args`` on.  Each task's
+    chunk ``c`` may read only what chunk ``c`` of the tasks before it wrote.
+    ``finish`` is a bit mask of the tasks called once more at the end, in
+    chain order, as chunk ``FINISH``."""
     global _fork_unsafe_layer_used
     # One parallel region at a time: a call from a second Python thread
     # while one runs takes its chunks on its own thread (Numba's workqueue
@@ -348,13 +361,21 @@ def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
             args = _resolved(args, refs)
         address = args.ctypes.data
         for c in range(n_chunks):
-            task(c, 0, n_chunks, address)
-        if finish:
-            task(FINISH, 0, n_chunks, address)
+            for task, start in zip(tasks, starts):
+                task(c, 0, n_chunks, address + 8 * start)
+        for k, (task, start) in enumerate(zip(tasks, starts)):
+            if (finish >> k) & 1:
+                task(FINISH, 0, n_chunks, address + 8 * start)
         return
     try:
         get_threads, set_threads, runner, most, layer, offset = (_task_runner
                                                                  or _load_task_runner())
+        key = (tasks, starts)
+        chain = _chains.get(key)
+        if chain is None:
+            chain = _chains[key] = np.array(
+                [v for task, start in zip(tasks, starts) for v in (task.address, start)],
+                dtype=np.int64)
         if refs and offset is None:
             args, refs, offset = _resolved(args, refs), 0, 0
         if n_threads > most:
@@ -363,8 +384,8 @@ def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
         if previous != n_threads:
             set_threads(n_threads)
         try:
-            runner(task.address, n_chunks, min(n_threads, n_chunks), args, refs,
-                   offset or 0, finish)
+            runner(chain, n_chunks, min(n_threads, n_chunks), args, refs, offset or 0,
+                   finish)
         finally:
             if previous != n_threads:
                 set_threads(previous)

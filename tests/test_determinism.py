@@ -20,6 +20,7 @@ def _assert_same_weights(fits):
         for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
                         other.coefs_ + other.intercepts_):
             np.testing.assert_array_equal(a, b)
+        assert getattr(other, "loss_curve_", None) == getattr(fits[0], "loss_curve_", None)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
@@ -86,7 +87,9 @@ def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name
     # dense layer's batch-row chunks (from dense_split_min_macs), run as a
     # task only once it is compiled (in this process or Numba's cache), else
     # one after the other on the calling thread with the same BLAS calls.
-    # The tied decoder runs on the transpose of its encoder's weights.
+    # The MLP's output layer (80 -> 10 on 200 rows) and its loss run as one
+    # chain of tasks.  The tied decoder runs on the transpose of its
+    # encoder's weights.
     from sknn import AutoEncoderTransformer, ConvClassifier, _runtime
 
     monkeypatch.setattr(_runtime, "cpu_split", lambda: 2)
@@ -99,7 +102,7 @@ def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name
                  ("conv_forward", "conv_backward", "pool")),
         "mlp": (lambda: MLPClassifierX((100, 80), batch_size=200, max_iter=2,
                                        random_state=0, n_jobs=2),
-                ("product_rows", "dense_backward")),
+                ("product_rows", "dense_backward", "loss_rows")),
         "tied-autoencoder": (lambda: AutoEncoderTransformer(
             8, (100,), tied_weights=True, batch_size=200, max_iter=2, random_state=0,
             n_jobs=2), ("product_rows", "dense_backward")),

@@ -176,6 +176,42 @@ def test_tasks_take_array_references_or_addresses(monkeypatch, n_threads, fallba
     np.testing.assert_allclose(outputs[0], expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_chain_of_tasks_equals_the_tasks_run_one_after_the_other(n_threads):
+    """A chain runs every chunk through a product task and then a loss task
+    on the rows the product wrote: the same outputs, gradients and chunk
+    sums as the two tasks run one after the other, and as NumPy."""
+    from sknn._kernels import gemm, losses
+
+    rng = np.random.RandomState(1)
+    n, k, m, nc = 90, 17, 5, 3
+    x, w, b, y = rng.rand(n, k), rng.rand(k, m), rng.rand(m), rng.rand(n, m)
+    sw = rng.rand(n)
+    results = []
+    for chained in (True, False):
+        z, delta = np.empty((n, m)), np.empty((n, m))
+        sums = np.zeros(nc + 1)
+        product, refs = gemm.product_args(z, x, w, False, False, b, 0)
+        loss = np.array([id(delta), id(z), id(y), id(sw), n, m, losses.SQUARED, id(sums)],
+                        dtype=np.int64)
+        if chained:
+            _runtime.run_chain((gemm.product_rows_f64, losses.loss_rows_f64),
+                               (0, gemm.PRODUCT_ARGS), nc, n_threads,
+                               np.concatenate([product, loss]),
+                               refs | losses.LOSS_REFS << gemm.PRODUCT_ARGS)
+        else:
+            _runtime.run_task(gemm.product_rows_f64, nc, n_threads, product, refs)
+            _runtime.run_task(losses.loss_rows_f64, nc, n_threads, loss, losses.LOSS_REFS)
+        results.append((z, delta, sums))
+    for a, b_ in zip(*results):
+        np.testing.assert_array_equal(a, b_)
+    z, delta, sums = results[0]
+    np.testing.assert_allclose(z, x @ w + b, rtol=1e-12)
+    np.testing.assert_allclose(delta, (z - y) * sw[:, None], rtol=1e-12)
+    per_row = 0.5 * ((y - z) ** 2).mean(axis=1) * sw
+    np.testing.assert_allclose(sums[1:].sum(), per_row.sum(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_concurrent_predict_from_threads(name):
     est, kind, X, y = _parallel_sized(name)

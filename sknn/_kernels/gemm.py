@@ -117,7 +117,7 @@ def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
     it runs)."""
     item = c.itemsize
     k = a.shape[0] if trans_a else a.shape[1]
-    refs = _PRODUCT_REFS
+    refs = PRODUCT_REFS
     if bias is None:
         bias, act, refs = 0, NO_BIAS, _PRODUCT_REFS_NO_BIAS
     else:
@@ -129,7 +129,8 @@ def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
 
 
 _PRODUCT_REFS_NO_BIAS = 1 << 0 | 1 << 4 | 1 << 6
-_PRODUCT_REFS = _PRODUCT_REFS_NO_BIAS | 1 << 11
+#: The array references among a product task's args (with a bias).
+PRODUCT_REFS = _PRODUCT_REFS_NO_BIAS | 1 << 11
 
 
 @inlined_kernel

@@ -12,7 +12,10 @@ task to the next (a convolution's many chunks, then the pooling's few, over
 one batch), where taking every ``n_slots``-th chunk handed most of the rows
 to the other core.  Each chunk
 writes only its own part of the output, so the result depends on
-``n_chunks`` alone, never on the threads or the order.
+``n_chunks`` alone, never on the threads or the order.  Tasks whose chunk
+``c`` needs only chunk ``c`` of the one before (a layer's rows, then the
+loss on the same rows) can run as a chain: each chunk goes through all of
+them on one thread, in one parallel region.
 
 The caller may put references to arrays (``id(array)``) in ``args`` where
 the task reads addresses, flagged in a bit mask: the runner hands the task
@@ -121,16 +124,22 @@ def resolved(args, refs, offset):
 
 
 @parallel_kernel
-def run_task(address, n_chunks, n_slots, args, refs, offset, finish):
-    """Call the task at ``address`` for chunks ``0 .. n_chunks - 1``, at most
-    ``n_slots`` at a time (see the module doc), then, when ``finish``, once
-    more as chunk -1 on this thread (:data:`FINISH`); ``args``' entries
-    flagged in ``refs`` are array references (:func:`resolved`)."""
+def run_task(tasks, n_chunks, n_slots, args, refs, offset, finish):
+    """Run chunks ``0 .. n_chunks - 1`` of a chain of tasks, at most
+    ``n_slots`` at a time (see the module doc): ``tasks`` holds each task's
+    address and the entry of ``args`` where its own operands start; a chunk
+    runs through every task in turn on one thread.  Then each task flagged
+    in the bit mask ``finish`` is called once more as chunk :data:`FINISH`
+    on this thread.  ``args``' entries flagged in ``refs`` are array
+    references (:func:`resolved`)."""
     operands = resolved(args, refs, offset)
     where = operands.ctypes.data
+    n_tasks = tasks.shape[0] // 2
     for t in prange(n_slots):
         slot = np.int64(t)  # prange's index is unsigned
         for c in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
-            call_task(address, c, slot, n_chunks, where)
-    if finish:
-        call_task(address, FINISH, 0, n_chunks, where)
+            for k in range(n_tasks):
+                call_task(tasks[2 * k], c, slot, n_chunks, where + 8 * tasks[2 * k + 1])
+    for k in range(n_tasks):
+        if (finish >> k) & 1:
+            call_task(tasks[2 * k], FINISH, 0, n_chunks, where + 8 * tasks[2 * k + 1])
