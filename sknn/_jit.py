@@ -405,7 +405,7 @@ def build_runner():
     # type is a different cache entry).
     i64 = types.int64
     array = types.Array(i64, 1, "C")
-    run_task.compile((array, i64, i64, array, i64, i64, i64))
+    run_task.compile((array, i64, i64, array, array, i64, i64))
 
 
 def task(func):

@@ -34,23 +34,13 @@ from ._kernels.dense import act_grad_colsum, bias_act, extra_activation, extra_a
 from ._kernels.gemm import (
     DENSE_BACKWARD_ARGS,
     DENSE_BACKWARD_REFS,
-    PRODUCT_ARGS,
-    PRODUCT_REFS,
     blas_product,
     dense_backward_f32,
     dense_backward_f64,
     product_rows_f32,
     product_rows_f64,
 )
-from ._kernels.losses import LOSS_ARGS, LOSS_REFS, loss_rows_f32, loss_rows_f64
-from ._runtime import SERIAL, row_bounds, run_chain, run_task, threshold
-
-# Where each task of an output layer's chain (Dense.train_head) finds its
-# operands in the args array, which are references, and which task adds its
-# chunks' shares at the end (the backward pass).
-_HEAD_STARTS = (0, PRODUCT_ARGS, PRODUCT_ARGS + LOSS_ARGS)
-_HEAD_REFS = PRODUCT_REFS | LOSS_REFS << _HEAD_STARTS[1] | DENSE_BACKWARD_REFS << _HEAD_STARTS[2]
-_HEAD_FINISH = 1 << 2
+from ._runtime import SERIAL, row_bounds, run_task, threshold
 
 
 def basic_code(act):
@@ -267,62 +257,40 @@ class Dense(Layer):
             self._backward_rows(x, dz, out, act, dx, need_dx, nc)
         return dx.reshape((n,) + self.in_shape) if need_dx else None
 
-    def head_chunks(self, x):
-        """Row chunks this layer shares with the loss as a network's output
-        layer in training (:meth:`train_head`), by shape alone; 1 when it
-        does not (the loss then cuts its own chunks)."""
-        if (type(x) is not np.ndarray or not x.flags.c_contiguous or self.keeps_pre
-                or self.act >= FIRST_EXTRA or not self.w.flags.c_contiguous):
+    def chain_rows(self, n):
+        """Row chunks of this layer's passes over a training batch of ``n``
+        rows when it can run in a chain of tasks (fused activation, weights
+        of its own), by shape alone; 1 when it cannot."""
+        if self.keeps_pre or self.act >= FIRST_EXTRA or not self.w.flags.c_contiguous:
             return 1
-        return self._row_chunks(x.shape[0])
+        return self._row_chunks(n)
 
-    def train_head(self, x, y, sw, bufs, code, param, nc, need_dx, rng):
-        """Forward, loss (:meth:`sknn._engine.BatchBuffers.loss_grad`) and
-        backward of the output layer of a training batch cut into ``nc``
-        row chunks (:meth:`head_chunks`); returns ``(loss sum, dx)``.
+    def chain_tasks(self, dtype):
+        """The product and backward tasks of this layer in ``dtype``."""
+        if dtype == np.float32:
+            return product_rows_f32, dense_backward_f32
+        return product_rows_f64, dense_backward_f64
 
-        When the plan runs the three tasks, each chunk's rows go through
-        the product, the loss and the backward pass on one thread, in one
-        parallel region (:func:`sknn._runtime.run_chain`); otherwise the
-        same calls run one pass after the other.  The same bits either way.
-        """
+    def forward_operands(self, x):
+        """The forward pass's operands in a chain (``x`` C-contiguous), in
+        the product task's layout (:data:`~sknn._kernels.gemm.PRODUCT_ARGS`:
+        references flagged by :data:`~sknn._kernels.gemm.PRODUCT_REFS`)."""
         n = x.shape[0]
-        x2 = x.reshape(n, self.n_in)
-        out = self.out[:n]
+        self.x = x = x.reshape(n, self.n_in)
         m = self.n_out
-        dtype = out.dtype
-        f32 = dtype == np.float32
-        tasks = ((product_rows_f32, loss_rows_f32, dense_backward_f32) if f32 else
-                 (product_rows_f64, loss_rows_f64, dense_backward_f64))
-        plan = self.plan
-        macs = n * self.n_in * m
-        if not (plan.runs_task(tasks[0], macs, plan.min_macs)
-                and plan.runs_task(tasks[1], n * m, plan.min_elements)
-                and plan.runs_task(tasks[2], macs, plan.min_macs)
-                and y.flags.c_contiguous and y.dtype == dtype and sw.dtype == dtype):
-            z = self.forward(x, True, rng)
-            loss = bufs.loss_grad(z, y, sw, code, param, nc)
-            return loss, self.backward(bufs.delta[:n], need_dx)
-        self.x = x
-        self._parts(nc, dtype)
-        delta, sums = bufs.delta[:n], bufs.loss_sums
-        sums[0] = param
-        w, b, dx = self.w, self.b, self.dx[:n]
-        dw, dw_parts, db, db_parts = self.dw, self.dw_parts, self.db, self.db_parts
-        act = self.act
-        args = np.array([
-            # the product and its bias and activation (PRODUCT_ARGS)
-            id(out), n, m, m, id(x2), self.n_in, id(w), m, self.n_in, 0, 0, id(b), act,
-            # the loss (LOSS_ARGS)
-            id(delta), id(out), id(y), id(sw), n, m, code, id(sums),
-            # the backward pass (DENSE_BACKWARD_ARGS)
-            id(delta), n, m, id(out), act, id(x2), self.n_in, self.n_in, id(w), id(dx),
-            need_dx, id(dw), id(dw_parts), id(db), id(db_parts), 1, m], dtype=np.int64)
-        run_chain(tasks, _HEAD_STARTS, nc, plan.n_threads, args, _HEAD_REFS, _HEAD_FINISH)
-        loss = 0.0
-        for c in range(nc):
-            loss += sums[c + 1]
-        return loss, dx.reshape((n,) + self.in_shape) if need_dx else None
+        return [id(self.out), n, m, m, id(x), self.n_in, id(self.w), m, self.n_in, 0, 0,
+                id(self.b), self.act]
+
+    def backward_operands(self, dout, need_dx, nc):
+        """The backward pass's operands in a chain of ``nc`` chunks, in the
+        backward task's layout (:data:`~sknn._kernels.gemm.DENSE_BACKWARD_ARGS`),
+        for ``dout`` (n, n_out) C-contiguous; the caller keeps ``dout`` and
+        this layer's input alive."""
+        n = dout.shape[0]
+        self._parts(nc, dout.dtype)
+        return [id(dout), n, self.n_out, id(self.out), self.act, id(self.x), self.n_in,
+                self.n_in, id(self.w), id(self.dx), need_dx, id(self.dw),
+                id(self.dw_parts), id(self.db), id(self.db_parts), 1, self.n_out]
 
     def _parts(self, nc, dtype):
         """The buffers of chunks 1 .. nc - 1's shares of ``dw`` and ``db``

@@ -16,9 +16,10 @@ import math
 import numpy as np
 
 from ._ae_layers import ActivityL1, Noise
-from ._kernels.losses import apply_link
+from ._kernels.gemm import DENSE_BACKWARD_ARGS, DENSE_BACKWARD_REFS, PRODUCT_ARGS, PRODUCT_REFS
+from ._kernels.losses import LOSS_ARGS, LOSS_REFS, apply_link, loss_rows_f32, loss_rows_f64
 from ._layers import Dense, Dropout
-from ._runtime import SERIAL, threshold
+from ._runtime import SERIAL, run_chain, threshold
 
 # Layers that act at training time only: the identity at inference.
 TRAINING_ONLY = (Dropout, Noise, ActivityL1)
@@ -83,6 +84,7 @@ class Network:
         first = self._first_param
         self._backward_order = [(self.layers[k], k > first)
                                 for k in range(len(self.layers) - 1, first - 1, -1)]
+        self._layouts = {}  # chain layouts (_chain_layout), per start and dtype
 
     @property
     def out_shape(self):
@@ -213,29 +215,122 @@ class Network:
         leaves the gradient in the bound gradient vector.
 
         ``bufs`` (:class:`sknn._engine.BatchBuffers`) holds the output
-        gradient and computes the loss.  A dense output layer cut into row
-        chunks runs its passes and the loss together
-        (:meth:`sknn._layers.Dense.train_head`)."""
+        gradient and computes the loss.  The trailing dense layers, when cut
+        into the same batch-row chunks, run with the loss as one chain
+        (:meth:`_train_chain`)."""
         layers = self.layers
-        for layer in layers[:-1]:
+        start, nc = self._chain_start(x)
+        for layer in layers[:start]:
             x = layer.forward(x, True, rng)
-        head = layers[-1]
-        nc = head.head_chunks(x) if type(head) is Dense else 1
-        if nc == 1:
-            z = head.forward(x, True, rng)
+        if start == len(layers):
+            z = x
             loss = bufs.loss_grad(z, y, sw, self.loss_code, self.loss_param)
             loss += self.penalty(sw)
             self.backward(bufs.delta[:z.shape[0]])
             return loss
-        need_dx = self._backward_order[0][1]
-        loss, delta = head.train_head(x, y, sw, bufs, self.loss_code, self.loss_param, nc,
-                                      need_dx, rng)
+        loss, delta = self._train_chain(x, y, sw, bufs, start, nc, rng)
         loss += self.penalty(sw)
-        for layer, need in self._backward_order[1:]:
+        for layer, need in self._backward_order[len(layers) - start:]:
             delta = layer.backward(delta, need)
         for layer in self._finish_layers:
             layer.finish_backward()
         return loss
+
+    def _chain_start(self, x):
+        """``(start, nc)``: the trailing layers ``layers[start:]`` are dense
+        layers whose passes over this batch are all cut into the same ``nc``
+        > 1 row chunks (by shape alone: :meth:`sknn._layers.Dense.chain_rows`);
+        ``start == len(layers)`` when the output layer is not one."""
+        layers = self.layers
+        n = x.shape[0]
+        start, nc = len(layers), 1
+        first = self._first_param
+        for k in range(len(layers) - 1, first - 1, -1):
+            layer = layers[k]
+            if type(layer) is not Dense:
+                break
+            rows = layer.chain_rows(n)
+            if rows == 1 or (nc > 1 and rows != nc):
+                break
+            start, nc = k, rows
+        if start == 0 and (type(x) is not np.ndarray or not x.flags.c_contiguous):
+            start += 1  # the batch's own rows are not one C-contiguous block
+            if start == len(layers):
+                nc = 1
+        return start, nc
+
+    def _train_chain(self, x, y, sw, bufs, start, nc, rng):
+        """Forward through ``layers[start:]`` (dense layers cut into ``nc``
+        row chunks), the loss in the same chunks, and backward through them;
+        returns ``(loss sum, dL/dx of layers[start])``.
+
+        When the plan runs their tasks, each chunk's rows go through every
+        product, the loss and every backward pass on one thread, in one
+        parallel region (:func:`sknn._runtime.run_chain`); otherwise the same
+        calls run one pass after the other.  The same bits either way."""
+        chain = self.layers[start:]
+        n = x.shape[0]
+        # (only the first layer with parameters is not asked for its dx)
+        need = [start + k > self._first_param for k in range(len(chain))]
+        head = chain[-1]
+        plan = head.plan
+        dtype = head.out.dtype
+        loss_task = loss_rows_f32 if dtype == np.float32 else loss_rows_f64
+        m = head.n_out
+        ready = (plan.runs_task(loss_task, n * m, plan.min_elements)
+                 and y.flags.c_contiguous and y.dtype == dtype and sw.dtype == dtype
+                 and x.flags.c_contiguous and all(
+                     plan.runs_task(task, n * la.n_in * la.n_out, plan.min_macs)
+                     for la in chain for task in la.chain_tasks(dtype)))
+        delta = bufs.delta[:n]
+        if not ready:
+            for layer in chain:
+                x = layer.forward(x, True, rng)
+            loss = bufs.loss_grad(x, y, sw, self.loss_code, self.loss_param, nc)
+            for k in range(len(chain) - 1, -1, -1):
+                delta = chain[k].backward(delta, need[k])
+            return loss, delta
+        sums = bufs.loss_sums
+        sums[0] = self.loss_param
+        operands = []
+        for layer in chain:
+            operands += layer.forward_operands(x)
+            x = layer.out[:n]
+        operands += [id(delta), id(x), id(y), id(sw), n, m, self.loss_code, id(sums)]
+        douts = [delta] + [layer.dx[:n] for layer in chain[:0:-1]]
+        for k, dout in zip(range(len(chain) - 1, -1, -1), douts):
+            operands += chain[k].backward_operands(dout, need[k], nc)
+        tasks, starts, refs, finish = self._chain_layout(start, dtype)
+        run_chain(tasks, starts, refs, nc, plan.n_threads,
+                  np.array(operands, dtype=np.int64), finish)
+        loss = 0.0
+        for c in range(nc):
+            loss += sums[c + 1]
+        first = chain[0]
+        return loss, first.dx[:n].reshape((n,) + first.in_shape)
+
+    def _chain_layout(self, start, dtype):
+        """The tasks of :meth:`_train_chain` over ``layers[start:]``, where
+        each finds its operands, which of them are references, and which
+        tasks finish (the backward passes add their chunks' shares)."""
+        key = (start, np.dtype(dtype))
+        layout = self._layouts.get(key)
+        if layout is None:
+            chain = self.layers[start:]
+            pairs = [la.chain_tasks(dtype) for la in chain]
+            loss = loss_rows_f32 if np.dtype(dtype) == np.float32 else loss_rows_f64
+            tasks = ([p for p, _ in pairs] + [loss] + [b for _, b in pairs[::-1]])
+            sizes = ([PRODUCT_ARGS] * len(chain) + [LOSS_ARGS]
+                     + [DENSE_BACKWARD_ARGS] * len(chain))
+            refs = ([PRODUCT_REFS] * len(chain) + [LOSS_REFS]
+                    + [DENSE_BACKWARD_REFS] * len(chain))
+            starts = [0]
+            for size in sizes[:-1]:
+                starts.append(starts[-1] + size)
+            finish = sum(1 << k for k in range(len(chain) + 1, 2 * len(chain) + 1))
+            layout = self._layouts[key] = (tuple(tasks), tuple(starts), tuple(refs),
+                                           finish)
+        return layout
 
     def backward(self, delta):
         """Backpropagate ``delta = dL/dz`` through every layer.

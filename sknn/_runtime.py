@@ -311,16 +311,21 @@ def _load_task_runner():
     return _task_runner
 
 
-def _resolved(args, refs):
-    """``args`` with the array references flagged in ``refs`` replaced by the
-    arrays' data pointers (as the runner does: :func:`sknn._kernels.tasks.resolved`),
+def _resolved(args, starts, refs):
+    """``args`` with the array references of each task (entries from
+    ``starts[k]`` flagged in ``refs[k]``) replaced by the arrays' data
+    pointers, as the runner does (:func:`sknn._kernels.tasks.resolve`),
     for chunks that run here."""
     import ctypes
 
     args = args.copy()
-    for j in range(args.size):
-        if (refs >> j) & 1:
-            args[j] = ctypes.cast(int(args[j]), ctypes.py_object).value.ctypes.data
+    for start, mask in zip(starts, refs):
+        j = start
+        while mask:
+            if mask & 1:
+                args[j] = ctypes.cast(int(args[j]), ctypes.py_object).value.ctypes.data
+            mask >>= 1
+            j += 1
     return args
 
 
@@ -338,16 +343,17 @@ def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
     layer's task, and the runner reads the pointer itself.  The caller keeps
     every such array alive (bound to a name) until the call returns.
     """
-    run_chain((task,), (0,), n_chunks, n_threads, args, refs, int(finish))
+    run_chain((task,), (0,), (refs,), n_chunks, n_threads, args, int(finish))
 
 
-_chains = {}  # (tasks, starts) -> the runner's int64 array of them
+_chains = {}  # (tasks, starts, refs) -> the runner's int64 array of them
 
 
-def run_chain(tasks, starts, n_chunks, n_threads, args, refs=0, finish=0):
+def run_chain(tasks, starts, refs, n_chunks, n_threads, args, finish=0):
     """:func:`run_task` for a chain of tasks: chunk ``c`` runs through
     ``tasks[0]``, ``tasks[1]``, ... in turn on one thread, task ``k`` reading
-    its operands from entry ``starts[k]`` of ``args`` on.  Each task's
+    its operands from entry ``starts[k]`` of ``args`` on, of which those
+    flagged in the bit mask ``refs[k]`` are array references.  Each task's
     chunk ``c`` may read only what chunk ``c`` of the tasks before it wrote.
     ``finish`` is a bit mask of the tasks called once more at the end, in
     chain order, as chunk ``FINISH``."""
@@ -357,8 +363,7 @@ def run_chain(tasks, starts, n_chunks, n_threads, args, refs=0, finish=0):
     # layer aborts on concurrent launches; the others would oversubscribe).
     if (_in_unsafe_child or n_threads == 1 or n_chunks == 1
             or not _task_region.acquire(False)):
-        if refs:
-            args = _resolved(args, refs)
+        args = _resolved(args, starts, refs)
         address = args.ctypes.data
         for c in range(n_chunks):
             for task, start in zip(tasks, starts):
@@ -370,21 +375,24 @@ def run_chain(tasks, starts, n_chunks, n_threads, args, refs=0, finish=0):
     try:
         get_threads, set_threads, runner, most, layer, offset = (_task_runner
                                                                  or _load_task_runner())
-        key = (tasks, starts)
+        key = (tasks, starts, refs)
         chain = _chains.get(key)
         if chain is None:
             chain = _chains[key] = np.array(
-                [v for task, start in zip(tasks, starts) for v in (task.address, start)],
-                dtype=np.int64)
-        if refs and offset is None:
-            args, refs, offset = _resolved(args, refs), 0, 0
+                [v for task, start, mask in zip(tasks, starts, refs)
+                 for v in (task.address, start, mask)], dtype=np.int64)
+        if offset is None:  # (references resolved here, none left for the runner)
+            args = _resolved(args, starts, refs)
+            chain = chain.copy()
+            chain[2::3] = 0
         if n_threads > most:
             n_threads = most
         previous = get_threads()
         if previous != n_threads:
             set_threads(n_threads)
         try:
-            runner(chain, n_chunks, min(n_threads, n_chunks), args, refs, offset or 0,
+            operands = np.empty_like(args)
+            runner(chain, n_chunks, min(n_threads, n_chunks), args, operands, offset or 0,
                    finish)
         finally:
             if previous != n_threads:

@@ -138,7 +138,7 @@ def test_array_references_read_the_data_pointer():
     views = (base, base[1:], base[:, 2:], base.T, base[::2], base.astype(np.float32))
     refs = sum(1 << j for j in range(len(views)))
     args = np.array([id(v) for v in views], dtype=np.int64)
-    resolved = _runtime._resolved(args, refs)
+    resolved = _runtime._resolved(args, (0,), (refs,))
     assert resolved.tolist() == [v.ctypes.data for v in views]
     assert args.tolist() == [id(v) for v in views]  # left as it was
 
@@ -164,13 +164,19 @@ def test_tasks_take_array_references_or_addresses(monkeypatch, n_threads, fallba
         c = np.full_like(expected, np.nan)
         args, refs = gemm.product_args(c, a, b, False, False, bias, 3)
         if not by_reference:
-            args, refs = _runtime._resolved(args, refs), 0
+            args, refs = _runtime._resolved(args, (0,), (refs,)), 0
         for _ in range(2):
             c[...] = np.nan
             _runtime.run_task(gemm.product_rows_f64, 3, n_threads, args, refs)
             outputs.append(c.copy())
         if by_reference:  # runs leave the args as they were (cached ones are reused)
             assert args[[0, 4, 6, 11]].tolist() == [id(c), id(a), id(b), id(bias)]
+    if fallback:  # the runner's own resolving works again afterwards
+        monkeypatch.undo()
+        c[...] = np.nan
+        args, refs = gemm.product_args(c, a, b, False, False, bias, 3)
+        _runtime.run_task(gemm.product_rows_f64, 3, n_threads, args, refs)
+        outputs.append(c.copy())
     for out in outputs:
         np.testing.assert_array_equal(out, outputs[0])
     np.testing.assert_allclose(outputs[0], expected, rtol=1e-12)
@@ -196,9 +202,8 @@ def test_a_chain_of_tasks_equals_the_tasks_run_one_after_the_other(n_threads):
                         dtype=np.int64)
         if chained:
             _runtime.run_chain((gemm.product_rows_f64, losses.loss_rows_f64),
-                               (0, gemm.PRODUCT_ARGS), nc, n_threads,
-                               np.concatenate([product, loss]),
-                               refs | losses.LOSS_REFS << gemm.PRODUCT_ARGS)
+                               (0, gemm.PRODUCT_ARGS), (refs, losses.LOSS_REFS), nc,
+                               n_threads, np.concatenate([product, loss]))
         else:
             _runtime.run_task(gemm.product_rows_f64, nc, n_threads, product, refs)
             _runtime.run_task(losses.loss_rows_f64, nc, n_threads, loss, losses.LOSS_REFS)

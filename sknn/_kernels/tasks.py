@@ -19,7 +19,7 @@ them on one thread, in one parallel region.
 
 The caller may put references to arrays (``id(array)``) in ``args`` where
 the task reads addresses, flagged in a bit mask: the runner hands the task
-a copy with each one replaced by the array's data pointer (:func:`resolved`),
+a copy with each one replaced by the array's data pointer (:func:`resolve`),
 a read that costs nanoseconds where ``array.ctypes.data`` costs about a
 microsecond in Python.
 
@@ -111,35 +111,44 @@ def unpack(args, n):
 
 
 @inlined_kernel
-def resolved(args, refs, offset):
-    """A copy of ``args`` whose entries flagged in the bit mask ``refs`` are
-    references to NumPy arrays (``id(array)``), each replaced by the array's
-    data pointer: the first field of NumPy's array object after the Python
-    object header of ``offset`` bytes (the field ``PyArray_DATA`` reads)."""
-    out = args.copy()
-    for j in range(args.size):
-        if (refs >> j) & 1:
-            out[j] = carray(address_as(args[j] + offset, np.int64(0)), (1,))[0]
-    return out
+def resolve(out, args, chain, offset):
+    """``out[:] = args``, except that each task of ``chain`` (see
+    :func:`run_task`) has the entries its bit mask flags, references to NumPy
+    arrays (``id(array)``), replaced by the arrays' data pointers: the first
+    field of NumPy's array object after the Python object header of
+    ``offset`` bytes (the field ``PyArray_DATA`` reads)."""
+    for j in range(args.shape[0]):
+        out[j] = args[j]
+    for k in range(chain.shape[0] // 3):
+        j = chain[3 * k + 1]
+        refs = chain[3 * k + 2]
+        while refs != 0:
+            if refs & 1:
+                out[j] = carray(address_as(args[j] + offset, np.int64(0)), (1,))[0]
+            refs >>= 1
+            j += 1
 
 
 @parallel_kernel
-def run_task(tasks, n_chunks, n_slots, args, refs, offset, finish):
+def run_task(chain, n_chunks, n_slots, args, operands, offset, finish):
     """Run chunks ``0 .. n_chunks - 1`` of a chain of tasks, at most
-    ``n_slots`` at a time (see the module doc): ``tasks`` holds each task's
-    address and the entry of ``args`` where its own operands start; a chunk
-    runs through every task in turn on one thread.  Then each task flagged
-    in the bit mask ``finish`` is called once more as chunk :data:`FINISH`
-    on this thread.  ``args``' entries flagged in ``refs`` are array
-    references (:func:`resolved`)."""
-    operands = resolved(args, refs, offset)
+    ``n_slots`` at a time (see the module doc): ``chain`` holds, for each
+    task, its address, the entry of ``args`` where its own operands start
+    and the bit mask of those that are array references (:func:`resolve`);
+    a chunk runs through every task in turn on one thread.  Then each task
+    flagged in the bit mask ``finish`` is called once more as chunk
+    :data:`FINISH` on this thread.  The tasks read their operands from
+    ``operands``, the caller's array of ``args``' size (held by the caller:
+    the tasks see only its address, which would not keep an array made here
+    alive)."""
+    resolve(operands, args, chain, offset)
     where = operands.ctypes.data
-    n_tasks = tasks.shape[0] // 2
+    n_tasks = chain.shape[0] // 3
     for t in prange(n_slots):
         slot = np.int64(t)  # prange's index is unsigned
         for c in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
             for k in range(n_tasks):
-                call_task(tasks[2 * k], c, slot, n_chunks, where + 8 * tasks[2 * k + 1])
+                call_task(chain[3 * k], c, slot, n_chunks, where + 8 * chain[3 * k + 1])
     for k in range(n_tasks):
         if (finish >> k) & 1:
-            call_task(tasks[2 * k], FINISH, 0, n_chunks, where + 8 * tasks[2 * k + 1])
+            call_task(chain[3 * k], FINISH, 0, n_chunks, where + 8 * chain[3 * k + 1])
