@@ -18,6 +18,7 @@ from ._kernels.activations import (
 from ._kernels.conv import (
     BACKWARD_REFS,
     FORWARD_REFS,
+    POOL_ARGS,
     POOL_CODES,
     POOL_REFS,
     col2im,
@@ -327,6 +328,37 @@ class Pool2D(Layer):
         out = self.out[:n]
         self._run(False, np.ascontiguousarray(x.reshape((n,) + self.in_shape)), out, n)
         return out
+
+    def chain_rows(self, n):
+        """The sample chunks of this layer's passes over ``n`` samples, by
+        shape alone, for a chain of tasks (:meth:`sknn._layers.Dense.chain_rows`)."""
+        return self.plan.chunks(n, self.elems, threshold("pool_split_min_elements"))
+
+    def chain_steps(self, dtype):
+        """The forward and backward steps in a chain of tasks (one task, told
+        the direction by its operands); see :meth:`sknn._layers.Dense.chain_steps`."""
+        task = pool_f32 if np.dtype(dtype) == np.float32 else pool_f64
+        return (task, POOL_ARGS, POOL_REFS, False), (task, POOL_ARGS, POOL_REFS, False)
+
+    def chain_ready(self, n, dtype):
+        """Whether the plan runs this layer's task for ``n`` samples."""
+        return self.plan.runs_task(self.task, n * self.elems, self.plan.min_elements)
+
+    def _operands(self, inner, outer, n, backward):
+        return [id(inner), id(outer), int(self.task_args[2]), n, *self.in_shape,
+                *self.out_shape[1:], *self.size, self.code, backward]
+
+    def forward_operands(self, x):
+        """The forward pass's operands in a chain (C-contiguous ``x``); the
+        input is kept for the call."""
+        n = x.shape[0]
+        self.x = x.reshape((n,) + self.in_shape)
+        return self._operands(self.x, self.out, n, 0)
+
+    def backward_operands(self, dout, need_dx, nc):
+        """The backward pass's operands in a chain, for C-contiguous ``dout``
+        (the caller keeps it alive)."""
+        return self._operands(self.dx, dout, dout.shape[0], 1)
 
     def backward(self, dout, need_dx):
         n = dout.shape[0]

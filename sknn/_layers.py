@@ -34,6 +34,8 @@ from ._kernels.dense import act_grad_colsum, bias_act, extra_activation, extra_a
 from ._kernels.gemm import (
     DENSE_BACKWARD_ARGS,
     DENSE_BACKWARD_REFS,
+    PRODUCT_ARGS,
+    PRODUCT_REFS,
     blas_product,
     dense_backward_f32,
     dense_backward_f64,
@@ -265,11 +267,23 @@ class Dense(Layer):
             return 1
         return self._row_chunks(n)
 
-    def chain_tasks(self, dtype):
-        """The product and backward tasks of this layer in ``dtype``."""
-        if dtype == np.float32:
-            return product_rows_f32, dense_backward_f32
-        return product_rows_f64, dense_backward_f64
+    def chain_steps(self, dtype):
+        """This layer's forward and backward steps in a chain of tasks, each
+        ``(task, number of operands, mask of references, finishes)``: the
+        product with the bias and activation, and the backward pass, which
+        adds its chunks' shares when it finishes."""
+        f32 = np.dtype(dtype) == np.float32
+        return ((product_rows_f32 if f32 else product_rows_f64, PRODUCT_ARGS, PRODUCT_REFS,
+                 False),
+                (dense_backward_f32 if f32 else dense_backward_f64, DENSE_BACKWARD_ARGS,
+                 DENSE_BACKWARD_REFS, True))
+
+    def chain_ready(self, n, dtype):
+        """Whether the plan runs this layer's steps as tasks for ``n`` rows."""
+        macs = n * self.n_in * self.n_out
+        plan = self.plan
+        return all(plan.runs_task(step[0], macs, plan.min_macs)
+                   for step in self.chain_steps(dtype))
 
     def forward_operands(self, x):
         """The forward pass's operands in a chain (``x`` C-contiguous), in

@@ -16,13 +16,15 @@ import math
 import numpy as np
 
 from ._ae_layers import ActivityL1, Noise
-from ._kernels.gemm import DENSE_BACKWARD_ARGS, DENSE_BACKWARD_REFS, PRODUCT_ARGS, PRODUCT_REFS
+from ._conv_layers import Pool2D
 from ._kernels.losses import LOSS_ARGS, LOSS_REFS, apply_link, loss_rows_f32, loss_rows_f64
 from ._layers import Dense, Dropout
 from ._runtime import SERIAL, run_chain, threshold
 
 # Layers that act at training time only: the identity at inference.
 TRAINING_ONLY = (Dropout, Noise, ActivityL1)
+# Layers that can run in a chain of tasks (Network._train_chain); exact types.
+_CHAIN_TYPES = (Dense, Pool2D)
 
 
 class Network:
@@ -238,16 +240,18 @@ class Network:
 
     def _chain_start(self, x):
         """``(start, nc)``: the trailing layers ``layers[start:]`` are dense
-        layers whose passes over this batch are all cut into the same ``nc``
-        > 1 row chunks (by shape alone: :meth:`sknn._layers.Dense.chain_rows`);
-        ``start == len(layers)`` when the output layer is not one."""
+        or pooling layers, the last dense, whose passes over this batch are
+        all cut into the same ``nc`` > 1 chunks of rows (by shape alone:
+        :meth:`sknn._layers.Dense.chain_rows`); ``start == len(layers)`` when
+        the output layer is not one."""
         layers = self.layers
         n = x.shape[0]
         start, nc = len(layers), 1
         first = self._first_param
         for k in range(len(layers) - 1, first - 1, -1):
             layer = layers[k]
-            if type(layer) is not Dense:
+            if type(layer) not in _CHAIN_TYPES or (k == len(layers) - 1
+                                                   and type(layer) is not Dense):
                 break
             rows = layer.chain_rows(n)
             if rows == 1 or (nc > 1 and rows != nc):
@@ -279,9 +283,7 @@ class Network:
         m = head.n_out
         ready = (plan.runs_task(loss_task, n * m, plan.min_elements)
                  and y.flags.c_contiguous and y.dtype == dtype and sw.dtype == dtype
-                 and x.flags.c_contiguous and all(
-                     plan.runs_task(task, n * la.n_in * la.n_out, plan.min_macs)
-                     for la in chain for task in la.chain_tasks(dtype)))
+                 and x.flags.c_contiguous and all(la.chain_ready(n, dtype) for la in chain))
         delta = bufs.delta[:n]
         if not ready:
             for layer in chain:
@@ -317,17 +319,16 @@ class Network:
         layout = self._layouts.get(key)
         if layout is None:
             chain = self.layers[start:]
-            pairs = [la.chain_tasks(dtype) for la in chain]
+            steps = [la.chain_steps(dtype) for la in chain]
             loss = loss_rows_f32 if np.dtype(dtype) == np.float32 else loss_rows_f64
-            tasks = ([p for p, _ in pairs] + [loss] + [b for _, b in pairs[::-1]])
-            sizes = ([PRODUCT_ARGS] * len(chain) + [LOSS_ARGS]
-                     + [DENSE_BACKWARD_ARGS] * len(chain))
-            refs = ([PRODUCT_REFS] * len(chain) + [LOSS_REFS]
-                    + [DENSE_BACKWARD_REFS] * len(chain))
+            order = ([f for f, _ in steps] + [(loss, LOSS_ARGS, LOSS_REFS, False)]
+                     + [b for _, b in steps[::-1]])
+            tasks = [step[0] for step in order]
+            refs = [step[2] for step in order]
             starts = [0]
-            for size in sizes[:-1]:
-                starts.append(starts[-1] + size)
-            finish = sum(1 << k for k in range(len(chain) + 1, 2 * len(chain) + 1))
+            for step in order[:-1]:
+                starts.append(starts[-1] + step[1])
+            finish = sum(1 << k for k, step in enumerate(order) if step[3])
             layout = self._layouts[key] = (tuple(tasks), tuple(starts), tuple(refs),
                                            finish)
         return layout

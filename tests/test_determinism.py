@@ -79,7 +79,8 @@ def test_chunked_work_same_bits_for_any_thread_count(digits, name, dtype,
     _assert_same_weights(fits)
 
 
-@pytest.mark.parametrize("name", ["conv", "mlp", "deep-mlp", "tied-autoencoder"])
+@pytest.mark.parametrize("name", ["conv", "conv-chain", "mlp", "deep-mlp",
+                                  "tied-autoencoder"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name,
                                                              monkeypatch):
@@ -103,6 +104,11 @@ def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name
         "mlp": (lambda: MLPClassifierX((100, 80), batch_size=200, max_iter=2,
                                        random_state=0, n_jobs=2),
                 ("product_rows", "dense_backward", "loss_rows")),
+        # the pooling and the output layer after it in one chain
+        "conv-chain": (lambda: ConvClassifier(input_shape=(1, 8, 8), filters=(16,),
+                                              hidden_layer_sizes=(), batch_size=128,
+                                              max_iter=2, random_state=0, n_jobs=2),
+                       ("pool", "product_rows", "dense_backward", "loss_rows")),
         # four dense layers in one chain: 128 operands, so a runner that let
         # its resolved copy of them go before the chunks ran would crash here
         "deep-mlp": (lambda: MLPClassifierX((100, 16, 100), batch_size=200, max_iter=2,
