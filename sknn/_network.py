@@ -217,9 +217,9 @@ class Network:
         leaves the gradient in the bound gradient vector.
 
         ``bufs`` (:class:`sknn._engine.BatchBuffers`) holds the output
-        gradient and computes the loss.  The trailing dense layers, when cut
-        into the same batch-row chunks, run with the loss as one chain
-        (:meth:`_train_chain`)."""
+        gradient and computes the loss.  The trailing dense and pooling
+        layers, when cut into the same chunks of rows, run with the loss as
+        one chain (:meth:`_train_chain`)."""
         layers = self.layers
         start, nc = self._chain_start(x)
         for layer in layers[:start]:
@@ -264,12 +264,12 @@ class Network:
         return start, nc
 
     def _train_chain(self, x, y, sw, bufs, start, nc, rng):
-        """Forward through ``layers[start:]`` (dense layers cut into ``nc``
-        row chunks), the loss in the same chunks, and backward through them;
+        """Forward through ``layers[start:]`` (see :meth:`_chain_start`), the
+        loss in the same ``nc`` chunks of rows, and backward through them;
         returns ``(loss sum, dL/dx of layers[start])``.
 
         When the plan runs their tasks, each chunk's rows go through every
-        product, the loss and every backward pass on one thread, in one
+        forward step, the loss and every backward step on one thread, in one
         parallel region (:func:`sknn._runtime.run_chain`); otherwise the same
         calls run one pass after the other.  The same bits either way."""
         chain = self.layers[start:]
