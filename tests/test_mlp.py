@@ -385,3 +385,33 @@ def test_metadata_routing_sample_weight():
             warnings.simplefilter("ignore", ConvergenceWarning)
             res = cross_validate(est, X, y, cv=2, params={"sample_weight": sw})
     assert res["test_score"].shape == (2,)
+
+
+@pytest.mark.parametrize("labels", ["int", "str", "multilabel"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_validation_accuracy_is_accuracy_score_to_the_bit(labels, weighted):
+    # An early-stopping epoch scores the validation rows without
+    # accuracy_score's input checks (one column of labels); the score is the
+    # same float as accuracy_score's, and other targets go through it.
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.RandomState(3)
+    X = rng.rand(120, 5)
+    y = rng.randint(0, 4, 120)
+    if labels == "str":
+        y = np.array(["ant", "bee", "cat", "dog"], dtype=object)[y]
+    elif labels == "multilabel":
+        y = rng.randint(0, 2, (120, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifierX((6,), max_iter=3, random_state=0).fit(X, y)
+    sw = rng.rand(120) if weighted else None
+    for seed in range(5):
+        outputs = np.random.RandomState(seed).rand(120, len(clf.classes_)
+                                                   if labels != "multilabel" else 3)
+        if labels == "multilabel":
+            outputs = outputs.round()
+        else:
+            outputs = (outputs == outputs.max(axis=1, keepdims=True)).astype(float)
+        expected = accuracy_score(y, clf._decode(outputs), sample_weight=sw)
+        assert clf._score_outputs(outputs, y, sw) == expected
