@@ -415,3 +415,27 @@ def test_validation_accuracy_is_accuracy_score_to_the_bit(labels, weighted):
             outputs = (outputs == outputs.max(axis=1, keepdims=True)).astype(float)
         expected = accuracy_score(y, clf._decode(outputs), sample_weight=sw)
         assert clf._score_outputs(outputs, y, sw) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_validation_r2_is_r2_score_to_the_bit(dtype, n_outputs):
+    # An early-stopping regressor scores its validation rows with r2_score's
+    # own expressions, without its checks: the same float, including the
+    # constant-target cases r2_score sets to 1 and 0.
+    from sklearn.metrics import r2_score
+
+    rng = np.random.RandomState(4)
+    X = rng.rand(80, 4).astype(dtype)
+    y = rng.rand(80, n_outputs).astype(dtype)
+    reg = MLPRegressorX(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y.ravel() if n_outputs == 1 else y)
+    targets = [y, np.ones_like(y)]
+    for seed in range(4):
+        outputs = np.random.RandomState(seed).rand(80, n_outputs).astype(dtype)
+        for target in targets + [outputs.copy()]:
+            t = target.ravel() if n_outputs == 1 else target
+            expected = r2_score(t, outputs.ravel() if n_outputs == 1 else outputs)
+            assert reg._score_outputs(outputs, t, None) == expected
