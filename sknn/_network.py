@@ -87,6 +87,8 @@ class Network:
         self._backward_order = [(self.layers[k], k > first)
                                 for k in range(len(self.layers) - 1, first - 1, -1)]
         self._layouts = {}  # chain layouts (_chain_layout), per start and dtype
+        self._starts = {}  # _chain_start's answers
+        self._tasks_run = {}  # whether a chain's tasks run (_train_chain)
 
     @property
     def out_shape(self):
@@ -243,7 +245,16 @@ class Network:
         or pooling layers, the last dense, whose passes over this batch are
         all cut into the same ``nc`` > 1 chunks of rows (by shape alone:
         :meth:`sknn._layers.Dense.chain_rows`); ``start == len(layers)`` when
-        the output layer is not one."""
+        the output layer is not one.  Found once per batch size, layout and
+        plan."""
+        key = (x.shape[0], type(x) is np.ndarray and x.flags.c_contiguous,
+               self.layers[-1].plan)
+        found = self._starts.get(key)
+        if found is None:
+            found = self._starts[key] = self._find_chain_start(x)
+        return found
+
+    def _find_chain_start(self, x):
         layers = self.layers
         n = x.shape[0]
         start, nc = len(layers), 1
@@ -281,9 +292,14 @@ class Network:
         dtype = head.out.dtype
         loss_task = loss_rows_f32 if dtype == np.float32 else loss_rows_f64
         m = head.n_out
-        ready = (plan.runs_task(loss_task, n * m, plan.min_elements)
-                 and y.flags.c_contiguous and y.dtype == dtype and sw.dtype == dtype
-                 and x.flags.c_contiguous and all(la.chain_ready(n, dtype) for la in chain))
+        key = (start, n, dtype, plan)
+        tasks_run = self._tasks_run.get(key)
+        if tasks_run is None:  # (a task that is not ready yet stays so for this network)
+            tasks_run = self._tasks_run[key] = (
+                plan.runs_task(loss_task, n * m, plan.min_elements)
+                and all(la.chain_ready(n, dtype) for la in chain))
+        ready = (tasks_run and y.flags.c_contiguous and y.dtype == dtype
+                 and sw.dtype == dtype and x.flags.c_contiguous)
         delta = bufs.delta[:n]
         if not ready:
             for layer in chain:
