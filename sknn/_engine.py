@@ -146,6 +146,7 @@ class BatchBuffers:
     def __init__(self, data, batch_size, plan=SERIAL):
         dtype = data.Y.dtype
         self.plan = plan
+        self.pending = None
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.loss_sums = np.empty(plan.split + 1)  # [param, chunk sums...]
         self.unit = bool(np.all(data.sw == 1))
@@ -158,9 +159,17 @@ class BatchBuffers:
         if not sp.issparse(data.Y) and not self.y_is_x:
             self.y = np.empty((batch_size, data.Y.shape[1]), dtype=data.Y.dtype)
 
-    def gather(self, data, idx):
-        """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``."""
+    def gather(self, data, idx, defer=False):
+        """Copy rows ``idx`` into the buffers; return ``(x, y, sw, sw_sum)``.
+
+        With ``defer``, the rows of dense float ``X`` and ``Y`` are not
+        copied yet: :attr:`pending` holds ``(X, Y or None, idx)`` for the
+        network, which copies them in its chain of tasks, each chunk's rows
+        on the thread that then reads them (a thread writing rows the other
+        one last read waits for them to leave its cache), or calls
+        :meth:`fill` first."""
         n = idx.shape[0]
+        self.pending = None
         sw = self.sw[:n]
         if self.unit:
             sw_sum = float(n)
@@ -175,21 +184,46 @@ class BatchBuffers:
         else:
             x = self.x[:n]
             X = data.X
-            row = X.size // max(X.shape[0], 1)
-            nc = self.plan.chunks(n, row, threshold("gather_parallel_min_elements"))
-            if (nc == 1 or X.dtype not in (np.float32, np.float64)
-                    or idx.dtype != np.int64 or not idx.flags.c_contiguous):
-                X.take(idx, 0, x, "clip")
-            else:  # a large batch: rows copied on several threads
-                task = gather_rows_f32 if X.dtype == np.float32 else gather_rows_f64
-                args = np.array([id(X), X.shape[0], row, id(idx), n, id(x)],
-                                dtype=np.int64)
-                run_task(task, nc, self.plan.n_threads, args, GATHER_REFS)
+            if (defer and X.dtype in (np.float32, np.float64) and X.flags.c_contiguous
+                    and idx.dtype == np.int64 and idx.flags.c_contiguous):
+                deferred_y = (not self.y_is_x and isinstance(Y, np.ndarray)
+                              and Y.dtype == X.dtype and Y.ndim == 2
+                              and Y.flags.c_contiguous)
+                self.pending = (X, Y if deferred_y else None, idx)
+                if self.y_is_x:
+                    return x, x, sw, sw_sum
+                y = self.y[:n]
+                if not deferred_y:
+                    Y.take(idx, 0, y, "clip")
+                return x, y, sw, sw_sum
+            self._copy_rows(X, idx, x)
         if self.y_is_x:
             return x, x, sw, sw_sum
         y = self.y[:n]
         Y.take(idx, 0, y, "clip")
         return x, y, sw, sw_sum
+
+    def fill(self):
+        """Copy the rows :meth:`gather` left :attr:`pending` (if any)."""
+        if self.pending is not None:
+            X, Y, idx = self.pending
+            self.pending = None
+            n = idx.shape[0]
+            self._copy_rows(X, idx, self.x[:n])
+            if Y is not None:
+                Y.take(idx, 0, self.y[:n], "clip")
+
+    def _copy_rows(self, X, idx, x):
+        n = idx.shape[0]
+        row = X.size // max(X.shape[0], 1)
+        nc = self.plan.chunks(n, row, threshold("gather_parallel_min_elements"))
+        if (nc == 1 or X.dtype not in (np.float32, np.float64)
+                or idx.dtype != np.int64 or not idx.flags.c_contiguous):
+            X.take(idx, 0, x, "clip")
+        else:  # a large batch: rows copied on several threads
+            task = gather_rows_f32 if X.dtype == np.float32 else gather_rows_f64
+            args = np.array([id(X), X.shape[0], row, id(idx), n, id(x)], dtype=np.int64)
+            run_task(task, nc, self.plan.n_threads, args, GATHER_REFS)
 
     def loss_grad(self, z, y, sw, code, param=0.0, nc=None):
         """The fused link/loss kernel over the batch, in row chunks for wide
@@ -486,7 +520,7 @@ def fit_stochastic(
                 shuffle_rs.shuffle(sample_idx)
             accumulated = 0.0
             for idx in batches:
-                x, y, sw, sw_sum = gather(data, idx)
+                x, y, sw, sw_sum = gather(data, idx, True)
                 batch_loss = train_batch(x, y, sw, bufs, dropout_rng)
                 sq = optimizer.step(params, grad, nw, alpha, 1.0 / sw_sum, plan,
                                     frozen) + frozen_sq

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._ae_layers import ActivityL1, Noise
 from ._conv_layers import Pool2D
+from ._kernels.gather import GATHER_ARGS, GATHER_REFS, gather_rows_f32, gather_rows_f64
 from ._kernels.losses import LOSS_ARGS, LOSS_REFS, apply_link, loss_rows_f32, loss_rows_f64
 from ._layers import Dense, Dropout
 from ._runtime import SERIAL, run_chain, threshold
@@ -224,6 +225,8 @@ class Network:
         one chain (:meth:`_train_chain`)."""
         layers = self.layers
         start, nc = self._chain_start(x)
+        if start != 0:
+            bufs.fill()
         for layer in layers[:start]:
             x = layer.forward(x, True, rng)
         if start == len(layers):
@@ -301,6 +304,16 @@ class Network:
         ready = (tasks_run and y.flags.c_contiguous and y.dtype == dtype
                  and sw.dtype == dtype and x.flags.c_contiguous)
         delta = bufs.delta[:n]
+        # The batch's rows still to copy (BatchBuffers.gather), as steps at
+        # the front of the chain: each thread copies the rows it reads.
+        copies = []
+        if ready and bufs.pending is not None:
+            X, Y, idx = bufs.pending
+            task = gather_rows_f32 if dtype == np.float32 else gather_rows_f64
+            if X.dtype == dtype and plan.runs_task(task, x.size, plan.min_elements):
+                copies = [(X, x)] + ([(Y, y)] if Y is not None else [])
+                bufs.pending = None
+        bufs.fill()
         if not ready:
             for layer in chain:
                 x = layer.forward(x, True, rng)
@@ -311,6 +324,8 @@ class Network:
         sums = bufs.loss_sums
         sums[0] = self.loss_param
         operands = []
+        for src, dst in copies:
+            operands += [id(src), src.shape[0], dst.size // n, id(idx), n, id(dst)]
         for layer in chain:
             operands += layer.forward_operands(x)
             x = layer.out[:n]
@@ -318,7 +333,7 @@ class Network:
         douts = [delta] + [layer.dx[:n] for layer in chain[:0:-1]]
         for k, dout in zip(range(len(chain) - 1, -1, -1), douts):
             operands += chain[k].backward_operands(dout, need[k], nc)
-        tasks, starts, refs, finish = self._chain_layout(start, dtype)
+        tasks, starts, refs, finish = self._chain_layout(start, dtype, len(copies))
         run_chain(tasks, starts, refs, nc, plan.n_threads,
                   np.array(operands, dtype=np.int64), finish)
         loss = 0.0
@@ -327,18 +342,22 @@ class Network:
         first = chain[0]
         return loss, first.dx[:n].reshape((n,) + first.in_shape)
 
-    def _chain_layout(self, start, dtype):
-        """The tasks of :meth:`_train_chain` over ``layers[start:]``, where
-        each finds its operands, which of them are references, and which
-        tasks finish (the backward passes add their chunks' shares)."""
-        key = (start, np.dtype(dtype))
+    def _chain_layout(self, start, dtype, copies=0):
+        """The tasks of :meth:`_train_chain` over ``layers[start:]`` after
+        ``copies`` row copies, where each finds its operands, which of them
+        are references, and which tasks finish (the backward passes add
+        their chunks' shares)."""
+        key = (start, np.dtype(dtype), copies)
         layout = self._layouts.get(key)
         if layout is None:
             chain = self.layers[start:]
             steps = [la.chain_steps(dtype) for la in chain]
             loss = loss_rows_f32 if np.dtype(dtype) == np.float32 else loss_rows_f64
-            order = ([f for f, _ in steps] + [(loss, LOSS_ARGS, LOSS_REFS, False)]
-                     + [b for _, b in steps[::-1]])
+            f32 = np.dtype(dtype) == np.float32
+            copy = (gather_rows_f32 if f32 else gather_rows_f64, GATHER_ARGS, GATHER_REFS,
+                    False)
+            order = ([copy] * copies + [f for f, _ in steps]
+                     + [(loss, LOSS_ARGS, LOSS_REFS, False)] + [b for _, b in steps[::-1]])
             tasks = [step[0] for step in order]
             refs = [step[2] for step in order]
             starts = [0]

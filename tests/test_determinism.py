@@ -88,9 +88,9 @@ def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name
     # dense layer's batch-row chunks (from dense_split_min_macs), run as a
     # task only once it is compiled (in this process or Numba's cache), else
     # one after the other on the calling thread with the same BLAS calls.
-    # The MLP's output layer (80 -> 10 on 200 rows) and its loss run as one
-    # chain of tasks.  The tied decoder runs on the transpose of its
-    # encoder's weights.
+    # The MLP's layers (the output layer 80 -> 10 on 200 rows) and its loss
+    # run as one chain of tasks, which also copies the batch's rows.  The
+    # tied decoder runs on the transpose of its encoder's weights.
     from sknn import AutoEncoderTransformer, ConvClassifier, _runtime
 
     monkeypatch.setattr(_runtime, "cpu_split", lambda: 2)
@@ -103,7 +103,7 @@ def test_fit_same_bits_whether_or_not_its_tasks_are_compiled(digits, dtype, name
                  ("conv_forward", "conv_backward", "pool")),
         "mlp": (lambda: MLPClassifierX((100, 80), batch_size=200, max_iter=2,
                                        random_state=0, n_jobs=2),
-                ("product_rows", "dense_backward", "loss_rows")),
+                ("product_rows", "dense_backward", "loss_rows", "gather_rows")),
         # the pooling and the output layer after it in one chain
         "conv-chain": (lambda: ConvClassifier(input_shape=(1, 8, 8), filters=(16,),
                                               hidden_layer_sizes=(), batch_size=128,
