@@ -132,11 +132,13 @@ class NeuralClassifierMixin:
     def _score_outputs(self, outputs, y, sample_weight):
         pred = self._decode(outputs)
         if (isinstance(y, np.ndarray) and y.ndim == 1 and y.shape == pred.shape
-                and y.dtype == pred.dtype):
+                and (y.dtype == pred.dtype
+                     or (y.dtype.kind in "OU" and pred.dtype.kind in "OU"))):
             # accuracy_score's own arithmetic for one column of labels (the
-            # average of the matches), without its input checks: those take
-            # about a millisecond, as long as a digits epoch, on every
-            # early-stopping epoch
+            # average of the matches; string labels compare element by
+            # element whether stored as objects or as NumPy strings), without
+            # its input checks: those take about a millisecond, as long as a
+            # digits epoch, on every early-stopping epoch
             return float(np.average(y == pred, weights=sample_weight))
         from sklearn.metrics import accuracy_score  # lazily: see _base._split_validation
 

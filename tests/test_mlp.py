@@ -398,7 +398,7 @@ def test_validation_accuracy_is_accuracy_score_to_the_bit(labels, weighted):
     rng = np.random.RandomState(3)
     X = rng.rand(120, 5)
     y = rng.randint(0, 4, 120)
-    if labels == "str":
+    if labels == "str":  # (objects; the decoded labels are NumPy strings)
         y = np.array(["ant", "bee", "cat", "dog"], dtype=object)[y]
     elif labels == "multilabel":
         y = rng.randint(0, 2, (120, 3))
