@@ -296,9 +296,7 @@ class Pool2D(Layer):
         self.dx = np.empty((max_batch,) + self.in_shape, dtype=dtype)
         self.arg = np.zeros((max_batch,) + self.out_shape, dtype=np.int32)
         self.task = pool_f32 if np.dtype(dtype) == np.float32 else pool_f64
-        self.task_args = np.array([0, 0, self.arg.ctypes.data, 0, *self.in_shape,
-                                   *self.out_shape[1:], *self.size, self.code, 0],
-                                  dtype=np.int64)
+        self.arg_address = self.arg.ctypes.data
 
     def _run(self, backward, inner, outer, n):
         """One pooling pass (``inner``: ``x`` or ``dx``; ``outer``: ``out``
@@ -306,11 +304,7 @@ class Pool2D(Layer):
         sh, sw = self.size
         nc = self.plan.chunks(n, self.elems, threshold("pool_split_min_elements"))
         if nc > 1 and self.plan.runs_task(self.task, n * self.elems, self.plan.min_elements):
-            args = self.task_args
-            args[0] = id(inner)
-            args[1] = id(outer)
-            args[3] = n
-            args[12] = backward
+            args = np.array(self._operands(inner, outer, n, backward), dtype=np.int64)
             run_task(self.task, nc, self.plan.n_threads, args, POOL_REFS)
             return
         if backward:
@@ -345,8 +339,10 @@ class Pool2D(Layer):
         return self.plan.runs_task(self.task, n * self.elems, self.plan.min_elements)
 
     def _operands(self, inner, outer, n, backward):
-        return [id(inner), id(outer), int(self.task_args[2]), n, *self.in_shape,
-                *self.out_shape[1:], *self.size, self.code, backward]
+        """The pooling task's operands (:data:`~sknn._kernels.conv.POOL_ARGS`)
+        for one pass over ``n`` samples (the caller keeps the arrays alive)."""
+        return [id(inner), id(outer), self.arg_address, n, *self.in_shape,
+                *self.out_shape[1:], *self.size, self.code, int(backward)]
 
     def forward_operands(self, x):
         """The forward pass's operands in a chain (C-contiguous ``x``); the

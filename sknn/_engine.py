@@ -24,12 +24,12 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels.gather import GATHER_REFS, gather_rows_f32, gather_rows_f64
+from ._kernels.gather import GATHER_REFS, gather_operands, gather_rows_f32, gather_rows_f64
 from ._kernels.losses import (
-    LOSS_ARGS,
     LOSS_REFS,
     apply_link,
     link_loss_grad,
+    loss_operands,
     loss_rows_f32,
     loss_rows_f64,
 )
@@ -222,7 +222,7 @@ class BatchBuffers:
             X.take(idx, 0, x, "clip")
         else:  # a large batch: rows copied on several threads
             task = gather_rows_f32 if X.dtype == np.float32 else gather_rows_f64
-            args = np.array([id(X), X.shape[0], row, id(idx), n, id(x)], dtype=np.int64)
+            args = np.array(gather_operands(X, idx, x), dtype=np.int64)
             run_task(task, nc, self.plan.n_threads, args, GATHER_REFS)
 
     def loss_grad(self, z, y, sw, code, param=0.0, nc=None):
@@ -244,9 +244,7 @@ class BatchBuffers:
                 and z.flags.c_contiguous and y.flags.c_contiguous
                 and y.dtype == z.dtype and sw.dtype == z.dtype):
             sums[0] = param
-            args = np.array([id(delta), id(z), id(y), id(sw), n, m, code, id(sums)],
-                            dtype=np.int64)
-            assert args.size == LOSS_ARGS
+            args = np.array(loss_operands(delta, z, y, sw, code, sums), dtype=np.int64)
             run_task(task, nc, self.plan.n_threads, args, LOSS_REFS)
         else:
             for c in range(nc):

@@ -39,6 +39,8 @@ from ._kernels.gemm import (
     blas_product,
     dense_backward_f32,
     dense_backward_f64,
+    dense_backward_operands,
+    product_operands,
     product_rows_f32,
     product_rows_f64,
 )
@@ -287,24 +289,21 @@ class Dense(Layer):
 
     def forward_operands(self, x):
         """The forward pass's operands in a chain (``x`` C-contiguous), in
-        the product task's layout (:data:`~sknn._kernels.gemm.PRODUCT_ARGS`:
-        references flagged by :data:`~sknn._kernels.gemm.PRODUCT_REFS`)."""
+        the product task's layout (:func:`~sknn._kernels.gemm.product_operands`).
+        The layer holds its input and output views until the next call."""
         n = x.shape[0]
         self.x = x = x.reshape(n, self.n_in)
-        m = self.n_out
-        return [id(self.out), n, m, m, id(x), self.n_in, id(self.w), m, self.n_in, 0, 0,
-                id(self.b), self.act]
+        self.out_rows = out = self.out[:n]
+        return product_operands(out, x, self.w, False, False, self.b, self.act)[0]
 
     def backward_operands(self, dout, need_dx, nc):
-        """The backward pass's operands in a chain of ``nc`` chunks, in the
-        backward task's layout (:data:`~sknn._kernels.gemm.DENSE_BACKWARD_ARGS`),
-        for ``dout`` (n, n_out) C-contiguous; the caller keeps ``dout`` and
-        this layer's input alive."""
-        n = dout.shape[0]
+        """The backward pass's operands in a chain of ``nc`` chunks
+        (:func:`~sknn._kernels.gemm.dense_backward_operands`), for ``dout``
+        (n, n_out) C-contiguous, which the caller keeps alive."""
         self._parts(nc, dout.dtype)
-        return [id(dout), n, self.n_out, id(self.out), self.act, id(self.x), self.n_in,
-                self.n_in, id(self.w), id(self.dx), need_dx, id(self.dw),
-                id(self.dw_parts), id(self.db), id(self.db_parts), 1, self.n_out]
+        return dense_backward_operands(dout, self.out, self.act, self.x, self.w, 1,
+                                       self.dx, need_dx, self.dw, self.dw_parts, self.db,
+                                       self.db_parts)
 
     def _parts(self, nc, dtype):
         """The buffers of chunks 1 .. nc - 1's shares of ``dw`` and ``db``
@@ -328,12 +327,9 @@ class Dense(Layer):
         task = dense_backward_f32 if dz.dtype == np.float32 else dense_backward_f64
         if self.plan.runs_task(task, n * self.n_in * self.n_out, self.plan.min_macs):
             wb = w if w_is_rows else w.T
-            dw, dw_parts, db, db_parts = self.dw, self.dw_parts, self.db, self.db_parts
-            args = np.array([id(dz), n, self.n_out, id(src), act, id(x),
-                             x.strides[0] // x.itemsize, self.n_in, id(wb), id(dx),
-                             need_dx, id(dw), id(dw_parts), id(db), id(db_parts),
-                             w_is_rows, wb.shape[1]], dtype=np.int64)
-            assert args.size == DENSE_BACKWARD_ARGS
+            args = np.array(dense_backward_operands(
+                dz, src, act, x, wb, w_is_rows, dx, need_dx, self.dw, self.dw_parts,
+                self.db, self.db_parts), dtype=np.int64)
             # the finishing call adds the shares as below
             run_task(task, nc, self.plan.n_threads, args, DENSE_BACKWARD_REFS, finish=True)
             return

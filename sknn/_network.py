@@ -17,8 +17,21 @@ import numpy as np
 
 from ._ae_layers import ActivityL1, Noise
 from ._conv_layers import Pool2D
-from ._kernels.gather import GATHER_ARGS, GATHER_REFS, gather_rows_f32, gather_rows_f64
-from ._kernels.losses import LOSS_ARGS, LOSS_REFS, apply_link, loss_rows_f32, loss_rows_f64
+from ._kernels.gather import (
+    GATHER_ARGS,
+    GATHER_REFS,
+    gather_operands,
+    gather_rows_f32,
+    gather_rows_f64,
+)
+from ._kernels.losses import (
+    LOSS_ARGS,
+    LOSS_REFS,
+    apply_link,
+    loss_operands,
+    loss_rows_f32,
+    loss_rows_f64,
+)
 from ._layers import Dense, Dropout
 from ._runtime import SERIAL, run_chain, threshold
 
@@ -325,11 +338,11 @@ class Network:
         sums[0] = self.loss_param
         operands = []
         for src, dst in copies:
-            operands += [id(src), src.shape[0], dst.size // n, id(idx), n, id(dst)]
+            operands += gather_operands(src, idx, dst)
         for layer in chain:
             operands += layer.forward_operands(x)
             x = layer.out[:n]
-        operands += [id(delta), id(x), id(y), id(sw), n, m, self.loss_code, id(sums)]
+        operands += loss_operands(delta, x, y, sw, self.loss_code, sums)
         douts = [delta] + [layer.dx[:n] for layer in chain[:0:-1]]
         for k, dout in zip(range(len(chain) - 1, -1, -1), douts):
             operands += chain[k].backward_operands(dout, need[k], nc)

@@ -19,6 +19,15 @@ GATHER_ARGS = 6
 GATHER_REFS = 1 << 0 | 1 << 3 | 1 << 5
 
 
+def gather_operands(src, idx, dst):
+    """The operands (a list, :data:`GATHER_ARGS` long, references flagged by
+    :data:`GATHER_REFS`) of a gather task copying rows ``idx`` of ``src``
+    into the first ``len(idx)`` rows of ``dst`` (the caller keeps them
+    alive)."""
+    return [id(src), src.shape[0], src.size // max(src.shape[0], 1), id(idx),
+            idx.shape[0], id(dst)]
+
+
 @inlined_kernel
 def _gather(c, n_chunks, args, zero):
     p = unpack(args, GATHER_ARGS)

@@ -109,10 +109,11 @@ PRODUCT_ARGS = 13
 NO_BIAS = -1  # the activation code that skips the bias and activation
 
 
-def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
-    """The ``args`` array of :data:`product_rows_f64` / ``_f32`` for ``c =
-    op(a) @ op(b)``, or ``c = f(a @ b + bias)`` with a basic activation code
-    ``act`` and a C-contiguous ``c``, and its mask of array references (see
+def product_operands(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
+    """The operands (a list, :data:`PRODUCT_ARGS` long) of
+    :data:`product_rows_f64` / ``_f32`` for ``c = op(a) @ op(b)``, or ``c =
+    f(a @ b + bias)`` with a basic activation code ``act`` and a
+    C-contiguous ``c``, and their mask of array references (see
     :func:`sknn._runtime.run_task`; the caller keeps the arrays alive while
     it runs)."""
     item = c.itemsize
@@ -122,10 +123,15 @@ def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
         bias, act, refs = 0, NO_BIAS, _PRODUCT_REFS_NO_BIAS
     else:
         bias = id(bias)
-    args = np.array([id(c), c.shape[0], c.shape[1], c.strides[0] // item, id(a),
-                     a.strides[0] // item, id(b), b.strides[0] // item, k, trans_a,
-                     trans_b, bias, act], dtype=np.int64)
-    return args, refs
+    return [id(c), c.shape[0], c.shape[1], c.strides[0] // item, id(a),
+            a.strides[0] // item, id(b), b.strides[0] // item, k, trans_a, trans_b,
+            bias, act], refs
+
+
+def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
+    """:func:`product_operands` as the task's int64 ``args`` array."""
+    operands, refs = product_operands(c, a, b, trans_a, trans_b, bias, act)
+    return np.array(operands, dtype=np.int64), refs
 
 
 _PRODUCT_REFS_NO_BIAS = 1 << 0 | 1 << 4 | 1 << 6
@@ -189,6 +195,20 @@ def _add_parts(total, parts):
 #: and which of them are array references (:func:`sknn._runtime.run_task`).
 DENSE_BACKWARD_ARGS = 17
 DENSE_BACKWARD_REFS = sum(1 << j for j in (0, 3, 5, 8, 9, 11, 12, 13, 14))
+
+
+def dense_backward_operands(dz, src, act, x, wb, w_is_rows, dx, need_dx, dw, dw_parts,
+                            db, db_parts):
+    """The operands (a list, :data:`DENSE_BACKWARD_ARGS` long, references
+    flagged by :data:`DENSE_BACKWARD_REFS`) of :data:`dense_backward_f64` /
+    ``_f32``: ``dz`` (n, n_out) C-contiguous, ``src`` what f' reads, ``x``
+    (n, n_in) with contiguous rows, ``wb`` the weights as rows (``w``, or a
+    tied layer's ``w.T``); ``dx``, ``src`` and the gradient buffers start at
+    their first row (the caller keeps every array alive while it runs)."""
+    n, n_out = dz.shape
+    return [id(dz), n, n_out, id(src), act, id(x), x.strides[0] // x.itemsize, x.shape[1],
+            id(wb), id(dx), need_dx, id(dw), id(dw_parts), id(db), id(db_parts),
+            w_is_rows, wb.shape[1]]
 
 
 @inlined_kernel

@@ -231,6 +231,15 @@ LOSS_ARGS = 8
 LOSS_REFS = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 7
 
 
+def loss_operands(delta, z, y, sw, code, sums):
+    """The operands (a list, :data:`LOSS_ARGS` long, references flagged by
+    :data:`LOSS_REFS`) of :data:`loss_rows_f64` / ``_f32`` for C-contiguous
+    ``delta``, ``z``, ``y`` (n, m) and ``sw`` (n,); ``sums`` is the float64
+    array ``[param, chunk sums...]`` (the caller keeps them alive)."""
+    n, m = z.shape
+    return [id(delta), id(z), id(y), id(sw), n, m, code, id(sums)]
+
+
 @inlined_kernel
 def _loss_rows(i, n_chunks, args, zero, item):
     p = unpack(args, LOSS_ARGS)
