@@ -148,9 +148,9 @@ class Dense(Layer):
     The products go through the plan (:meth:`ExecutionPlan.product
     <sknn._runtime.ExecutionPlan.product>`): one BLAS call, or row chunks run
     in parallel (the forward pass and ``dx``: batch rows; ``dw``: weight
-    rows).  A training batch between ``dense_split_min_macs`` and the plan's
-    ``min_macs`` is cut into batch-row chunks instead, each chunk running its
-    rows through the whole pass (:data:`~sknn._kernels.gemm.product_rows_f64`
+    rows).  A batch between ``dense_split_min_macs`` and the plan's
+    ``min_macs`` is cut into batch-row chunks instead (a prediction's output
+    layer too), each chunk running its rows through the whole pass (:data:`~sknn._kernels.gemm.product_rows_f64`
     forward, :data:`~sknn._kernels.gemm.dense_backward_f64` backward, whose
     shares of ``dw`` and ``db`` are added in chunk order), so every thread
     keeps working on the rows it produced; the chunks run as tasks once
@@ -196,8 +196,8 @@ class Dense(Layer):
             self.pre = buffer(self.pre, (max_batch, self.n_out), dtype)
 
     def _row_chunks(self, n):
-        """Batch-row chunks of a training batch of ``n`` rows whose products
-        are below ``parallel_min_macs`` (1: not cut; by shape alone)."""
+        """Batch-row chunks of a batch of ``n`` rows whose products are
+        below the plan's ``min_macs`` (1: not cut; by shape alone)."""
         macs = n * self.n_in * self.n_out
         if macs >= self.plan.min_macs:
             return 1
@@ -230,7 +230,7 @@ class Dense(Layer):
             return out
         if x.ndim != 2:
             x = x.reshape(n, self.n_in)
-        rows = self._row_chunks(n) if training and x.flags.c_contiguous else 1
+        rows = self._row_chunks(n) if x.flags.c_contiguous else 1
         self.plan.affine(out, x, self.w, self.b, basic_code(self.act), rows)
         if self.keeps_pre or self.act >= FIRST_EXTRA:
             self._finish(out)

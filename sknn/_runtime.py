@@ -68,10 +68,12 @@ THRESHOLDS = {
                 "they run in parallel once its task is compiled (below "
                 "parallel_min_elements, only then)"),
     "dense_split_min_macs": (
-        150_000, "a dense layer's passes over a training batch are cut into batch-row "
-                 "chunks from this many multiply-adds (a digits network's 10-unit output "
-                 "layer, 200k, trains faster in two); below parallel_min_macs they run "
-                 "in parallel once their tasks are compiled (ExecutionPlan.runs_task)"),
+        150_000, "a dense layer's passes over a batch are cut into batch-row chunks "
+                 "from this many multiply-adds (a digits network's 10-unit output "
+                 "layer, 200k, trains faster in two; a prediction's 10-unit output "
+                 "layer of 4096 rows no longer waits on one thread); below the plan's "
+                 "min_macs they run in parallel once their tasks are compiled "
+                 "(ExecutionPlan.runs_task)"),
     "one_pass_parallel_min_macs": (
         32_000_000, "a prediction (one pass over its rows) splits a product or a "
                     "convolution from this many multiply-adds: below it the one-time "

@@ -49,12 +49,32 @@ SQUARED, POISSON, SOFTMAX_CE, BINARY_CE = 0, 1, 2, 3
 ABSOLUTE, HUBER, QUANTILE = 4, 5, 6
 
 
+#: Up to this many classes the softmax of :func:`apply_link` reduces its rows
+#: one column at a time (NumPy's axis-1 reductions are slow for short rows:
+#: about 3x slower at 10 classes, slower still from 100).
+_COLUMNWISE_MAX = 32
+
+
+def _row_reduce(ufunc, z):
+    """``ufunc.reduce(z, axis=1)`` for ``z (n, k)``, ``k >= 1``: column by
+    column in order up to :data:`_COLUMNWISE_MAX` columns."""
+    k = z.shape[1]
+    if k > _COLUMNWISE_MAX:
+        return ufunc.reduce(z, axis=1)
+    out = z[:, 0].copy()
+    for j in range(1, k):
+        ufunc(out, z[:, j], out=out)
+    return out
+
+
 def apply_link(z, code):
     """Turn output pre-activations ``z (n, k)`` into predictions, in place."""
     if code == SOFTMAX_CE:
-        z -= z.max(axis=1, keepdims=True)
+        if z.shape[0] == 0:
+            return z
+        z -= _row_reduce(np.maximum, z)[:, None]
         np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
+        z /= _row_reduce(np.add, z)[:, None]
     elif code == BINARY_CE:
         expit(z, out=z)
     elif code == POISSON:
