@@ -733,39 +733,66 @@ class BaseNeuralNetwork(BaseEstimator):
         Callers (``predict``, ``predict_proba``) check that the estimator is
         fitted first.
         """
+        check = None
         if check_input:
-            X = self._validated_input(self._prepare_X(X))
+            X, check = self._validated_input(self._prepare_X(X), defer_finite=True)
         return self._infer("full", self._as_kernel_input(X), self._layer_specs_,
-                           self._loss_code(), self.coefs_, self.intercepts_)
+                           self._loss_code(), self.coefs_, self.intercepts_, check=check)
 
-    def _validated_input(self, X):
+    def _validated_input(self, X, defer_finite=False):
         """``validate_data(self, X, reset=False)`` for every path that takes
         ``X`` after the first fit (predict, transform, ``partial_fit``), at
         its cheapest: a small plain array as it is (:meth:`_plain_input`); a
-        large C-ordered float array with the finiteness check done by a
-        parallel kernel (the rest of ``validate_data`` is cheap there), and
+        large C-ordered float array with the finiteness check done on the
+        plan's threads (the rest of ``validate_data`` is cheap there), and
         non-finite input through ``validate_data`` again, which raises its
-        usual error."""
-        if self._plain_input(X):
-            return X
-        kwargs = dict(dtype=(np.float64, np.float32), reset=False, **self._x_validation)
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
-                and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE):
-            checked = validate_data(self, X, ensure_all_finite=False, **kwargs)
-            if checked is X:
-                with kernel_threads(self.n_jobs, blas=False) as plan:
-                    if _all_finite(X, plan):
-                        return X
-        return validate_data(self, X, **kwargs)
+        usual error.
 
-    def _infer(self, name, X, specs, code, coefs, intercepts, chunk=None):
+        ``defer_finite=True`` returns ``(X, check)``: ``check`` is None, or,
+        for such a large array, its finiteness check left to the prediction
+        (:meth:`sknn._network.Network.predict`), where a dense first layer
+        counts non-finite values in its products instead of another pass
+        over ``X``."""
+        kwargs = dict(dtype=(np.float64, np.float32), reset=False, **self._x_validation)
+        if self._plain_input(X):
+            checked = X
+        elif (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+              and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE
+              and validate_data(self, X, ensure_all_finite=False, **kwargs) is X):
+            if defer_finite:
+                return X, self._deferred_finite_check(X, kwargs)
+            with kernel_threads(self.n_jobs, blas=False) as plan:
+                checked = X if _all_finite(X, plan) else validate_data(self, X, **kwargs)
+        else:
+            checked = validate_data(self, X, **kwargs)
+        return (checked, None) if defer_finite else checked
+
+    def _deferred_finite_check(self, X, kwargs):
+        """The check of :meth:`_validated_input` left to the prediction:
+        ``check(rows, plan, suspect)`` looks at ``rows`` of ``X`` itself
+        when ``suspect`` is None; when they (or products of them) may hold
+        a non-finite value it runs ``validate_data`` on all of ``X``, which
+        raises its usual error, and returns False if that passes (finite
+        values that overflowed): ``X`` needs no more checks then."""
+        def check(rows, plan, suspect):
+            if suspect is None:
+                suspect = not _all_finite(rows, plan)
+            if not suspect:
+                return True
+            validate_data(self, X, **kwargs)
+            return False
+
+        return check
+
+    def _infer(self, name, X, specs, code, coefs, intercepts, chunk=None, check=None):
         """Link-applied outputs of network ``name`` (``specs``, loss ``code``)
         with weights ``coefs``/``intercepts`` cast to ``X``'s dtype.
 
         ``X`` is kernel input (see ``_as_kernel_input``).  Every prediction
         path (``predict``, an autoencoder's ``transform``...) comes here, so
         all share the cached network, the dtype cast and the small-input
-        threading shortcut.
+        threading shortcut.  ``check`` is a finiteness check of ``X`` left
+        to the prediction (:meth:`_validated_input`).
         """
         dtype = X.dtype
         net = self._inference_network(name, specs, code)
@@ -777,7 +804,7 @@ class BaseNeuralNetwork(BaseEstimator):
         widest = max((c.size for c in coefs), default=0)
         blas = X.shape[0] * widest >= threshold("blas_limit_min_macs")
         with kernel_threads(self.n_jobs, blas=blas, one_pass=True) as plan:
-            return net.predict(X, plan, chunk=chunk)
+            return net.predict(X, plan, chunk=chunk, check=check)
 
     def _inference_network(self, name, specs, code):
         """This thread's prediction network ``name`` for ``specs`` and ``code``.

@@ -157,6 +157,11 @@ class Dense(Layer):
     these are compiled, otherwise one after the other with the same calls.
     """
 
+    #: An int64 array that the next dense forward passes fill with their
+    #: chunks' counts of non-finite products (see ExecutionPlan.affine), or
+    #: None; set by :meth:`sknn._network.Network.predict` on a first layer.
+    finite_flags = None
+
     def __init__(self, n_in, n_out, activation="identity", init_activation=None):
         self.n_in = int(n_in)
         self.n_out = int(n_out)
@@ -231,7 +236,8 @@ class Dense(Layer):
         if x.ndim != 2:
             x = x.reshape(n, self.n_in)
         rows = self._row_chunks(n) if x.flags.c_contiguous else 1
-        self.plan.affine(out, x, self.w, self.b, basic_code(self.act), rows)
+        self.plan.affine(out, x, self.w, self.b, basic_code(self.act), rows,
+                         self.finite_flags)
         if self.keeps_pre or self.act >= FIRST_EXTRA:
             self._finish(out)
         return out

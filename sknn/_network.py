@@ -393,10 +393,19 @@ class Network:
         for layer in self._finish_layers:
             layer.finish_backward()
 
-    def predict(self, X, plan=SERIAL, chunk=None, out=None):
+    def predict(self, X, plan=SERIAL, chunk=None, out=None, check=None):
         """Link-applied outputs for all rows of ``X`` (dense or CSR), in chunks.
 
         Memory stays bounded by ``chunk`` rows of workspace plus the output.
+
+        ``check(rows, plan, suspect)``, when given, is the finiteness check
+        of dense ``X`` left to the prediction (see
+        :meth:`sknn._base.BaseNeuralNetwork._validated_input`), called after
+        each chunk's forward pass: with ``suspect`` True or False when a
+        dense first layer counted the non-finite values of its product
+        (:meth:`~sknn._runtime.ExecutionPlan.affine`), None when ``check``
+        must look at ``rows`` itself.  It raises on non-finite input, and
+        returns False when no more chunks need checking.
         """
         if chunk is None:
             chunk = threshold("predict_chunk_rows")
@@ -405,8 +414,25 @@ class Network:
         if out is None:
             out = np.empty((n,) + tuple(self.out_shape), dtype=dtype)
         self.allocate(min(chunk, max(n, 1)), dtype, plan)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            z = self.forward(X[start:stop], training=False)
-            out[start:stop] = apply_link(z, self.loss_code)
+        first = self.layers[0]
+        flags = None
+        if check is not None and type(first) is Dense:
+            flags = first.finite_flags = np.zeros(max(plan.split, 1), np.int64)
+        try:
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                if check is None:
+                    z = self.forward(X[start:stop], training=False)
+                else:
+                    # a NaN in X raises the check's error, without a NumPy
+                    # warning from a product of it first
+                    with np.errstate(invalid="ignore"):
+                        z = self.forward(X[start:stop], training=False)
+                    suspect = None if flags is None else bool(flags.any())
+                    if not check(X[start:stop], plan, suspect):
+                        check = first.finite_flags = None
+                out[start:stop] = apply_link(z, self.loss_code)
+        finally:
+            if flags is not None:
+                first.finite_flags = None
         return out

@@ -222,18 +222,26 @@ class ExecutionPlan:
         """
         self._product(c, a, b, trans_a, trans_b, None, 0)
 
-    def affine(self, c, a, b, bias, act, rows=1):
+    def affine(self, c, a, b, bias, act, rows=1, flags=None):
         """``c = f(a @ b + bias)`` for a basic activation code ``act`` and a
         C-contiguous ``c``: the product as :meth:`product`, the bias and
         activation on each chunk's rows right after its product.
 
-        ``rows > 1`` (a training batch below :attr:`min_macs`, C-contiguous
-        ``a``) cuts it into that many row chunks anyway: they run as the
-        product task when :meth:`runs_task` says so, otherwise one after the
-        other with the same BLAS calls."""
-        self._product(c, a, b, False, False, bias, act, rows)
+        ``rows > 1`` (a batch below :attr:`min_macs`, C-contiguous ``a``)
+        cuts it into that many row chunks anyway: they run as the product
+        task when :meth:`runs_task` says so, otherwise one after the other
+        with the same BLAS calls.
 
-    def _product(self, c, a, b, trans_a, trans_b, bias, act, rows=1):
+        ``flags``, an int64 array of :attr:`split` entries, is zeroed and
+        then receives, per chunk, how many values of ``a @ b`` are not
+        finite (counted before the bias and activation, which could hide
+        them): a NaN or infinite value in row ``i`` of ``a`` makes all of
+        row ``i`` of the product non-finite, so a prediction learns this
+        way whether its input rows are finite without another pass over
+        them."""
+        self._product(c, a, b, False, False, bias, act, rows, flags)
+
+    def _product(self, c, a, b, trans_a, trans_b, bias, act, rows=1, flags=None):
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
         nc = self.chunks(m, k * n)
@@ -243,9 +251,13 @@ class ExecutionPlan:
             parallel = self.runs_task(task, m * k * n, self.min_macs)
         else:
             parallel = nc > 1
+        if flags is not None:
+            flags[:] = 0
         if nc == 1:
             np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=c)
             if bias is not None:
+                if flags is not None:
+                    flags[0] = not np.isfinite(c).all()
                 bias_act(c, bias, act)
             return
         # The chunks read operands by rows: a column-major one (such as a
@@ -255,13 +267,15 @@ class ExecutionPlan:
         if b.strides[1] != b.itemsize:
             b, trans_b = b.T, not trans_b
         if parallel:
-            args, refs = gemm.product_args(c, a, b, trans_a, trans_b, bias, act)
+            args, refs = gemm.product_args(c, a, b, trans_a, trans_b, bias, act, flags)
             run_task(task, nc, self.n_threads, args, refs)
             return
         for i in range(nc):  # (rows > 1 only: a is not transposed)
             r0, r1 = row_bounds(i, nc, m)
             gemm.blas_product(c[r0:r1], a[r0:r1], b, False, trans_b)
             if bias is not None:
+                if flags is not None:
+                    flags[i] = not np.isfinite(c[r0:r1]).all()
                 bias_act(c[r0:r1], bias, act)
 
     def run(self, fn, n_chunks):

@@ -635,3 +635,52 @@ def test_large_non_finite_X_at_predict(dtype, bad, pattern):
             Xb[row, 7] = bad
             with pytest.raises(ValueError, match=pattern):
                 method(Xb)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_finds_non_finite_rows_in_its_products(dtype, n_jobs, monkeypatch):
+    """A large input's finiteness is checked by the first dense layer, which
+    counts the non-finite values of each chunk's product before the bias
+    and activation (which could hide them: ReLU maps NaN and -inf to 0).
+    A bad value at a chunk's edges, in one column of a unit whose weights
+    are all zero, raises scikit-learn's error; finite values so large that
+    the product overflows give the outputs the network computes, as without
+    the check."""
+    import warnings
+
+    from sknn import MLPClassifierX
+    from sknn._runtime import ExecutionPlan, threshold
+
+    # two threads: the product task counts (compiled here if not cached)
+    monkeypatch.setattr(ExecutionPlan, "runs_task",
+                        lambda self, task, work, compile_min: self.n_threads > 1)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 30)).astype(dtype)
+    y = rng.integers(0, 3, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifierX((8,), max_iter=2, random_state=0, n_jobs=n_jobs).fit(X, y)
+    # Feature 4's weights are all positive: -inf there makes every hidden
+    # pre-activation -inf, which ReLU turns into 0.  Feature 5's are all
+    # zero: inf * 0 is NaN, not 0.
+    est.coefs_[0][4] = np.abs(est.coefs_[0][4]) + 0.1
+    est.coefs_[0][5] = 0.0
+    chunk = threshold("predict_chunk_rows")
+    Xp = rng.standard_normal((2 * chunk + 7, 30)).astype(dtype)
+    expected = est.predict_proba(Xp)
+    for row in (0, chunk - 1, chunk, chunk + chunk // 2, 2 * chunk + 6):
+        for col, bad, pattern in ((4, -np.inf, "infinity"), (4, np.nan, "NaN"),
+                                  (4, np.inf, "infinity"), (5, np.inf, "infinity")):
+            Xb = Xp.copy()
+            Xb[row, col] = bad
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # the error, and no warning first
+                with pytest.raises(ValueError, match=pattern):
+                    est.predict_proba(Xb)
+    huge = Xp.copy()
+    huge[chunk + 3] = np.finfo(dtype).max
+    with np.errstate(all="ignore"):
+        out = est.predict_proba(huge)
+    keep = np.arange(len(Xp)) != chunk + 3
+    np.testing.assert_array_equal(out[keep], expected[keep])

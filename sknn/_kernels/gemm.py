@@ -105,17 +105,19 @@ def blas_product(c, a, b, trans_a=False, trans_b=False):
 
 
 #: Entries of a product task's ``args`` (see :func:`product_args`).
-PRODUCT_ARGS = 13
+PRODUCT_ARGS = 14
 NO_BIAS = -1  # the activation code that skips the bias and activation
 
 
-def product_operands(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
+def product_operands(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS, flags=None):
     """The operands (a list, :data:`PRODUCT_ARGS` long) of
     :data:`product_rows_f64` / ``_f32`` for ``c = op(a) @ op(b)``, or ``c =
     f(a @ b + bias)`` with a basic activation code ``act`` and a
     C-contiguous ``c``, and their mask of array references (see
     :func:`sknn._runtime.run_task`; the caller keeps the arrays alive while
-    it runs)."""
+    it runs).  With a bias, ``flags`` (an int64 array of an entry per chunk)
+    receives the number of non-finite values of each chunk's product,
+    counted before the bias and activation."""
     item = c.itemsize
     k = a.shape[0] if trans_a else a.shape[1]
     refs = PRODUCT_REFS
@@ -123,20 +125,42 @@ def product_operands(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
         bias, act, refs = 0, NO_BIAS, _PRODUCT_REFS_NO_BIAS
     else:
         bias = id(bias)
+        if flags is not None:
+            refs |= 1 << 13
     return [id(c), c.shape[0], c.shape[1], c.strides[0] // item, id(a),
             a.strides[0] // item, id(b), b.strides[0] // item, k, trans_a, trans_b,
-            bias, act], refs
+            bias, act, 0 if flags is None else id(flags)], refs
 
 
-def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS):
+def product_args(c, a, b, trans_a, trans_b, bias=None, act=NO_BIAS, flags=None):
     """:func:`product_operands` as the task's int64 ``args`` array."""
-    operands, refs = product_operands(c, a, b, trans_a, trans_b, bias, act)
+    operands, refs = product_operands(c, a, b, trans_a, trans_b, bias, act, flags)
     return np.array(operands, dtype=np.int64), refs
 
 
 _PRODUCT_REFS_NO_BIAS = 1 << 0 | 1 << 4 | 1 << 6
 #: The array references among a product task's args (with a bias).
 PRODUCT_REFS = _PRODUCT_REFS_NO_BIAS | 1 << 11
+
+
+@inlined_kernel
+def _count_all_ones(bits, mask):
+    """How many of the unsigned integers ``bits`` have every bit of ``mask``
+    set (an integer sum: the loop vectorises)."""
+    n = 0
+    for k in range(bits.shape[0]):
+        n += (bits[k] & mask) == mask
+    return n
+
+
+@inlined_kernel
+def count_nonfinite(x):
+    """How many values of the C-contiguous float array ``x`` are infinite
+    or NaN: those whose exponent bits are all set."""
+    flat = x.reshape(-1)
+    if x.itemsize == 4:
+        return _count_all_ones(flat.view(np.uint32), np.uint32(0x7F800000))
+    return _count_all_ones(flat.view(np.uint64), np.uint64(0x7FF0000000000000))
 
 
 @inlined_kernel
@@ -159,6 +183,8 @@ def _product_rows(i, n_chunks, args, zero):
         # c is C-contiguous then (ldc == n): its rows r0:r1 are one block,
         # still in cache from the product.
         out = carray(address_as(c0, zero), (r1 - r0, n))
+        if p[13] != 0:
+            carray(address_as(p[13], np.int64(0)), (n_chunks,))[i] = count_nonfinite(out)
         bias_act(out, carray(address_as(p[11], zero), (n,)), p[12])
 
 
