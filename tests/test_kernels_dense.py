@@ -172,19 +172,21 @@ def test_link_loss_grad_matches_numpy(code, k, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 7, 600])
 @pytest.mark.parametrize("k", [1, 2, 10, 32, 33, 100])  # 33+: NumPy's axis reductions
-def test_softmax_link_matches_scipy(k, dtype):
-    """Prediction's softmax reduces short rows column by column and long ones
-    along the axis: both are scipy's softmax, NaN in a row stays in that row
-    only, and an empty batch passes."""
+def test_softmax_link_matches_scipy(k, n, dtype):
+    """Prediction's softmax reduces many short rows column by column and
+    few or long ones along the axis: both are scipy's softmax, NaN in a row
+    stays in that row only, and an empty batch passes."""
     rng = np.random.default_rng(3)
-    z = (rng.standard_normal((257, k)) * 30).astype(dtype)
-    z[5, 0] = np.nan
+    z = (rng.standard_normal((n, k)) * 30).astype(dtype)
+    bad = n // 2
+    z[bad, 0] = np.nan
     p = apply_link(z.copy(), SOFTMAX_CE)
     want = softmax(z.astype(np.float64), axis=1)
     assert p.dtype == dtype
-    assert np.isnan(p[5]).all() and not np.isnan(np.delete(p, 5, axis=0)).any()
-    np.testing.assert_allclose(np.delete(p, 5, axis=0), np.delete(want, 5, axis=0),
+    assert np.isnan(p[bad]).all() and not np.isnan(np.delete(p, bad, axis=0)).any()
+    np.testing.assert_allclose(np.delete(p, bad, axis=0), np.delete(want, bad, axis=0),
                                **tol(dtype, 5))
     assert apply_link(np.empty((0, k), dtype), SOFTMAX_CE).shape == (0, k)
 
