@@ -753,12 +753,12 @@ class BaseNeuralNetwork(BaseEstimator):
         (:meth:`sknn._network.Network.predict`), where a dense first layer
         counts non-finite values in its products instead of another pass
         over ``X``."""
-        kwargs = dict(dtype=(np.float64, np.float32), reset=False, **self._x_validation)
         if self._plain_input(X):
-            checked = X
-        elif (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
-              and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE
-              and validate_data(self, X, ensure_all_finite=False, **kwargs) is X):
+            return (X, None) if defer_finite else X
+        kwargs = dict(dtype=(np.float64, np.float32), reset=False, **self._x_validation)
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+                and X.flags.c_contiguous and X.size > _PLAIN_MAX_SIZE
+                and validate_data(self, X, ensure_all_finite=False, **kwargs) is X):
             if defer_finite:
                 return X, self._deferred_finite_check(X, kwargs)
             with kernel_threads(self.n_jobs, blas=False) as plan:

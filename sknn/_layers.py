@@ -150,11 +150,12 @@ class Dense(Layer):
     in parallel (the forward pass and ``dx``: batch rows; ``dw``: weight
     rows).  A batch between ``dense_split_min_macs`` and the plan's
     ``min_macs`` is cut into batch-row chunks instead (a prediction's output
-    layer too), each chunk running its rows through the whole pass (:data:`~sknn._kernels.gemm.product_rows_f64`
-    forward, :data:`~sknn._kernels.gemm.dense_backward_f64` backward, whose
-    shares of ``dw`` and ``db`` are added in chunk order), so every thread
-    keeps working on the rows it produced; the chunks run as tasks once
-    these are compiled, otherwise one after the other with the same calls.
+    layer too), each chunk running its rows through the whole pass
+    (:data:`~sknn._kernels.gemm.product_rows_f64` forward,
+    :data:`~sknn._kernels.gemm.dense_backward_f64` backward, whose shares of
+    ``dw`` and ``db`` are added in chunk order), so every thread keeps
+    working on the rows it produced; the chunks run as tasks once these are
+    compiled, otherwise one after the other with the same calls.
     """
 
     #: An int64 array that the next dense forward passes fill with their
@@ -200,6 +201,11 @@ class Dense(Layer):
         if self.keeps_pre:
             self.pre = buffer(self.pre, (max_batch, self.n_out), dtype)
 
+    @property
+    def _two_chunks(self):
+        """The fewest rows :meth:`_row_chunks` can cut into two chunks."""
+        return 2 * threshold("min_chunk_rows")
+
     def _row_chunks(self, n):
         """Batch-row chunks of a batch of ``n`` rows whose products are
         below the plan's ``min_macs`` (1: not cut; by shape alone)."""
@@ -235,7 +241,9 @@ class Dense(Layer):
             return out
         if x.ndim != 2:
             x = x.reshape(n, self.n_in)
-        rows = self._row_chunks(n) if x.flags.c_contiguous else 1
+        # (fewer than two chunks' worth of rows is never cut)
+        rows = (self._row_chunks(n) if n >= self._two_chunks and x.flags.c_contiguous
+                else 1)
         self.plan.affine(out, x, self.w, self.b, basic_code(self.act), rows,
                          self.finite_flags)
         if self.keeps_pre or self.act >= FIRST_EXTRA:
