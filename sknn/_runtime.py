@@ -70,8 +70,8 @@ THRESHOLDS = {
     "dense_split_min_macs": (
         150_000, "a dense layer's passes over a batch are cut into batch-row chunks "
                  "from this many multiply-adds (a digits network's 10-unit output "
-                 "layer, 200k, trains faster in two; a prediction's 10-unit output "
-                 "layer of 4096 rows no longer waits on one thread); below the plan's "
+                 "layer, 200k, trains faster in two, and a prediction's 10-unit output "
+                 "layer of 4096 rows runs on every thread); below the plan's "
                  "min_macs they run in parallel once their tasks are compiled "
                  "(ExecutionPlan.runs_task)"),
     "one_pass_parallel_min_macs": (

@@ -51,10 +51,9 @@ ABSOLUTE, HUBER, QUANTILE = 4, 5, 6
 
 #: Up to this many classes, and from ``_COLUMNWISE_ROWS_PER_CLASS`` rows per
 #: class, the softmax of :func:`apply_link` reduces its rows one column at a
-#: time: NumPy's axis-1 reductions are slow for many short rows (4x slower
-#: for 1024 x 10), but a call per column costs more than one reduction of a
-#: few rows (11 against 1.2 us for one row of 10), and from about 100
-#: classes the columns lose again.
+#: time: NumPy's axis-1 reductions are slow for many short rows, while a
+#: NumPy call per column costs more than one reduction of a few rows, and
+#: than the reductions of rows of about a hundred classes.
 _COLUMNWISE_MAX = 32
 _COLUMNWISE_ROWS_PER_CLASS = 16
 
