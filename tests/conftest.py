@@ -3,22 +3,45 @@
 Kernels compile once per dtype and are cached on disk (``cache=True``); the
 session fixture below warms every estimator once at the start so individual
 tests never pay compilation, and a fresh CI run pays it once per session.
+
+The suite runs on pytest-xdist's workers (``-n 2`` in ``pyproject.toml``):
+most tests are single-threaded Python around small fits.  The controller
+warms the cache before the workers start (:func:`pytest_configure`), so the
+kernels compile once, not once per worker, and each worker's session fixture
+only loads them.  Two workers that both run parallel kernels share the
+cores, so in a worker OpenMP's idle threads sleep instead of spinning
+(``OMP_WAIT_POLICY``, read when the OpenMP runtime loads); that changes
+waiting only, never results.
 """
 
+import os
 import sys
 import warnings
 
 import numpy as np
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-@pytest.fixture(scope="session", autouse=True)
-def _warm_kernels():
+
+def _warm():
     from sknn._precompile import warm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warm()
+
+
+def pytest_configure(config):
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and not hasattr(config, "workerinput"):  # xdist's controller
+        _warm()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_kernels():
+    _warm()
     yield
 
 

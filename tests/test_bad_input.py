@@ -421,8 +421,16 @@ MODEL_BAD = {
 HYPER_CASES = [(n, p, v) for n in NAMES for p, v in ENGINE_BAD + MODEL_BAD.get(n, [])]
 
 
+def _value_id(value):
+    """A test id for a bad value that is the same in every process (a
+    function's repr holds its address, and pytest-xdist's workers must
+    collect the same ids)."""
+    return value.__qualname__ if callable(value) and hasattr(value, "__qualname__") \
+        else repr(value)
+
+
 @pytest.mark.parametrize("name,param,value", HYPER_CASES,
-                         ids=[f"{n}-{p}={v!r}" for n, p, v in HYPER_CASES])
+                         ids=[f"{n}-{p}={_value_id(v)}" for n, p, v in HYPER_CASES])
 def test_invalid_hyperparameter(name, param, value, no_kernels):
     est, kind = make(name, **{param: value})
     X, y = data(kind)

@@ -11,14 +11,34 @@ from sknn import (
 )
 
 
-def _halve_every_10_epochs(epoch):
-    """An ``lr_schedule`` callable (module level, so estimators pickle)."""
+class _Named:
+    """A module-level callable whose repr is its name: test ids come from the
+    estimators' reprs, and pytest-xdist's workers must collect the same ids
+    (a function's repr holds its address).  Module level, so estimators
+    pickle."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    def __repr__(self):
+        return self.fn.__name__
+
+
+def _halve(epoch):
     return 0.01 * 0.5 ** (epoch // 10)
 
 
-def _log_nothing(estimator, record):
-    """A ``callbacks`` entry that never stops training."""
+def _nothing(estimator, record):
     return None
+
+
+#: An ``lr_schedule`` callable.
+_halve_every_10_epochs = _Named(_halve)
+#: A ``callbacks`` entry that never stops training.
+_log_nothing = _Named(_nothing)
 
 
 # Every estimator with its default parameters and with each solver (each
