@@ -147,6 +147,7 @@ class BatchBuffers:
         dtype = data.Y.dtype
         self.plan = plan
         self.pending = None
+        self.chains = {}  # a network's chain operands per batch size (Network._train_chain)
         self.delta = np.empty((batch_size, data.Y.shape[1]), dtype=dtype)
         self.loss_sums = np.empty(plan.split + 1)  # [param, chunk sums...]
         self.unit = bool(np.all(data.sw == 1))

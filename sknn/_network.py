@@ -19,6 +19,7 @@ from ._ae_layers import ActivityL1, Noise
 from ._conv_layers import Pool2D
 from ._kernels.gather import (
     GATHER_ARGS,
+    GATHER_IDX,
     GATHER_REFS,
     gather_operands,
     gather_rows_f32,
@@ -33,7 +34,7 @@ from ._kernels.losses import (
     loss_rows_f64,
 )
 from ._layers import Dense, Dropout
-from ._runtime import SERIAL, run_chain, threshold
+from ._runtime import SERIAL, referenced, run_chain, threshold
 
 # Layers that act at training time only: the identity at inference.
 TRAINING_ONLY = (Dropout, Noise, ActivityL1)
@@ -336,19 +337,33 @@ class Network:
             return loss, delta
         sums = bufs.loss_sums
         sums[0] = self.loss_param
-        operands = []
-        for src, dst in copies:
-            operands += gather_operands(src, idx, dst)
-        for layer in chain:
-            operands += layer.forward_operands(x)
-            x = layer.out[:n]
-        operands += loss_operands(delta, x, y, sw, self.loss_code, sums)
-        douts = [delta] + [layer.dx[:n] for layer in chain[:0:-1]]
-        for k, dout in zip(range(len(chain) - 1, -1, -1), douts):
-            operands += chain[k].backward_operands(dout, need[k], nc)
         tasks, starts, refs, finish = self._chain_layout(start, dtype, len(copies))
-        run_chain(tasks, starts, refs, nc, plan.n_threads,
-                  np.array(operands, dtype=np.int64), finish)
+        # Every full batch of a fit has the same operands (the same buffers,
+        # sizes and strides) but the batch's row indices, so they are built
+        # once per batch size and the indices patched in.  The entry keeps
+        # every array it refers to alive, and is used only while the batch
+        # comes from the same buffer (``base``).
+        base = x if x.base is None else x.base
+        key = (start, n, len(copies))
+        entry = bufs.chains.get(key)
+        if entry is not None and entry[0] is base:
+            args = entry[1]
+            for k in range(len(copies)):
+                args[k * GATHER_ARGS + GATHER_IDX] = id(idx)
+        else:
+            operands = []
+            for src, dst in copies:
+                operands += gather_operands(src, idx, dst)
+            for layer in chain:
+                operands += layer.forward_operands(x)
+                x = layer.out[:n]
+            operands += loss_operands(delta, x, y, sw, self.loss_code, sums)
+            douts = [delta] + [layer.dx[:n] for layer in chain[:0:-1]]
+            for k, dout in zip(range(len(chain) - 1, -1, -1), douts):
+                operands += chain[k].backward_operands(dout, need[k], nc)
+            args = np.array(operands, dtype=np.int64)
+            bufs.chains[key] = (base, args, referenced(args, starts, refs))
+        run_chain(tasks, starts, refs, nc, plan.n_threads, args, finish)
         loss = 0.0
         for c in range(nc):
             loss += sums[c + 1]

@@ -345,6 +345,23 @@ def _resolved(args, starts, refs):
     return args
 
 
+def referenced(args, starts, refs):
+    """The arrays that the entries of ``args`` flagged as references (see
+    :func:`run_chain`) refer to, while the caller still holds them: a list
+    that keeps them alive."""
+    import ctypes
+
+    arrays = []
+    for start, mask in zip(starts, refs):
+        j = start
+        while mask:
+            if mask & 1:
+                arrays.append(ctypes.cast(int(args[j]), ctypes.py_object).value)
+            mask >>= 1
+            j += 1
+    return arrays
+
+
 def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
     """Run chunks ``0 .. n_chunks - 1`` of ``task`` (:func:`sknn._jit.task`)
     with operands ``args`` (its int64 array), on up to ``n_threads`` of

@@ -17,6 +17,8 @@ from .tasks import address_as, carray, chunk_rows, unpack
 GATHER_ARGS = 6
 #: Which of them are array references (:func:`sknn._runtime.run_task`).
 GATHER_REFS = 1 << 0 | 1 << 3 | 1 << 5
+#: The entry of the row indices.
+GATHER_IDX = 3
 
 
 def gather_operands(src, idx, dst):
