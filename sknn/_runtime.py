@@ -327,21 +327,32 @@ def _load_task_runner():
     return _task_runner
 
 
-def _resolved(args, starts, refs):
-    """``args`` with the array references of each task (entries from
-    ``starts[k]`` flagged in ``refs[k]``) replaced by the arrays' data
-    pointers, as the runner does (:func:`sknn._kernels.tasks.resolve`),
-    for chunks that run here."""
-    import ctypes
-
-    args = args.copy()
+def _reference_entries(starts, refs):
+    """The entries of a chain's ``args`` that hold array references: those
+    from ``starts[k]`` on flagged in the bit mask ``refs[k]``."""
     for start, mask in zip(starts, refs):
         j = start
         while mask:
             if mask & 1:
-                args[j] = ctypes.cast(int(args[j]), ctypes.py_object).value.ctypes.data
+                yield j
             mask >>= 1
             j += 1
+
+
+def _referred(reference):
+    """The array whose ``id`` is ``reference`` (the caller holds it)."""
+    import ctypes
+
+    return ctypes.cast(int(reference), ctypes.py_object).value
+
+
+def _resolved(args, starts, refs):
+    """``args`` with the array references of each task replaced by the
+    arrays' data pointers, as the runner does
+    (:func:`sknn._kernels.tasks.resolve`), for chunks that run here."""
+    args = args.copy()
+    for j in _reference_entries(starts, refs):
+        args[j] = _referred(args[j]).ctypes.data
     return args
 
 
@@ -349,17 +360,7 @@ def referenced(args, starts, refs):
     """The arrays that the entries of ``args`` flagged as references (see
     :func:`run_chain`) refer to, while the caller still holds them: a list
     that keeps them alive."""
-    import ctypes
-
-    arrays = []
-    for start, mask in zip(starts, refs):
-        j = start
-        while mask:
-            if mask & 1:
-                arrays.append(ctypes.cast(int(args[j]), ctypes.py_object).value)
-            mask >>= 1
-            j += 1
-    return arrays
+    return [_referred(args[j]) for j in _reference_entries(starts, refs)]
 
 
 def run_task(task, n_chunks, n_threads, args, refs=0, finish=False):
