@@ -55,6 +55,7 @@ import logging
 import os
 import sys
 import threading
+from contextlib import contextmanager
 
 _COMMON = dict(nogil=True, error_model="numpy")
 _cache_usable = True
@@ -104,9 +105,42 @@ def _install_cache_locators():
     classes[:0] = [make(base) for base in bases]
 
 
+@contextmanager
+def _index_lock(cache, exclusive):
+    """Hold a file lock on ``cache``'s index (``<index>.lock`` beside it):
+    exclusive to save an entry, shared to load one.
+
+    Numba saves an entry by reading the index, choosing a data file name
+    that the index does not use yet, and writing the index and then the
+    data file.  Two processes that save different signatures of one kernel
+    at the same moment (workers of a search or of a test run sharing a
+    cold cache) could both choose the same name, leaving an index entry
+    that points at the other signature's machine code; and a process
+    loading between the index and the data write could read a data file
+    of an earlier generation.  Without ``fcntl`` (Windows) or a writable
+    cache directory, no lock is taken.
+    """
+    fd = None
+    try:
+        import fcntl
+
+        path = cache._cache_file._index_path + ".lock"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    except (ImportError, AttributeError, OSError):
+        pass
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # (releases the lock)
+
+
 class _QuickLoads:
     """A kernel's or task's Numba cache whose loads skip refreshing Numba's
-    target context.
+    target context, and whose loads and saves hold the index's lock
+    (:func:`_index_lock`).
 
     Before every cache load Numba refreshes its target context: it imports
     and installs the implementations of everything it can compile, 0.12-0.3
@@ -120,13 +154,18 @@ class _QuickLoads:
         self._cache = cache
 
     def load_overload(self, sig, target_context):
-        try:
-            from numba.core.runtime import rtsys
+        with _index_lock(self._cache, exclusive=False):
+            try:
+                from numba.core.runtime import rtsys
 
-            rtsys.initialize(target_context)
-            return self._cache._load_overload(sig, target_context)
-        except Exception:
-            return self._cache.load_overload(sig, target_context)
+                rtsys.initialize(target_context)
+                return self._cache._load_overload(sig, target_context)
+            except Exception:
+                return self._cache.load_overload(sig, target_context)
+
+    def save_overload(self, sig, data):
+        with _index_lock(self._cache, exclusive=True):
+            return self._cache.save_overload(sig, data)
 
     def __getattr__(self, name):
         return getattr(self._cache, name)
@@ -338,18 +377,36 @@ class Task:
 _tasks = []
 
 
+def _task_cfunc(func, cache):
+    """``func``'s task as an uncompiled Numba ``CFunc`` (what ``numba.cfunc``
+    makes before compiling), with :class:`_QuickLoads` on its cache."""
+    from numba.core import sigutils
+    from numba.core.ccallback import CFunc
+
+    sig = sigutils.normalize_signature(TASK_SIGNATURE)
+    cf = CFunc(func, sig, locals={}, options={"error_model": "numpy"})
+    if cache:
+        cf.enable_caching()
+        _quick_loads(cf)
+    return cf
+
+
 def _build_cfunc(func):
     global _cache_usable
-    import numba
 
     if _cache_usable:
         try:
-            return numba.cfunc(TASK_SIGNATURE, cache=True, error_model="numpy")(func)
+            cf = _task_cfunc(func, cache=True)
         except RuntimeError as exc:
             if "no locator available" not in str(exc):
                 raise
             _cache_usable = False
-    return numba.cfunc(TASK_SIGNATURE, cache=False, error_model="numpy")(func)
+        else:
+            cf.compile()
+            return cf
+    cf = _task_cfunc(func, cache=False)
+    cf.compile()
+    return cf
 
 
 def _load_cfunc(func):
@@ -358,14 +415,9 @@ def _load_cfunc(func):
     if not _cache_usable:
         return None
     try:
-        from numba.core import sigutils
-        from numba.core.ccallback import CFunc
         from numba.core.compiler_lock import global_compiler_lock
 
-        sig = sigutils.normalize_signature(TASK_SIGNATURE)
-        cf = CFunc(func, sig, locals={}, options={"error_model": "numpy"})
-        cf.enable_caching()
-        _quick_loads(cf)
+        cf = _task_cfunc(func, cache=True)
         with global_compiler_lock:
             cres = cf._cache.load_overload(cf._sig, cf._targetdescr.target_context)
             if cres is None:

@@ -284,6 +284,61 @@ def test_a_task_is_ready_once_compiled_by_any_process(tmp_path):
     assert run("look") == ["True", "1"]  # loaded by ready(), not compiled
 
 
+LOCKED_SAVE_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import sknn._jit as J
+    real, waited = J._index_lock, []
+    def announcing(cache, exclusive):
+        if exclusive and not waited:  # the first save: let the test lock first
+            waited.append(True)
+            print(cache._cache_file._index_path, flush=True)
+            sys.stdin.readline()
+        return real(cache, exclusive)
+    J._index_lock = announcing
+    if sys.argv[1] == "kernel":
+        from sknn._kernels.dense import bias_act
+        bias_act(np.zeros((2, 3)), np.zeros(3), 0)
+    else:
+        from sknn._kernels.gather import gather_rows_f64
+        gather_rows_f64.cfunc
+    print("saved", flush=True)
+""")
+
+
+@pytest.mark.parametrize("kind", ["kernel", "task"])
+def test_saving_to_the_cache_waits_for_the_index_lock(tmp_path, kind):
+    """A process saves a compiled kernel or task under an exclusive lock on
+    its cache index, so processes sharing a cache (a search's workers) never
+    interleave their index and data writes: while this test holds the lock,
+    the child's save writes nothing; once it lets go, the save completes."""
+    fcntl = pytest.importorskip("fcntl")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", LOCKED_SAVE_SCRIPT, kind], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        index = proc.stdout.readline().strip()
+        assert index.endswith(".nbi"), proc.stderr.read()[-3000:]
+        assert not os.path.exists(index)  # a cold cache: nothing saved yet
+        fd = os.open(index + ".lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)  # blocked on the lock, not finished
+            assert not os.path.exists(index)
+        finally:
+            os.close(fd)
+        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert out.split() == ["saved"]
+    assert os.path.exists(index)
+
+
 def test_only_the_jit_module_calls_numba():
     """Kernels and tasks are decorated through :mod:`sknn._jit` only (one
     place for the compilation options); the only ``prange`` loop is the task
