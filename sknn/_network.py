@@ -303,7 +303,7 @@ class Network:
         chain = self.layers[start:]
         n = x.shape[0]
         # (only the first layer with parameters is not asked for its dx)
-        need = [start + k > self._first_param for k in range(len(chain))]
+        first_param = self._first_param
         head = chain[-1]
         plan = head.plan
         dtype = head.out.dtype
@@ -333,24 +333,24 @@ class Network:
                 x = layer.forward(x, True, rng)
             loss = bufs.loss_grad(x, y, sw, self.loss_code, self.loss_param, nc)
             for k in range(len(chain) - 1, -1, -1):
-                delta = chain[k].backward(delta, need[k])
+                delta = chain[k].backward(delta, start + k > first_param)
             return loss, delta
         sums = bufs.loss_sums
         sums[0] = self.loss_param
-        tasks, starts, refs, finish = self._chain_layout(start, dtype, len(copies))
         # Every full batch of a fit has the same operands (the same buffers,
         # sizes and strides) but the batch's row indices, so they are built
-        # once per batch size and the indices patched in.  The entry keeps
-        # every array it refers to alive, and is used only while the batch
-        # comes from the same buffer (``base``).
+        # once per batch size, with the chain's layout, and the indices
+        # patched in.  The entry keeps every array it refers to alive, and is
+        # used only while the batch comes from the same buffer (``base``).
         base = x if x.base is None else x.base
-        key = (start, n, len(copies))
-        entry = bufs.chains.get(key)
+        chain_key = (start, n, len(copies))
+        entry = bufs.chains.get(chain_key)
         if entry is not None and entry[0] is base:
-            args = entry[1]
+            _, args, layout, _ = entry
             for k in range(len(copies)):
                 args[k * GATHER_ARGS + GATHER_IDX] = id(idx)
         else:
+            layout = self._chain_layout(start, dtype, len(copies))
             operands = []
             for src, dst in copies:
                 operands += gather_operands(src, idx, dst)
@@ -360,9 +360,11 @@ class Network:
             operands += loss_operands(delta, x, y, sw, self.loss_code, sums)
             douts = [delta] + [layer.dx[:n] for layer in chain[:0:-1]]
             for k, dout in zip(range(len(chain) - 1, -1, -1), douts):
-                operands += chain[k].backward_operands(dout, need[k], nc)
+                operands += chain[k].backward_operands(dout, start + k > first_param, nc)
             args = np.array(operands, dtype=np.int64)
-            bufs.chains[key] = (base, args, referenced(args, starts, refs))
+            bufs.chains[chain_key] = (base, args, layout,
+                                      referenced(args, layout[1], layout[2]))
+        tasks, starts, refs, finish = layout
         run_chain(tasks, starts, refs, nc, plan.n_threads, args, finish)
         loss = 0.0
         for c in range(nc):
