@@ -113,7 +113,8 @@ class _TaskBuilder:
     Python process (the helper) while this one runs the fits.
 
     A task calls kernels and is compiled once they are in the cache.  The
-    runner, the gathers and the optimizer steps call none and go to the
+    runner and the gathers call none, and an optimizer step only the two
+    optimizer kernels (it compiles them if no fit has yet): they go to the
     helper at once; each dtype's convolution, pooling and dense layers'
     tasks call kernels that dtype's convolutional fits compile, and go to it
     as soon as those are done (:func:`warm` runs them first); the losses'

@@ -12,7 +12,7 @@ The kernels work on a range ``[lo, hi)`` of the vector, so a large vector
 can be cut into chunks (``sknn._optim``); each chunk's ``sum(w**2)`` comes
 back on its own and the chunks are added in order.  The chunks run in
 parallel as a task (:data:`step_f64` / :data:`step_f32`) that makes the
-same calls as the kernels on each chunk's range.
+same kernel calls on each chunk's range.
 """
 
 import numpy as np
@@ -106,8 +106,9 @@ def _weights_end(lo, hi, n_weights):
     return hi if mid > hi else mid
 
 
-@inlined_kernel
-def _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
+@kernel
+def adam_step(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
+    """The Adam update of :func:`optimizer_step` on ``params[lo:hi]``."""
     mid = _weights_end(lo, hi, n_weights)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
@@ -117,9 +118,10 @@ def _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2
     return sq
 
 
-@inlined_kernel
-def _sgd_range(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
-               nesterov):
+@kernel
+def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
+             nesterov):
+    """The SGD update of :func:`optimizer_step` on ``params[lo:hi]``."""
     mid = _weights_end(lo, hi, n_weights)
     sq = _sum_sq(params[lo:mid])
     for part in range(2):  # the weights (with L2), then the biases
@@ -128,21 +130,6 @@ def _sgd_range(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, mom
         _sgd(params[i0:i1], grad[i0:i1], velocity[i0:i1], a, inv_sw, lr, momentum,
              nesterov)
     return sq
-
-
-@kernel
-def adam_step(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2, eps):
-    """The Adam update of :func:`optimizer_step` on ``params[lo:hi]``."""
-    return _adam_range(params, grad, m, v, lo, hi, n_weights, alpha, inv_sw, lr, b1, b2,
-                       eps)
-
-
-@kernel
-def sgd_step(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr, momentum,
-             nesterov):
-    """The SGD update of :func:`optimizer_step` on ``params[lo:hi]``."""
-    return _sgd_range(params, grad, velocity, lo, hi, n_weights, alpha, inv_sw, lr,
-                      momentum, nesterov)
 
 
 #: Entries of an optimizer task's ``args`` (see :func:`step_args`).
@@ -176,11 +163,11 @@ def _step_chunk(c, n_chunks, args, zero):
     lo, hi = chunk_rows(c, n_chunks, n)
     lo, hi = start + lo, start + hi
     if p[8] != 0:
-        parts[c] = _adam_range(params, grad, s1, s2, lo, hi, n_weights, h[0], h[1], h[2],
-                               h[3], h[4], h[5])
+        parts[c] = adam_step(params, grad, s1, s2, lo, hi, n_weights, h[0], h[1], h[2],
+                             h[3], h[4], h[5])
     else:
-        parts[c] = _sgd_range(params, grad, s1, lo, hi, n_weights, h[0], h[1], h[2], h[3],
-                              h[4] != 0)
+        parts[c] = sgd_step(params, grad, s1, lo, hi, n_weights, h[0], h[1], h[2], h[3],
+                            h[4] != 0)
 
 
 @task
