@@ -72,7 +72,11 @@ def _fit_dense(dtype):
         AutoEncoderTransformer(2, (3,), max_iter=1, random_state=0).fit(X).transform(X)
 
 
+# The helper ends without the interpreter's teardown, which takes about half
+# a second after Numba has compiled (the parent waits for the exit): every
+# cache file is complete when its compile returns, and stdout is flushed.
 _HELPER = """
+import os
 import sys
 from sknn._precompile import _build, _claim
 for line in sys.stdin:
@@ -81,6 +85,7 @@ for line in sys.stdin:
             _build(name)
     sys.stdout.write("done\\n")
     sys.stdout.flush()
+os._exit(0)
 """
 
 
